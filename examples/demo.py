@@ -1,0 +1,71 @@
+"""The main demo (``make demo``): the textbook's RNN, unrolled, differentiated and checked.
+
+Goodfellow, Bengio & Courville, *Deep Learning*, fig. 10.3 and eq. 10.8-10.11:
+
+    a(t) = b + W h(t-1) + U x(t)        h(t) = tanh(a(t))
+    o(t) = c + V h(t)                   L = Σ_t -log softmax(o(t))[y(t)]
+
+Run ``python examples/demo.py --quick`` for the short version the tests run.
+"""
+import argparse
+
+import numpy as np
+
+import unroll as ur
+
+
+def elman(D: int = 4, H: int = 3, K: int = 4) -> ur.Circuit:
+    """Fig. 10.3: hidden-to-hidden recurrence, an output and a loss at every step."""
+    c = ur.Circuit("elman")
+    x = c.input("x", (D,))                      # x(t)
+    y = c.input("y", (), dtype="int")           # target class y(t)
+    U, W, V = c.param("U", (H, D)), c.param("W", (H, H)), c.param("V", (K, H))
+    b, cb = c.param("b", (H,)), c.param("c", (K,))
+    h = c.state("h", (H,), init="zeros")        # h(t), with h.prev = h(t-1)
+    a = (b + W @ h.prev + U @ x).named("a")
+    h.next = ur.tanh(a)
+    o = c.output("o", cb + V @ h)
+    c.loss(ur.softmax_cross_entropy(o, y))
+    return c
+
+
+def main(quick: bool = False) -> dict:
+    steps = 4
+    c = elman()
+    g = c.unroll(steps=steps)
+    print(f"== the circuit: {c!r}")
+    print(f"\n== unrolled over τ = {steps} steps (forward equations)\n{g}")
+
+    # the word "hell" -> predict "ello", characters one-hot over the vocabulary h, e, l, o
+    vocab = "helo"
+    xs = np.eye(len(vocab))[[vocab.index(ch) for ch in "hell"]]        # (T, D)
+    ys = np.array([vocab.index(ch) for ch in "ello"])                  # (T,)
+    params = c.init_params(seed=0)
+
+    loss, grads = g.value_and_grad(params, x=xs, y=ys)
+    backward = ur.grad(g)
+    n_fwd = len(g.eqns)
+    print(f"\n== the backward pass (BPTT), {len(backward.eqns) - n_fwd} more equations")
+    for e in backward.eqns[n_fwd:]:
+        print(f"  {e!r}")
+    print(f"\n== loss L = {float(loss):.6f}")
+    print("== gradient norms:")
+    for k, v in grads.items():
+        print(f"  ‖∂L/∂{k}‖ = {np.linalg.norm(v):.6f}")
+    contrib = backward.contributions["W"]
+    per_step = backward.evaluate(params, [v for _, v in contrib], x=xs, y=ys)
+    print("== ∂L/∂W is the sum of the gradients of its per-step copies W(t) (eq. 10.26):")
+    for t, v in contrib:
+        print(f"  t = {t}: ‖∂L/∂W(t)‖ = {np.linalg.norm(per_step[v]):.6f}   ({v!r})")
+    total = sum(per_step[v] for _, v in contrib)
+    print(f"  |Σ_t ∂L/∂W(t) - ∂L/∂W| = {np.abs(total - grads['W']).max():.1e}")
+    report = ur.gradcheck(g, params, x=xs, y=ys)
+    print(f"\n== {report}")
+    report.raise_if_failed()
+    return {"loss": float(loss), "grads": grads, "report": report}
+
+
+if __name__ == "__main__":
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="the short version (for the tests)")
+    main(**vars(ap.parse_args()))

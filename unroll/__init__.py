@@ -1,0 +1,38 @@
+"""unroll: declare a recurrent circuit, unroll it over τ steps into an explicit graph, run and
+differentiate it (BPTT) with a small reverse-mode autodiff on NumPy or CuPy, render both
+pictures, and check every gradient numerically.
+
+>>> import unroll as ur
+>>> c = ur.Circuit("elman")                       # Goodfellow et al., fig. 10.3
+>>> x = c.input("x", (3,))
+>>> W, U = c.param("W", (4, 4)), c.param("U", (4, 3))
+>>> h = c.state("h", (4,))
+>>> h.next = ur.tanh(W @ h.prev + U @ x)
+>>> _ = c.loss(ur.sum(h * h))
+>>> g = c.unroll(steps=3)
+>>> print(g.eqns[2])
+h[1] = tanh(_3[1])
+"""
+from . import ops
+from . import grad as _grad_module  # noqa: F401  (imported first: `ur.grad` is the function)
+from .circuit import Circuit, State
+from .core import Var
+from .errors import (AlgebraicLoopError, CircuitError, DTypeError, GradcheckError,
+                     InputError, NonFiniteError, ParamError, ShapeError, UnrollError)
+from .ir import Eqn, Graph, Value
+from .ops import (concat, exp, log, log_softmax, matmul, mean, mse, one_hot, relu, reshape,
+                  sigmoid, softmax, softmax_cross_entropy, split, stop_gradient, sum, tanh)
+from .gradcheck import GradcheckReport, gradcheck, hvp
+from .runtime import grad_graph as grad
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Circuit", "State", "Graph", "Eqn", "Value", "Var", "grad", "gradcheck", "hvp",
+    "GradcheckReport",
+    "tanh", "sigmoid", "relu", "exp", "log", "softmax", "log_softmax", "sum", "mean",
+    "concat", "split", "softmax_cross_entropy", "mse", "one_hot", "stop_gradient", "matmul",
+    "reshape", "UnrollError", "CircuitError", "AlgebraicLoopError", "ShapeError", "DTypeError",
+    "InputError", "ParamError", "NonFiniteError", "GradcheckError",
+]
+

@@ -1,0 +1,115 @@
+"""Array backends: the namespace ``xp`` that every forward rule receives.
+
+A backend is an array namespace (NumPy, CuPy, or any namespace of the Python array API
+standard, e.g. ``array_api_strict``). :func:`namespace_of` finds it from the arrays a user
+passes, and wraps it in a :class:`Namespace`: the module's functions as plain attributes (fast
+lookups in generated code), the program's float dtype as ``xp.float_dtype``, and the few
+functions a namespace lacks filled in by its shim. This package is the only place that imports
+numpy or cupy.
+"""
+from __future__ import annotations
+
+import sys
+
+from ..errors import DTypeError, UnrollError
+
+__all__ = ["Namespace", "namespace_of", "get", "to_numpy", "is_array"]
+
+_cache: dict = {}
+
+
+class Namespace:
+    """An array namespace with ``float_dtype`` fixed (one per module and dtype)."""
+
+    def __init__(self, module, float_dtype, shims: dict):
+        self.__dict__.update(shims)
+        self.module = module              # the wrapped namespace
+        self.name = module.__name__       # "numpy", "cupy", "array_api_strict", ...
+        self.float_dtype = float_dtype    # the dtype every float array of the program has
+
+    def __getattr__(self, name):
+        # first use of a name: copy it from the module, so later lookups are plain attributes
+        value = getattr(self.module, name)
+        setattr(self, name, value)
+        return value
+
+    def __repr__(self) -> str:
+        return f"<backend {self.name} {self.float_dtype}>"
+
+
+def _module_of(arr):
+    t = type(arr).__module__.split(".")[0]
+    if t == "numpy":
+        import numpy
+        return numpy
+    if t == "cupy":
+        import cupy
+        return cupy
+    if hasattr(arr, "__array_namespace__"):
+        return arr.__array_namespace__()
+    return None
+
+
+def is_array(x) -> bool:
+    """True for an array of a supported backend."""
+    return _module_of(x) is not None and hasattr(x, "shape")
+
+
+def _shims(module) -> dict:
+    name = module.__name__
+    if name == "cupy":
+        from .cupy import shims
+        return shims(module)
+    if name == "numpy":
+        from .numpy import shims
+        return shims(module)
+    return {}
+
+
+def get(module, float_dtype) -> Namespace:
+    """The cached :class:`Namespace` of ``module`` with float dtype ``float_dtype``."""
+    key = (module.__name__, str(float_dtype))
+    ns = _cache.get(key)
+    if ns is None:
+        ns = _cache[key] = Namespace(module, float_dtype, _shims(module))
+    return ns
+
+
+def namespace_of(arrays: dict, float_dtype) -> Namespace:
+    """The backend all of ``arrays`` (name -> array) belong to.
+
+    Raises
+    ------
+    DTypeError
+        If they come from different backends.
+    """
+    mods = {}
+    for name, a in arrays.items():
+        m = _module_of(a)
+        if m is not None:
+            mods.setdefault(m.__name__, (m, name))
+    if len(mods) > 1:
+        desc = ", ".join(f"{n} ({m})" for m, (_, n) in mods.items())
+        raise DTypeError(f"arrays come from different backends: {desc}; move them all to one "
+                         "(e.g. cupy.asarray(...) or .get())")
+    if not mods:
+        from . import numpy as _np
+        return get(_np.module(), float_dtype)
+    return get(next(iter(mods.values()))[0], float_dtype)
+
+
+def to_numpy(x):
+    """A NumPy copy of an array of any backend (for reports and checks)."""
+    import numpy
+    m = type(x).__module__.split(".")[0]
+    if m == "cupy":
+        return x.get()
+    if m == "numpy" or isinstance(x, (int, float)):
+        return numpy.asarray(x)
+    try:
+        return numpy.asarray(x)
+    except Exception:      # array API objects that refuse __array__: go through DLPack/lists
+        try:
+            return numpy.from_dlpack(x)
+        except Exception as e:
+            raise UnrollError(f"cannot convert {type(x).__name__} to NumPy: {e}") from None

@@ -1,0 +1,556 @@
+"""What the user declares: a recurrent circuit (Goodfellow et al., fig. 10.2 and 10.3).
+
+A circuit holds inputs x(t), static inputs, shared parameters, states with delay edges
+(``h.prev`` is h(t-1), ``h.delayed(k)`` is h(t-k); a backward state reads h(t+k)), outputs and
+per-step losses. Its body is a small expression DAG of :class:`Node` s built by writing Python
+expressions with :class:`~unroll.core.Var` handles.
+
+The circuit is also a ``networkx`` graph whose edges carry their delay
+(:meth:`Circuit.to_networkx`); well-formedness is a graph question: no cycle may have zero total
+delay, and no closed walk may mix forward and backward delays so that they cancel
+(:class:`~unroll.errors.AlgebraicLoopError`). :meth:`Circuit.schedule` orders the body into
+phases, each run over t in one direction, so that unrolling never needs a global sort.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .core import FLOAT, INT, Aval, Lit, Primitive, Var, bind, dtype_kind, format_op
+from .errors import AlgebraicLoopError, CircuitError, ShapeError, UnrollError, suggest
+
+__all__ = ["Circuit", "State", "Node", "Phase"]
+
+
+class Node:
+    """One vertex of the step body: a leaf (input, parameter, state read) or an operation."""
+    __slots__ = ("kind", "prim", "inputs", "params", "aval", "name", "ref", "k", "id")
+
+    def __init__(self, kind, aval, name=None, prim=None, inputs=(), params=None, ref=None, k=0,
+                 id=0):
+        self.kind = kind          # "input" | "static" | "param" | "state" | "delay" | "op"
+        self.aval = aval          # per-example shape and dtype (batched as traced)
+        self.name = name          # user-visible name, or None for anonymous intermediates
+        self.prim = prim          # op nodes: the Primitive
+        self.inputs = inputs      # op nodes: operand Nodes and Lits
+        self.params = params or {}
+        self.ref = ref            # "state"/"delay" nodes: the state's name
+        self.k = k                # "delay" nodes: how many steps back (or ahead) it reads
+        self.id = id              # creation order, unique within the circuit
+
+    def __repr__(self) -> str:
+        return f"<Node {self.kind} {self.name or self.id}>"
+
+
+@dataclass
+class ParamSpec:
+    node: Node                    # the leaf
+    init: object                  # initializer name, number or callable (see initializers)
+
+
+@dataclass
+class StateSpec:
+    node: Node                    # the "current value" leaf, h(t)
+    init: object                  # "zeros" | "param" | an input name | a Var of static values
+    direction: str                # "forward" | "backward"
+    next: Node | None = None      # the op node that computes h(t)
+    delays: dict = field(default_factory=dict)   # k -> the delay leaf reading h(t∓k)
+
+    @property
+    def max_delay(self) -> int:
+        return max(self.delays, default=1)
+
+
+@dataclass
+class Phase:
+    """Body nodes run together over t in one direction (+1 forward, -1 backward)."""
+    direction: int
+    nodes: list
+
+
+class State(Var):
+    """Handle of a state variable: ``h`` is h(t); ``h.prev``, ``h.delayed(k)``, ``h.next``."""
+    __slots__ = ("spec",)
+
+    @property
+    def prev(self) -> Var:
+        """h(t-1) (for a backward state: h(t+1))."""
+        return self.delayed(1)
+
+    def delayed(self, k: int) -> Var:
+        """h(t-k) (for a backward state: h(t+k)), for any k >= 1."""
+        if not isinstance(k, int) or isinstance(k, bool) or k < 1:
+            raise CircuitError(f"{self.spec.node.name}.delayed({k!r}): a delay must be an "
+                               f"integer k >= 1; use {self.spec.node.name} itself for "
+                               f"{self.spec.node.name}(t)")
+        return self.builder._delay(self.spec, k)
+
+    @property
+    def next(self):
+        """The expression that defines h(t)."""
+        n = self.spec.next
+        return None if n is None else Var(self.builder, n)
+
+    @next.setter
+    def next(self, expr) -> None:
+        self.builder._set_next(self.spec, expr)
+
+
+# --- the circuit ------------------------------------------------------------------------------
+
+class Circuit:
+    """A recurrent circuit: declare variables, write the step body, then :meth:`unroll`.
+
+    Examples
+    --------
+    >>> import unroll as ur
+    >>> c = ur.Circuit("elman")
+    >>> x = c.input("x", (3,))
+    >>> W, U = c.param("W", (4, 4)), c.param("U", (4, 3))
+    >>> h = c.state("h", (4,))
+    >>> h.next = ur.tanh(W @ h.prev + U @ x)
+    >>> o = c.output("o", h)
+    >>> print(c.unroll(steps=2).eqns[3])
+    h[1] = tanh(_3[1])
+    """
+
+    def __init__(self, name: str = "circuit"):
+        self.name = name
+        self.nodes: list[Node] = []             # every node, in creation order
+        self.named: dict[str, Node] = {}        # name -> node, for c[name]
+        self.inputs: dict[str, Node] = {}       # sequence inputs x(t)
+        self.statics: dict[str, Node] = {}      # inputs shared by every step
+        self.params: dict[str, ParamSpec] = {}
+        self.states: dict[str, StateSpec] = {}
+        self.outputs: dict[str, tuple] = {}     # name -> (op node, at)
+        self.losses: list[tuple] = []           # (op node, at)
+        self._version = 0                       # bumped on every change (schedule cache)
+        self._schedule = None
+
+    # --- declarations ------------------------------------------------------------------------
+
+    def input(self, name: str, shape=(), dtype="float", per_step: bool = True) -> Var:
+        """Declare a sequence input x(t) (or, with ``per_step=False``, one shared by all steps).
+
+        Parameters
+        ----------
+        name : str
+        shape : tuple of int
+            Per-example shape, without time or batch axes.
+        dtype : "float" or "int"
+            "int" for integer class targets.
+        per_step : bool
+            False gives a static input (fig. 10.9), an array of shape (B, ...) at run time.
+        """
+        node = self._leaf("input" if per_step else "static", name, shape, dtype_kind(dtype))
+        (self.inputs if per_step else self.statics)[name] = node
+        return Var(self, node)
+
+    def param(self, name: str, shape, init="default") -> Var:
+        """Declare a shared parameter. ``init``: "default" (U(±1/√fan_in) for matrices, zeros
+        for vectors), "zeros", "ones", "normal", "uniform", "orthogonal", a number, or a
+        callable ``init(rng, shape) -> array``."""
+        node = self._leaf("param", name, shape, FLOAT)
+        self.params[name] = ParamSpec(node, init)
+        return Var(self, node)
+
+    def state(self, name: str, shape, init="zeros", direction: str = "forward") -> State:
+        """Declare a state h with a delay edge: ``h.prev`` is h(t-1), ``h.next = expr``.
+
+        Parameters
+        ----------
+        init : "zeros", "param", an input name, or an expression of static values
+            The initial value(s) h(0), ..., h(1-k) for the longest delay k read. "zeros" can be
+            overridden at run time by passing ``{name}0``; "param" creates the parameter
+            ``{name}0``. With k > 1 the initial value has shape (k, *shape), oldest first.
+        direction : "forward" or "backward"
+            A backward state reads h(t+1) and is computed from t = τ down to 1 (fig. 10.11).
+        """
+        if direction not in ("forward", "backward"):
+            raise CircuitError(f"state {name}: direction must be 'forward' or 'backward', "
+                               f"not {direction!r}")
+        if not (init in ("zeros", "param") or isinstance(init, (str, Var))):
+            raise CircuitError(f"state {name}: init must be 'zeros', 'param', an input name or "
+                               f"an expression, not {init!r}")
+        node = self._leaf("state", name, shape, FLOAT, ref=name)
+        spec = StateSpec(node, init, direction)
+        self.states[name] = spec
+        h = State(self, node)
+        h.spec = spec
+        return h
+
+    def output(self, name: str, expr, at=None) -> Var:
+        """Declare an output o(t) (at every step, or only ``at``: "last" or a list of steps)."""
+        node = self._own(name, expr, "output")
+        self.outputs[name] = (node, at)
+        return Var(self, node)
+
+    def loss(self, expr, at=None, name: str | None = None) -> Var:
+        """Add a per-step loss L(t) (a scalar per example); the total is L = Σ_t L(t), averaged
+        over the batch. ``at``: None (every step), "last", or a list of steps (1-based)."""
+        if tuple(_as_var(expr, self).shape) != ():
+            raise ShapeError(f"loss {_describe(expr)} has shape {tuple(expr.shape)} per example, "
+                             "but a loss must be a scalar; wrap it in ur.sum(...)")
+        name = name or ("L" if not self.losses else f"L{len(self.losses) + 1}")
+        node = self._own(name, expr, "loss")
+        self.losses.append((node, at))
+        return Var(self, node)
+
+    def __getitem__(self, name: str) -> Var:
+        """The handle of any named variable (input, parameter, state, output, named value)."""
+        if name not in self.named:
+            raise KeyError(f"circuit {self.name} has no variable {name!r}"
+                           f"{suggest(name, self.named)}")
+        node = self.named[name]
+        if node.kind == "state":
+            h = State(self, node)
+            h.spec = self.states[name]
+            return h
+        return Var(self, node)
+
+    def __contains__(self, name: str) -> bool:
+        return name in self.named
+
+    def __repr__(self) -> str:
+        return (f"<Circuit {self.name}: inputs {list(self.inputs) + list(self.statics)}, "
+                f"states {list(self.states)}, params {list(self.params)}, "
+                f"outputs {list(self.outputs)}, {len(self.losses)} loss(es)>")
+
+    def __str__(self) -> str:
+        return f"circuit {self.name}"
+
+    # --- the builder protocol (used by core.bind) --------------------------------------------
+
+    def apply(self, prim: Primitive, inputs: tuple, params: dict, avals: tuple) -> tuple:
+        if len(avals) == 1:
+            return (self._add(Node("op", avals[0], prim=prim, inputs=inputs, params=params)),)
+        whole = self._add(Node("op", None, prim=prim, inputs=inputs, params=params))
+        whole.aval = avals
+        return tuple(self._add(Node("op", a, prim=PART, inputs=(whole,), params={"i": i}))
+                     for i, a in enumerate(avals))
+
+    def describe(self, node) -> str:
+        """Source-like text of an expression, e.g. ``W @ h.prev``."""
+        if isinstance(node, Lit):
+            return repr(node)
+        if node.kind == "delay":
+            return f"{node.ref}.prev" if node.k == 1 else f"{node.ref}.delayed({node.k})"
+        if node.name is not None or node.kind != "op":
+            return node.name
+        if node.prim is PART:
+            return f"{self.describe(node.inputs[0])}[{node.params['i']}]"
+        args = [self.describe(x) for x in node.inputs]
+        return format_op(node.prim, [a if _atomic(a) else f"({a})" for a in args], node.params)
+
+    def where(self) -> str:
+        return f" (in circuit {self.name})"
+
+    def set_name(self, node: Node, name: str) -> None:
+        if node.kind != "op":
+            raise CircuitError(f"{node.name} already has a name; names go on computed values")
+        self._claim(name)
+        if node.name is not None:
+            del self.named[node.name]
+        node.name = name
+        self.named[name] = node
+
+    # --- internals -----------------------------------------------------------------------------
+
+    def _add(self, node: Node) -> Node:
+        node.id = len(self.nodes)
+        self.nodes.append(node)
+        self._version += 1
+        return node
+
+    def _claim(self, name: str) -> None:
+        if not isinstance(name, str) or not name.isidentifier():
+            raise CircuitError(f"{name!r} is not a valid name: use a Python identifier")
+        if name.startswith("_"):
+            raise CircuitError(f"{name!r}: names starting with '_' are reserved for unnamed "
+                               "values; drop the underscore")
+        if name in self.named:
+            raise CircuitError(f"circuit {self.name} already has a variable named {name!r}; "
+                               "pick another name")
+
+    def _leaf(self, kind, name, shape, dtype, ref=None) -> Node:
+        self._claim(name)
+        shape = _check_shape(name, shape)
+        node = self._add(Node(kind, Aval(shape, dtype, kind != "param"), name=name, ref=ref))
+        self.named[name] = node
+        return node
+
+    def _own(self, name: str, expr, role: str) -> Node:
+        """An op node named ``name`` computing ``expr`` (a copy if ``expr`` is not a fresh op)."""
+        v = _as_var(expr, self)
+        self._claim(name)
+        node = v.node
+        if node.kind != "op" or node.name is not None or node.prim is PART:
+            node = bind("copy", v).node
+        node.name = name
+        self.named[name] = node
+        return node
+
+    def _delay(self, spec: StateSpec, k: int) -> Var:
+        if k not in spec.delays:
+            spec.delays[k] = self._add(Node("delay", spec.node.aval, ref=spec.node.name, k=k))
+        return Var(self, spec.delays[k])
+
+    def _set_next(self, spec: StateSpec, expr) -> None:
+        name = spec.node.name
+        v = _as_var(expr, self)
+        if v.shape != spec.node.aval.shape:
+            raise ShapeError(f"{name}.next = {_describe(v)} has shape {v.shape}, but state "
+                             f"{name} was declared with shape {spec.node.aval.shape}; make the "
+                             "expression's shape match (check the parameters' shapes)")
+        if spec.next is not None:
+            raise CircuitError(f"{name}.next is already set; a state is defined once")
+        node = v.node
+        if node.kind != "op" or node.name is not None or node.prim is PART:
+            node = bind("copy", v).node
+        node.name = name
+        spec.next = node
+
+    # --- structure ---------------------------------------------------------------------------
+
+    def check(self) -> None:
+        """Raise a :class:`CircuitError` if the circuit cannot be unrolled."""
+        for name, s in self.states.items():
+            if s.next is None:
+                raise CircuitError(f"state {name} is never given an update: set "
+                                   f"{name}.next = <expression for {name}(t)>")
+        self.schedule()
+
+    def to_networkx(self):
+        """The circuit as a ``networkx.MultiDiGraph`` over body nodes.
+
+        Node keys are the nodes' ids; attributes ``kind``, ``name``, ``label``, ``shape``.
+        Edges go operand -> user with attribute ``delay`` (0 for same-step edges, k for a
+        read of h(t-k), -k for a backward state's read of h(t+k)).
+        """
+        import networkx as nx
+        G = nx.MultiDiGraph(name=self.name)
+        for n in self.nodes:
+            G.add_node(n.id, kind=n.kind, name=n.name, label=self._label(n),
+                       shape=n.aval.shape if isinstance(n.aval, Aval) else None, node=n)
+        for n in self.nodes:
+            if n.kind == "op":
+                for x in n.inputs:
+                    if isinstance(x, Node):
+                        G.add_edge(x.id, n.id, delay=0)
+            elif n.kind == "delay":
+                spec = self.states[n.ref]
+                G.add_edge(spec.node.id, n.id, delay=n.k if spec.direction == "forward" else -n.k)
+        for s in self.states.values():
+            if s.next is not None:
+                G.add_edge(s.next.id, s.node.id, delay=0)
+        return G
+
+    def _label(self, n: Node) -> str:
+        if n.kind == "op":
+            return n.name or n.prim.name
+        return self.describe(n)
+
+    def schedule(self) -> list:
+        """The body's op nodes grouped into phases, each in dependency order.
+
+        Raises
+        ------
+        AlgebraicLoopError
+            If some variable depends on itself at the same step.
+        """
+        if self._schedule is not None and self._schedule[0] == self._version:
+            return self._schedule[1]
+        for name, s in self.states.items():
+            if s.next is None:
+                raise CircuitError(f"state {name} is never given an update: set "
+                                   f"{name}.next = <expression for {name}(t)>")
+        phases = _schedule(self)
+        self._schedule = (self._version, phases)
+        return phases
+
+    def init_params(self, seed: int = 0, dtype="float64", xp=None) -> dict:
+        """Fresh parameter arrays, reproducible from ``seed``: a dict name -> array.
+
+        Includes the initial-state parameters of states declared with ``init="param"``.
+        """
+        from .initializers import init_params
+        return init_params(self, seed=seed, dtype=dtype, xp=xp)
+
+    def param_shapes(self) -> dict:
+        """name -> shape of every parameter, initial-state parameters included."""
+        shapes = {k: p.node.aval.shape for k, p in self.params.items()}
+        for name, s in self.states.items():
+            if s.init == "param":
+                shapes[f"{name}0"] = init_shape(s)
+        return shapes
+
+    def unroll(self, steps: int):
+        """Unfold the circuit over ``steps`` = τ steps into an explicit :class:`~unroll.Graph`.
+
+        Raises
+        ------
+        CircuitError
+            If the circuit is ill-formed (see :meth:`check`) or τ < 1.
+        """
+        from .unrolling import unroll
+        return unroll(self, steps)
+
+
+def init_shape(spec: StateSpec) -> tuple:
+    """Shape of a state's initial value: (*shape) for delay 1, (k, *shape) for delay k > 1."""
+    k = spec.max_delay
+    return spec.node.aval.shape if k == 1 else (k,) + spec.node.aval.shape
+
+
+# --- helpers -----------------------------------------------------------------------------------
+
+def _part_forward(xp, whole, *, i):
+    return whole[i]
+
+
+#: selects result ``i`` of a multi-output operation inside a circuit body (not a real op: the
+#: unroller maps it to the i-th output of the unrolled equation)
+PART = Primitive(name="part", nargs=1, forward=_part_forward, shape=lambda a, *, i: a[i],
+                 vjp=None, fmt="{0}[{i}]")
+
+
+def _atomic(s: str) -> bool:
+    """True if ``s`` needs no parentheses as an operand: no space outside brackets."""
+    depth = 0
+    for ch in s:
+        depth += ch in "([{"
+        depth -= ch in ")]}"
+        if ch == " " and depth == 0:
+            return False
+    return True
+
+
+def _as_var(expr, circuit) -> Var:
+    if isinstance(expr, Var):
+        if expr.builder is not circuit:
+            raise CircuitError(f"{expr!r} belongs to {expr.builder}, not to circuit "
+                               f"{circuit.name}")
+        return expr
+    raise CircuitError(f"expected an expression of circuit {circuit.name}, got {expr!r}; "
+                       "build it from the circuit's inputs, parameters and states")
+
+
+def _describe(expr) -> str:
+    return expr.builder.describe(expr.node) if isinstance(expr, Var) else repr(expr)
+
+
+def _check_shape(name, shape) -> tuple:
+    if isinstance(shape, int):
+        shape = (shape,)
+    try:
+        shape = tuple(shape)
+    except TypeError:
+        raise ShapeError(f"{name}: shape must be a tuple of sizes, got {shape!r}") from None
+    if not all(isinstance(n, int) and not isinstance(n, bool) and n >= 1 for n in shape):
+        raise ShapeError(f"{name}: shape {shape} must hold positive integers")
+    return shape
+
+
+# --- scheduling ------------------------------------------------------------------------------
+
+def _dependencies(c: Circuit):
+    """Edges (u, v, delay) between op nodes, state reads resolved to the states' update nodes."""
+    edges = []
+    for n in c.nodes:
+        if n.kind != "op":
+            continue
+        for x in n.inputs:
+            if not isinstance(x, Node):
+                continue
+            if x.kind == "op":
+                edges.append((x, n, 0))
+            elif x.kind == "state":
+                edges.append((c.states[x.ref].next, n, 0))
+            elif x.kind == "delay":
+                s = c.states[x.ref]
+                edges.append((s.next, n, x.k if s.direction == "forward" else -x.k))
+    return edges
+
+
+def _schedule(c: Circuit) -> list:
+    import networkx as nx
+    ops = [n for n in c.nodes if n.kind == "op"]
+    edges = _dependencies(c)
+    zero = nx.DiGraph()
+    zero.add_nodes_from(ops)
+    zero.add_edges_from((u, v) for u, v, d in edges if d == 0)
+    try:
+        cycle = nx.find_cycle(zero)
+    except nx.NetworkXNoCycle:
+        cycle = None
+    if cycle:
+        raise AlgebraicLoopError(_same_step_message(c, [u for u, _ in cycle]))
+    full = nx.MultiDiGraph()
+    full.add_nodes_from(ops)
+    for u, v, d in edges:
+        full.add_edge(u, v, delay=d)
+    cond = nx.condensation(full)
+    direction = {}
+    for s in cond.nodes:
+        direction[s] = _scc_direction(c, full.subgraph(cond.nodes[s]["members"]))
+    order = {n: i for i, n in enumerate(nx.topological_sort(zero))}
+    phases: list[dict] = []
+    phase_of = {}
+    for s in nx.topological_sort(cond):
+        members = cond.nodes[s]["members"]
+        ins = [(phase_of[u], d) for v in members for u, _, d in full.in_edges(v, data="delay")
+               if u not in members]
+        lo = max((p for p, _ in ins), default=0)
+        q = lo
+        while q < len(phases):
+            signs = {phases[q]["sign"], direction[s]} | {(d > 0) - (d < 0) for p, d in ins if p == q}
+            signs.discard(0)
+            if len(signs) <= 1:
+                phases[q]["sign"] = signs.pop() if signs else 0
+                break
+            q += 1
+        if q == len(phases):
+            phases.append({"sign": direction[s], "nodes": []})
+        phases[q]["nodes"].extend(members)
+        for v in members:
+            phase_of[v] = q
+    return [Phase(p["sign"] or 1, sorted(p["nodes"], key=order.__getitem__)) for p in phases]
+
+
+def _scc_direction(c: Circuit, sub) -> int:
+    """+1 if every cycle of this strongly connected piece runs forward in time, -1 if every
+    one runs backward, 0 if it has no cycle; raises if forward and backward delays can cancel."""
+    import networkx as nx
+    if sub.number_of_edges() == 0:
+        return 0
+    n = sub.number_of_nodes() + 1
+    G = nx.DiGraph()
+    for u, v, d in sub.edges(data="delay"):   # parallel edges: keep the tightest of each kind
+        fw, bw = n * d - 1, -n * d - 1
+        if G.has_edge(u, v):
+            fw, bw = min(fw, G[u][v]["fw"]), min(bw, G[u][v]["bw"])
+        G.add_edge(u, v, fw=fw, bw=bw)
+    has_nonpositive = nx.negative_edge_cycle(G, weight="fw")   # a cycle with Σ delay <= 0
+    has_nonnegative = nx.negative_edge_cycle(G, weight="bw")   # a cycle with Σ delay >= 0
+    if has_nonpositive and has_nonnegative:
+        states = sorted({x.ref for v in sub.nodes for x in v.inputs
+                         if isinstance(x, Node) and x.kind == "delay"})
+        raise AlgebraicLoopError(
+            f"the states {', '.join(states)} read each other forward and backward in time, so "
+            "their delays cancel around a loop and some value would depend on itself at the "
+            "same step; a backward state must not (even indirectly) read a forward state that "
+            "reads it back — feed both into a separate output instead (fig. 10.11)")
+    return -1 if has_nonpositive else 1
+
+
+def _same_step_message(c: Circuit, cycle: list) -> str:
+    """'h(t) depends on itself at the same step via tanh -> add; read h.prev instead'."""
+    roots = {s.next: name for name, s in c.states.items()}
+    start = next((i for i, n in enumerate(cycle) if n in roots), 0)
+    cycle = cycle[start:] + cycle[:start]
+    name = roots.get(cycle[0])
+    path = " -> ".join(n.name or n.prim.name for n in cycle[1:] + cycle[:1])
+    if name is None:
+        return (f"algebraic loop: {path} forms a cycle with no delay; every cycle must pass "
+                "through a state's delay (h.prev)")
+    return (f"algebraic loop: {name}(t) depends on itself at the same step via {path}; "
+            f"read {name}.prev ({name}(t-1)) instead of {name} inside {name}.next")

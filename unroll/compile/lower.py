@@ -1,0 +1,296 @@
+"""Lowering: equations -> a :class:`Program`, readable Python over the step body, looped over t.
+
+The unrolled graph is τ copies of a step body. Lowering finds them again: the equations are cut
+into *chunks* (maximal runs with the same step), each chunk gets a *signature* in which every
+operand is named relative to the chunk's step (``h[t-1]``, ``x[t]``, a local, a once-value), and
+runs of chunks with equal signatures and consecutive steps become one ``for t in range(...)``
+loop; the rest (the first and last steps of a backward pass, say) stay straight-line code.
+
+Storage follows from where values are used: a value used only inside its own chunk is a local
+variable; one used by another step or another loop is kept in a per-step list ``h_[t]``;
+values computed once are plain variables. Primitives with an inline ``code`` template are
+emitted as expressions (``xp.tanh(a)``); the others as calls to their forward rule.
+"""
+from __future__ import annotations
+
+import functools
+import keyword
+
+from ..core import Lit
+from ..ir import Value
+from .passes import params_key
+
+__all__ = ["Chunk", "Unit", "chunk", "reroll", "Lowering"]
+
+
+class Chunk:
+    """Consecutive equations of one step (``step`` None: work done once)."""
+    __slots__ = ("step", "eqns")
+
+    def __init__(self, step, eqns):
+        self.step, self.eqns = step, eqns
+
+
+class Unit:
+    """A chunk run for each of ``steps``: a loop if ``looped``, else straight-line code."""
+    __slots__ = ("chunk", "steps", "looped", "index")
+
+    def __init__(self, chunk, steps, looped, index):
+        self.chunk, self.steps, self.looped, self.index = chunk, steps, looped, index
+
+
+def chunk(eqns: list) -> list:
+    out, cur = [], None
+    for e in eqns:
+        if cur is None or e.step != cur.step:
+            cur = Chunk(e.step, [])
+            out.append(cur)
+        cur.eqns.append(e)
+    return out
+
+
+def _signature(c: Chunk, sname) -> tuple:
+    """The chunk with every operand named relative to its step: equal signatures, same code."""
+    s, local, sig = c.step, {}, []
+    for i, e in enumerate(c.eqns):
+        refs = []
+        for x in e.inputs:
+            if type(x) is Lit:
+                refs.append(("lit", x.val) if not hasattr(x.val, "shape") else ("arr", id(x.val)))
+                continue
+            r = local.get(id(x))
+            if r is None:
+                r = ("once", id(x)) if x.t is None else (sname(x), x.t - s)
+            refs.append(r)
+        outs = []
+        for j, v in enumerate(e.outs):
+            local[id(v)] = (i, j)
+            outs.append((sname(v), None if v.t is None else v.t - s))
+        sig.append((e.prim, params_key(e.params), tuple(refs), tuple(outs)))
+    return tuple(sig)
+
+
+def reroll(chunks: list, sname) -> list:
+    """Group runs of equal-signature chunks over consecutive steps into loops."""
+    sigs = [_signature(c, sname) if isinstance(c.step, int) else None for c in chunks]
+    units, i = [], 0
+    while i < len(chunks):
+        j = i + 1
+        if sigs[i] is not None and i + 1 < len(chunks) and sigs[i + 1] == sigs[i]:
+            d = chunks[i + 1].step - chunks[i].step
+            if d in (1, -1):
+                while (j < len(chunks) and sigs[j] == sigs[i]
+                       and chunks[j].step - chunks[j - 1].step == d):
+                    j += 1
+        run = chunks[i:j]
+        units.append(Unit(run[0], [c.step for c in run], len(run) > 1, i))
+        i = j
+    return units
+
+
+# --- names -------------------------------------------------------------------------------------
+
+_TRANS = str.maketrans({"∂": "d_", "Σ": "S", "⟨": "mean_", "⟩": "", ".": "_", "ᵀ": "T",
+                        "~": "_", "[": "_", "]": "", ":": "_", " ": "", "@": "at", "-": "m"})
+_RESERVED = {"xp", "P", "A", "t", "range", "None"}
+
+
+class _Names:
+    def __init__(self):
+        self.used = set(_RESERVED)
+
+    def new(self, base: str) -> str:
+        name = base.translate(_TRANS)
+        name = "".join(ch if ch.isalnum() and ch.isascii() or ch == "_" else "_" for ch in name)
+        if not name or name[0].isdigit() or name.startswith("_"):
+            name = "v" + name.lstrip("_")
+        if keyword.iskeyword(name):
+            name += "_"
+        cand, k = name, 1
+        while cand in self.used:
+            k += 1
+            cand = f"{name}_{k}"
+        self.used.add(cand)
+        return cand
+
+
+# --- lowering ----------------------------------------------------------------------------------
+
+class Lowering:
+    """Builds the source of a Program from a graph's equations (after the passes)."""
+
+    def __init__(self, graph, prologue: list, rest: list, results: list):
+        self.g = graph
+        self.prologue = prologue
+        self.chunks = chunk(rest)
+        self.results = results
+        self.names = _Names()
+        self.namespace: dict = {}                  # globals of the generated function
+        self.fns: dict = {}                        # (primitive, params) -> bound forward name
+        self.lists: list = []                      # (variable, length) of per-step lists
+        self.consts: list = []                     # array constants
+        self._dedupe_names()
+        self.units = reroll(self.chunks, self.sname)
+        self._classify()
+
+    # --- storage -------------------------------------------------------------------------------
+
+    def _dedupe_names(self) -> None:
+        """Storage templates are keyed by name; give clashing (name, t) pairs their own name."""
+        seen, self.alias = set(), {}
+        for e in self.prologue + [e for c in self.chunks for e in c.eqns]:
+            for v in e.outs:
+                key = (v.name, v.t)
+                if key in seen:
+                    k = 2
+                    while (f"{v.name}~{k}", v.t) in seen:
+                        k += 1
+                    self.alias[id(v)] = f"{v.name}~{k}"
+                    key = (self.alias[id(v)], v.t)
+                seen.add(key)
+
+    def sname(self, v: Value) -> str:
+        return self.alias.get(id(v), v.name) if self.alias else v.name
+
+    def _classify(self) -> None:
+        """Decide, per storage template, between one variable and a per-step list.
+
+        Positions are (chunk, equation) in execution order, the prologue being chunk -1. A
+        template lives in one variable when no instance is overwritten by the next one before
+        its last read (a read by the very equation that defines the next one is fine): locals,
+        and running sums carried from one step to the next. Otherwise it gets a list.
+        """
+        self.kind: dict = {}                       # id(Value) -> ("var"|"list"|"seq", ...)
+        g, names = self.g, self.names
+        for k, v in g.params.items():
+            self.kind[id(v)] = ("var", names.new(k))
+        for k, v in g.static_inputs.items():
+            self.kind[id(v)] = ("var", names.new(k))
+        for k, xs in g.seq_inputs.items():
+            arr = names.new(k + "_")
+            for x in xs:
+                self.kind[id(x)] = ("seq", arr)
+        defined, last_use = {}, {}
+        for ci, c in enumerate([Chunk(None, self.prologue)] + self.chunks, start=-1):
+            for ei, e in enumerate(c.eqns):
+                for x in e.inputs:
+                    if type(x) is Value:
+                        last_use[id(x)] = (ci, ei)
+                for v in e.outs:
+                    defined[id(v)] = (v, (ci, ei))
+        end = (len(self.chunks), 0)
+        for v in self.results:
+            last_use[id(v)] = end
+        templates: dict = {}                       # storage name -> [(position, Value)]
+        for vid, (v, pos) in defined.items():
+            if vid not in self.kind:
+                templates.setdefault((self.sname(v), v.t is None), []).append((pos, v))
+        for (tname, once), insts in templates.items():
+            insts.sort(key=lambda pv: pv[0])
+            nxt = [p for p, _ in insts[1:]] + [(len(self.chunks) + 1, 0)]
+            single = all(last_use.get(id(v), p) <= n for (p, v), n in zip(insts, nxt))
+            if once or single:
+                var = names.new(tname)
+                for _, v in insts:
+                    self.kind[id(v)] = ("var", var)
+            else:
+                lo = min(v.t for _, v in insts)
+                hi = max(v.t for _, v in insts)
+                var = names.new(tname + "_")
+                self.lists.append((var, hi - lo + 1))
+                for _, v in insts:
+                    self.kind[id(v)] = ("list", var, lo)
+
+    # --- source ----------------------------------------------------------------------------------
+
+    def ref(self, x, step, symbolic: bool) -> str:
+        if type(x) is Lit:
+            return self._lit(x)
+        k = self.kind[id(x)]
+        if k[0] == "var":
+            return k[1]
+        off = 1 if k[0] == "seq" else k[2]
+        return f"{k[1]}[{_index(x.t - off, step, symbolic)}]"
+
+    def _lit(self, x: Lit) -> str:
+        if not hasattr(x.val, "shape"):
+            return repr(float(x.val))
+        name = self.names.new("const")
+        self.namespace["_" + name] = x.val
+        self.consts.append(name)
+        return name
+
+    def rhs(self, e, args) -> str:
+        code = e.prim.code
+        if callable(code):
+            code = code(tuple(x.aval for x in e.inputs), **e.params)
+        if code is not None:
+            return code.format(*args, **e.params)
+        key = (e.prim.name, params_key(e.params))
+        name = self.fns.get(key)
+        if name is None:
+            name = self.fns[key] = self.names.new(f"{e.prim.name}_fn")
+            self.namespace[name] = functools.partial(e.prim.forward, **e.params)
+        return f"{name}(xp, {', '.join(args)})"
+
+    def _eqn_lines(self, c: Chunk, symbolic: bool, indent: str) -> list:
+        lines = []
+        for e in c.eqns:
+            args = [self.ref(x, c.step, symbolic) for x in e.inputs]
+            lhs = ", ".join(self.ref(v, c.step, symbolic) for v in e.outs)
+            if e.prim.nouts != 1 and len(e.outs) == 1:
+                lhs += ","                      # a tuple of one result
+            text = _symbolic(e, c.step) if symbolic else repr(e)
+            lines.append(f"{indent}{lhs} = {self.rhs(e, args)}  # {text}")
+        return lines
+
+    def source(self, fname: str) -> str:
+        head = [f"def {fname}(xp, P, A):"]
+        body = []
+        for k, v in self.g.params.items():
+            if id(v) in self.kind:
+                body.append(f"{self.kind[id(v)][1]} = P[{k!r}]")
+        for k, v in self.g.static_inputs.items():
+            body.append(f"{self.kind[id(v)][1]} = A[{k!r}]")
+        for k, xs in self.g.seq_inputs.items():
+            body.append(f"{self.kind[id(xs[0])][1]} = A[{k!r}]")
+        for var, n in self.lists:
+            body.append(f"{var} = [None] * {n}")
+        code = []
+        if self.prologue:
+            code.append("# once")
+            code += self._eqn_lines(Chunk(None, self.prologue), False, "")
+        for u in self.units:
+            if u.looped:
+                a, b = u.steps[0], u.steps[-1]
+                d = 1 if b > a else -1
+                code.append(f"for t in range({a}, {b + d}, {d}):  # t = {a}..{b}")
+                code += self._eqn_lines(u.chunk, True, "    ")
+            else:
+                s = u.chunk.step
+                code.append("# once" if s is None else f"# t = {s}")
+                code += self._eqn_lines(u.chunk, False, "")
+        for name in self.consts:
+            body.append(f"{name} = xp.asarray(_{name}, dtype=xp.float_dtype)")
+        res = ", ".join(self.ref(v, None, False) for v in self.results)
+        lines = head + ["    " + ln for ln in body + code + [f"return ({res},)"]]
+        return "\n".join(lines) + "\n"
+
+
+def _index(k: int, step, symbolic: bool) -> str:
+    if not symbolic:
+        return str(k)
+    d = k - step
+    return "t" if d == 0 else (f"t + {d}" if d > 0 else f"t - {-d}")
+
+
+def _symbolic(e, step) -> str:
+    """``h[t] = tanh(a[t])``: an equation of the loop body, steps relative to t."""
+    def r(x):
+        if type(x) is not Value or x.t is None:
+            return repr(x)
+        d = x.t - step
+        return f"{x.name}[{'t' if d == 0 else (f't+{d}' if d > 0 else f't-{-d}')}]"
+    from ..core import format_op
+    lhs = ", ".join(r(v) for v in e.outs)
+    return f"{lhs} = {format_op(e.prim, [r(x) for x in e.inputs], e.params)}"

@@ -1,0 +1,327 @@
+"""The pieces every stage shares: abstract values, literals, the primitive registry's record type,
+and :class:`Var`, the handle users (and VJP rules) write expressions with.
+
+Assumptions that hold everywhere in unroll:
+
+- Shapes are **per example**, as in the textbook: ``h`` is a vector of shape ``(H,)``.
+  A value is *batched* when its arrays carry leading batch axes in front of that shape
+  (one batch axis at run time, two when the compiler stacks time steps). Every forward rule is
+  therefore written for "any number of leading axes": axes are counted from the end.
+- dtypes are kinds: ``"float"`` (resolved at run time to the parameters' float32/float64) or
+  ``"int"`` (class indices).
+- A ``Var`` is bound to a *builder* (a circuit being declared, or a graph being transformed);
+  :func:`bind` checks shapes through the primitive's shape rule and asks the builder to record
+  the operation. Builders differ only in what they record.
+"""
+from __future__ import annotations
+
+import contextlib
+import gc
+from dataclasses import dataclass, field
+from typing import Any, Callable, NamedTuple
+
+from .errors import DTypeError, ShapeError, UnrollError
+
+__all__ = ["Aval", "Lit", "Primitive", "PRIMITIVES", "defprim", "Var", "bind", "ShapeMismatch",
+           "FLOAT", "INT", "dtype_kind", "format_op", "no_gc"]
+
+FLOAT, INT = "float", "int"
+
+
+@contextlib.contextmanager
+def no_gc():
+    """Pause the cyclic garbage collector while a graph is built: graphs hold no reference
+    cycles, and collections triggered by their many small objects only rescan the heap."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
+class Aval(NamedTuple):
+    """Abstract value: what is known about an array before it exists."""
+    shape: tuple          # per-example shape, e.g. (H,) for a hidden vector
+    dtype: str            # "float" | "int"
+    batched: bool         # arrays carry leading batch axes in front of ``shape``
+
+    def __str__(self) -> str:
+        b = "B×" if self.batched else ""
+        t = "" if self.dtype == FLOAT else f" {self.dtype}"
+        return f"{b}{self.shape}{t}"
+
+
+def dtype_kind(dtype) -> str:
+    """Map "float", "int", "float32", numpy dtypes, ... to a kind ("float" or "int")."""
+    s = str(getattr(dtype, "name", dtype)).lower()
+    if s.startswith(("float", "double")):
+        return FLOAT
+    if s.startswith(("int", "uint", "long")):
+        return INT
+    raise DTypeError(f"dtype {dtype!r} is not supported; use 'float' (float32/float64) or 'int'")
+
+
+class Lit:
+    """A constant operand: a Python number, or a NumPy-like array that is not batched."""
+    __slots__ = ("val", "aval")
+
+    def __init__(self, val):
+        self.val = val
+        kind = dtype_kind(val.dtype) if hasattr(val, "dtype") else FLOAT
+        self.aval = Aval(tuple(getattr(val, "shape", ())), kind, False)
+
+    def __repr__(self) -> str:
+        if hasattr(self.val, "shape"):
+            return f"const{tuple(self.val.shape)}"
+        v = float(self.val)
+        return repr(int(v)) if v == int(v) and abs(v) < 1e15 else repr(v)
+
+
+class ShapeMismatch(Exception):
+    """Raised by shape rules; :func:`bind` turns it into a ShapeError naming the expression.
+
+    ``msg`` may use ``{0}``, ``{1}``, ... for the operands' descriptions and shapes.
+    """
+
+    def __init__(self, msg: str, fix: str = ""):
+        super().__init__(msg)
+        self.msg, self.fix = msg, fix
+
+
+# --- the primitive registry -----------------------------------------------------------------
+
+@dataclass(frozen=True, eq=False)
+class Primitive:
+    """One primitive operation, with every rule the engine needs. See ``unroll/ops.py``."""
+    name: str                          # registry key
+    nargs: int | None                  # number of array operands (None: variadic)
+    forward: Callable                  # forward(xp, *arrays, **params) -> array or tuple
+    shape: Callable                    # shape(*avals, **params) -> Aval or tuple of Avals
+    vjp: Callable | None               # vjp(g, out, *xs, **params) -> one cotangent per input
+    fmt: str | Callable                # textbook printing: "{0} + {1}", or fmt(args, **params)
+    domain: Callable | None = None     # domain(d) -> (args, params): test inputs (unroll.testing)
+    code: Callable | str | None = None  # inline source for the compiler (None: call forward)
+    nouts: int | None = 1              # number of results (None: given by params)
+    elementwise: bool = False          # operands broadcast like NumPy (per example)
+    bounds: Callable | None = None     # bounds(*avals, **params) -> {operand index: n classes}
+    reduces_leading: bool = False      # sums over all leading axes (time-batchable accumulation)
+    doc: str = ""                      # one line for the docs
+    extra: dict = field(default_factory=dict)  # anything a later stage wants to attach
+
+    def __repr__(self) -> str:
+        return f"<primitive {self.name}>"
+
+
+PRIMITIVES: dict[str, Primitive] = {}
+
+
+def defprim(name: str, **kw) -> Primitive:
+    """Register a primitive; every rule of it is given here, in one place."""
+    if name in PRIMITIVES:
+        raise UnrollError(f"primitive {name!r} is defined twice")
+    p = Primitive(name=name, **kw)
+    PRIMITIVES[name] = p
+    return p
+
+
+def format_op(prim: Primitive, args: list, params: dict) -> str:
+    """Print one application of ``prim`` to operand strings ``args`` like the textbook."""
+    if callable(prim.fmt):
+        return prim.fmt(args, **params)
+    return prim.fmt.format(*args, **params)
+
+
+# --- the expression handle -------------------------------------------------------------------
+
+class Var:
+    """A handle on a value inside a builder: a circuit variable or a graph value.
+
+    Supports ``+ - * / ** @``, unary minus, indexing/slicing of per-example axes and ``.T``.
+    """
+    __slots__ = ("builder", "node")
+    __array_ufunc__ = None        # make NumPy scalars defer to our reflected operators
+
+    def __init__(self, builder, node):
+        self.builder = builder
+        self.node = node
+
+    # what the value is
+    @property
+    def aval(self) -> Aval:
+        return self.node.aval
+
+    @property
+    def shape(self) -> tuple:
+        return self.node.aval.shape
+
+    @property
+    def dtype(self) -> str:
+        return self.node.aval.dtype
+
+    @property
+    def batched(self) -> bool:
+        return self.node.aval.batched
+
+    @property
+    def ndim(self) -> int:
+        return len(self.node.aval.shape)
+
+    def named(self, name: str) -> "Var":
+        """Give this value a name (shown in printouts and diagrams); returns ``self``."""
+        self.builder.set_name(self.node, name)
+        return self
+
+    def __repr__(self) -> str:
+        return f"<{self.builder.describe(self.node)}: {self.aval}>"
+
+    def __bool__(self):
+        raise UnrollError(
+            f"{self!r} has no truth value while the circuit is being declared; "
+            "use ur.relu / arithmetic instead of Python 'if'")
+
+    def __hash__(self):
+        return id(self)
+
+    # arithmetic
+    def __add__(self, o): return bind("add", self, o)
+    def __radd__(self, o): return bind("add", o, self)
+    def __sub__(self, o): return bind("sub", self, o)
+    def __rsub__(self, o): return bind("sub", o, self)
+    def __mul__(self, o): return bind("mul", self, o)
+    def __rmul__(self, o): return bind("mul", o, self)
+    def __truediv__(self, o): return bind("div", self, o)
+    def __rtruediv__(self, o): return bind("div", o, self)
+    def __neg__(self): return bind("neg", self)
+    def __pos__(self): return self
+
+    def __pow__(self, p):
+        if isinstance(p, Var):
+            raise UnrollError(f"{self!r} ** {p!r}: only a constant exponent is supported; "
+                              "write ur.exp(p * ur.log(x)) for a variable one")
+        return bind("pow", self, p=float(p))
+
+    def __matmul__(self, o): return matmul(self, o)
+    def __rmatmul__(self, o): return matmul(o, self)
+
+    @property
+    def T(self) -> "Var":
+        if self.ndim != 2:
+            raise ShapeError(f"{self!r}.T: only a matrix (rank 2) can be transposed")
+        return bind("transpose", self)
+
+    def __getitem__(self, key) -> "Var":
+        return bind("index", self, idx=normalize_index(key, self.shape, self), rank=self.ndim)
+
+    def __iter__(self):
+        raise UnrollError(f"{self!r} cannot be iterated while the circuit is being declared; "
+                          "split it with ur.split(x, n) or index it, x[0:H]")
+
+    def __len__(self):
+        raise UnrollError(f"{self!r} has no len(); use .shape")
+
+
+def normalize_index(key, shape: tuple, who) -> tuple:
+    """Turn ``a[:H]``, ``a[2]``, ``A[1:, 0]`` into a tuple of ints / (start, stop) pairs."""
+    if not isinstance(key, tuple):
+        key = (key,)
+    if len(key) > len(shape):
+        raise ShapeError(f"{who!r}[{key}]: too many indices for a value of shape {shape}")
+    out = []
+    for k, n in zip(key, shape):
+        if isinstance(k, slice):
+            start, stop, step = k.indices(n)
+            if step != 1:
+                raise ShapeError(f"{who!r}[...]: slices with a step are not supported")
+            if stop <= start:
+                raise ShapeError(f"{who!r}[{k.start}:{k.stop}] selects nothing from size {n}")
+            out.append((start, stop))
+        elif isinstance(k, int) and not isinstance(k, bool):
+            if not -n <= k < n:
+                raise ShapeError(f"{who!r}[{k}]: index out of range for axis of size {n}")
+            out.append(k % n)
+        else:
+            raise ShapeError(f"{who!r}[{k!r}]: only integers and slices can index a value")
+    return tuple(out)
+
+
+def matmul(a, b) -> Var:
+    """``a @ b`` with the per-example ranks deciding the product, as in the textbook."""
+    a, b = _as_operand(a), _as_operand(b)
+    ra, rb = len(a.aval.shape), len(b.aval.shape)
+    if (ra, rb) == (2, 1):
+        return bind("matvec", a, b)
+    if (ra, rb) == (1, 2):                       # row vector times matrix: (B^T a)
+        return bind("matvec", bind("transpose", b), a)
+    if (ra, rb) == (2, 2):
+        return bind("matmul", a, b)
+    if (ra, rb) == (1, 1):
+        return bind("sum", bind("mul", a, b), axes=(-1,), keepdims=False)
+    raise ShapeError(f"{_describe(a)} @ {_describe(b)}: @ needs vectors or matrices, "
+                     f"got shapes {a.aval.shape} and {b.aval.shape}")
+
+
+# --- bind: the one way an operation enters a builder -----------------------------------------
+
+def _as_operand(x):
+    if isinstance(x, (Var, Lit)):
+        return x
+    if isinstance(x, (int, float)) and not isinstance(x, bool):
+        return Lit(float(x))
+    if hasattr(x, "shape") and hasattr(x, "dtype"):
+        return Lit(x)
+    raise UnrollError(f"cannot use {type(x).__name__} {x!r} in an unroll expression; "
+                      "use numbers, arrays or circuit variables")
+
+
+def _describe(x) -> str:
+    return x.builder.describe(x.node) if isinstance(x, Var) else repr(x)
+
+
+def bind(name: str, *args, **params):
+    """Apply primitive ``name`` to ``args``; return a Var (or a tuple for multi-output ops)."""
+    prim = PRIMITIVES[name]
+    ops = [_as_operand(a) for a in args]
+    builders = {id(o.builder): o.builder for o in ops if isinstance(o, Var)}
+    if not builders:
+        raise UnrollError(f"{name}({', '.join(map(repr, ops))}): no variable in this expression; "
+                          "compute constants with NumPy instead")
+    if len(builders) > 1:
+        raise UnrollError(f"{name}: operands come from different circuits or graphs "
+                          f"({', '.join(sorted(map(str, (b for b in builders.values()))))}); "
+                          "build each expression inside one circuit")
+    builder = next(iter(builders.values()))
+    if prim.elementwise:
+        ops = _align_ranks(ops)
+    for o in ops:
+        if o.aval.dtype != FLOAT and prim.elementwise:
+            raise DTypeError(f"{_describe(o)} is an integer input and cannot enter {name}; "
+                             "use it as a class index (ur.softmax_cross_entropy, ur.one_hot) "
+                             "or declare it with dtype='float'")
+    try:
+        outs = prim.shape(*[o.aval for o in ops], **params)
+    except ShapeMismatch as e:
+        descs = [f"{_describe(o)} {o.aval.shape}" for o in ops]
+        expr = format_op(prim, [_describe(o) for o in ops], params)
+        fix = f"; {e.fix}" if e.fix else ""
+        raise ShapeError(f"shape mismatch in {expr}: {e.msg.format(*descs)}{fix}"
+                         f"{builder.where()}") from None
+    single = isinstance(outs, Aval)
+    nodes = builder.apply(prim, tuple(o if isinstance(o, Lit) else o.node for o in ops),
+                          params, (outs,) if single else tuple(outs))
+    vs = tuple(Var(builder, n) for n in nodes)
+    return vs[0] if single else vs
+
+
+def _align_ranks(ops):
+    """Give every array operand of an elementwise op the same per-example rank (leading 1s),
+    so that leading batch axes line up with each other."""
+    rank = max(len(o.aval.shape) for o in ops)
+    out = []
+    for o in ops:
+        r = len(o.aval.shape)
+        if isinstance(o, Var) and r < rank:
+            o = bind("reshape", o, shape=(1,) * (rank - r) + o.aval.shape)
+        out.append(o)
+    return out

@@ -1,0 +1,61 @@
+"""Every error unroll raises on purpose, in one hierarchy.
+
+Each message names the object at fault, where it sits (node, step t, batch entry) and what to do
+about it. Catch :class:`UnrollError` to catch them all; the classes also derive from the builtin
+exception a Python user would expect (``ValueError``, ``TypeError``, ...).
+"""
+from __future__ import annotations
+
+import difflib
+
+__all__ = [
+    "UnrollError", "CircuitError", "AlgebraicLoopError", "ShapeError", "DTypeError",
+    "InputError", "ParamError", "NonFiniteError", "GradcheckError", "GradcheckWarning",
+    "suggest",
+]
+
+
+class UnrollError(Exception):
+    """Base class of every error raised by unroll on purpose."""
+
+
+class CircuitError(UnrollError, ValueError):
+    """The circuit is ill-formed: a state without ``.next``, a delay k < 1, a bad name, ..."""
+
+
+class AlgebraicLoopError(CircuitError):
+    """A variable depends on itself at the same time step (a cycle with zero total delay)."""
+
+
+class ShapeError(UnrollError, ValueError):
+    """Operands, parameters or inputs whose shapes do not fit together."""
+
+
+class DTypeError(UnrollError, TypeError):
+    """An array of the wrong dtype (integer data where floats are needed, mixed precisions)."""
+
+
+class InputError(UnrollError, ValueError):
+    """A missing, extra, misspelled or ill-shaped input, a wrong sequence length, a bad target."""
+
+
+class ParamError(UnrollError, ValueError):
+    """A missing, extra or ill-shaped parameter."""
+
+
+class NonFiniteError(UnrollError, FloatingPointError):
+    """A NaN or Inf appeared; the message names the first node and step where it did."""
+
+
+class GradcheckError(UnrollError, AssertionError):
+    """Analytic gradients disagree with finite differences; the message holds the report."""
+
+
+class GradcheckWarning(UserWarning):
+    """Gradcheck had to change something you asked for (e.g. upcast float32 to float64)."""
+
+
+def suggest(name: str, known) -> str:
+    """A "did you mean ...?" hint for a misspelled ``name`` among ``known`` (or '')."""
+    close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else ""

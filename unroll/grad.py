@@ -1,0 +1,361 @@
+"""Reverse mode as a graph transformation: BPTT written out as equations.
+
+:func:`grad` returns a new :class:`~unroll.ir.Graph` holding the forward equations followed by
+the backward ones, built by sweeping the forward equations in reverse and applying each
+primitive's VJP rule (itself written with primitives). The result can be printed, rendered,
+compiled and run like any graph, and differentiated again (:func:`hvp_graph`).
+
+What happens once, here and nowhere else:
+
+- *unbroadcasting*: a cotangent is summed back to its operand's shape and batchedness;
+- *accumulation*: a value used several times gets the sum of its contributions (``∂h[t]`` =
+  contribution through o(t) + contribution through h(t+1), eq. 10.21);
+- *shared parameters*: the gradient of W is the sum over steps of its per-step contributions
+  (the book's W(t) copies, eq. 10.26). Those stay visible: ``graph.contributions["W"]`` lists
+  ``(t, value)``, and the running sums ``Σ∂W[t]`` are ordinary equations.
+
+Names: ``∂x`` is the total cotangent of ``x``; ``∂o.1``, ``∂o.2``, ... are the pieces computed
+by the VJP rule of the equation that defines ``o``.
+"""
+from __future__ import annotations
+
+from .core import FLOAT, PRIMITIVES, Aval, Var, bind, no_gc
+from .errors import UnrollError
+from .ir import Eqn, Graph, GraphBuilder, Value
+
+
+__all__ = ["grad", "hvp_graph"]
+
+_ADD, _COPY = PRIMITIVES["add"], PRIMITIVES["copy"]
+
+
+def grad(g: Graph, wrt: tuple) -> Graph:
+    """The gradient graph of ``g.loss`` with respect to the names in ``wrt``.
+
+    Parameters
+    ----------
+    g : Graph
+        A graph with a scalar ``loss``.
+    wrt : tuple of str
+        Parameter names, sequence-input names, static-input names (e.g. ``"h0"``).
+
+    Returns
+    -------
+    Graph
+        Same inputs and outputs as ``g``, plus ``grads`` (name -> Value, or {t: Value} for a
+        sequence input) and ``contributions`` (name -> [(t, Value)] per-step pieces).
+
+    Examples
+    --------
+    >>> import unroll as ur
+    >>> c = ur.Circuit("tiny")
+    >>> x, w = c.input("x", ()), c.param("w", ())
+    >>> h = c.state("h", ())
+    >>> h.next = ur.tanh(w * h.prev + x)
+    >>> _ = c.loss(h * h)
+    >>> gg = ur.grad(c.unroll(steps=2), wrt=("w",))
+    >>> gg.grads["w"]
+    ∂w
+    """
+    if g.loss is None:
+        raise UnrollError(f"{g.name} has no loss to differentiate")
+    with no_gc():
+        return _Transform(g, wrt).run()
+
+
+class _Transform:
+    def __init__(self, g: Graph, wrt: tuple):
+        self.g = g
+        self.gg = gg = Graph(g.name, g.steps)
+        for k in ("params", "seq_inputs", "static_inputs", "zero_defaults", "outputs",
+                  "states", "loss", "step_losses", "bounds", "circuit"):
+            setattr(gg, k, getattr(g, k))
+        gg.base = g
+        gg.eqns = list(g.eqns)
+        self.b = GraphBuilder(gg)
+        self.targets = {}                    # Value -> (name, t or None)
+        for name in wrt:
+            if name in g.params:
+                self.targets[g.params[name]] = (name, None)
+            elif name in g.static_inputs:
+                self.targets[g.static_inputs[name]] = (name, None)
+            else:
+                for x in g.seq_inputs[name]:
+                    self.targets[x] = (name, x.t)
+        self.wrt = wrt
+        self.ct: dict = {}                   # timed Value -> [contributions]
+        self.pending: dict = {}              # graph input Value -> [contributions this step]
+        self.acc: dict = {}                  # untimed Value -> running sum so far
+        self.done: dict = {}                 # graph input Value -> final cotangent
+        self.created: set = set()            # ids of temporaries made by VJP rules
+        self.replays: dict = {}              # operand signature -> recorded rule output
+        self._mark = 0
+
+    # --- the sweep ---------------------------------------------------------------------------
+
+    def run(self) -> Graph:
+        g, gg = self.g, self.gg
+        active = self._active()
+        if g.loss in active:
+            self.b.t = self.b.step = None
+            seed = self._apply_named("ones_like", g.loss, name="∂" + g.loss.name)
+            self.acc[g.loss] = seed
+            step = object()
+            for e in reversed(g.eqns):
+                if e.step != step:
+                    self._flush(step)
+                    step = e.step
+                if e.prim.vjp is None or not any(o in active for o in e.outs):
+                    continue
+                self._backward(e, active)
+            self._flush(step)
+        self._finish()
+        return gg.prune()
+
+    def _active(self) -> set:
+        """Values that depend on a target (only those need cotangents)."""
+        active = set(self.targets)
+        for e in self.g.eqns:
+            if e.prim.vjp is not None and any(type(x) is Value and x in active
+                                              for x in e.inputs):
+                active.update(e.outs)
+        return active
+
+    def _backward(self, e: Eqn, active: set) -> None:
+        gs = [self._total(o) for o in e.outs]
+        if all(x is None for x in gs):
+            return
+        b = self.b
+        b.t = b.step = e.step
+        slots = (*gs, *e.outs, *e.inputs)
+        key = (e.prim, id(e.params), tuple(_operand_key(x, active) for x in e.inputs),
+               tuple(None if x is None else x.aval for x in gs))
+        rec = self.replays.get(key)
+        if rec is None:
+            cts = self._apply_rule(e, gs, active)
+            rec = self.replays[key] = _record(self.gg.eqns[self._mark:], slots, cts)
+        else:
+            cts = self._replay(rec, slots, e.step)
+        for x, c in zip(e.inputs, cts):
+            if c is not None:
+                self._contribute(x, c, e.step)
+
+    def _apply_rule(self, e: Eqn, gs: list, active: set) -> list:
+        """Run ``e``'s VJP rule through the builder; returns one cotangent Value (or None) per
+        operand, already unbroadcast to the operand's shape."""
+        b = self.b
+        b.prefix, b.counter = f"∂{e.outs[0].name}.", 0
+        self._mark = mark = len(self.gg.eqns)
+        var = b.var
+        single = e.prim.nouts == 1
+        gv = var(gs[0]) if single else tuple(None if x is None else var(x) for x in gs)
+        outs = var(e.outs[0]) if single else tuple(var(o) for o in e.outs)
+        cts = e.prim.vjp(gv, outs, *[var(x) for x in e.inputs], **e.params)
+        cts = [None if c is None or type(x) is not Value or x not in active
+               else _unbroadcast(c, x).node for x, c in zip(e.inputs, cts)]
+        self.created.update(id(v) for q in self.gg.eqns[mark:] for v in q.outs)
+        return cts
+
+    def _replay(self, rec, slots: tuple, step) -> list:
+        """Emit the equations a rule made for an earlier step with the same operand types."""
+        eqns, made = self.gg.eqns, []
+        for prim, refs, params, outs in rec.eqns:
+            ins = tuple(_deref(r, slots, made) for r in refs)
+            vs = tuple(Value(name, step, aval) for name, aval in outs)
+            eqns.append(Eqn(prim, ins, params, vs, step))
+            made.append(vs)
+            self.created.update(map(id, vs))
+        return [None if r is None else _deref(r, slots, made) for r in rec.cts]
+
+    def _contribute(self, x: Value, c: Value, step) -> None:
+        if c.aval != x.aval:
+            raise UnrollError(f"internal: the cotangent of {x!r} has {c.aval}, expected {x.aval}")
+        if x.role is not None:                       # a graph input: parameter, data, h0
+            self.pending.setdefault(x, []).append(c)
+            if x in self.targets:
+                name = self.targets[x][0]
+                self.gg.contributions.setdefault(name, []).append((step, c))
+        elif x.t is None:                            # computed once: accumulate over steps
+            self.pending.setdefault(x, []).append(c)
+        else:
+            self.ct.setdefault(x, []).append(c)
+
+    def _total(self, o: Value):
+        """The total cotangent of ``o`` (None if nothing depends on it)."""
+        if o.t is None:
+            self._flush_value(o, None)
+            return self.acc.get(o)
+        cs = self.ct.pop(o, None)
+        if not cs:
+            return None
+        if len(cs) == 1:
+            c = cs[0]
+            if self._temporary(c):
+                c.name, c.t = "∂" + o.name, o.t
+            return c
+        return self._sum(cs, "∂" + o.name, o.t)
+
+    def _temporary(self, v: Value) -> bool:
+        """A piece made by a VJP rule that has not been given a total's name yet."""
+        return id(v) in self.created and ("." in v.name or v.name.startswith("Σ∂"))
+
+    def _sum(self, cs, name, t) -> Value:
+        """Σ cs, the result named ``name[t]`` (a single term is returned as it is)."""
+        if len(cs) == 1:
+            return cs[0]
+        acc = cs[0]
+        for k, c in enumerate(cs[1:], start=2):
+            last = k == len(cs)
+            acc = self._emit(_ADD, (acc, c), name if last else f"{name}.{k}",
+                             t if last else self.b.t, c.aval)
+        return acc
+
+    def _emit(self, prim, ins: tuple, name: str, t, aval) -> Value:
+        """Record ``name[t] = prim(*ins)`` directly (types known: no shape rule needed)."""
+        v = Value(name, t, aval)
+        self.gg.eqns.append(Eqn(prim, ins, {}, (v,), self.b.step))
+        self.created.add(id(v))
+        return v
+
+    # --- accumulation over steps -------------------------------------------------------------
+
+    def _flush(self, step) -> None:
+        """Leaving ``step``: fold its contributions into running sums."""
+        b = self.b
+        b.t = b.step = None if not isinstance(step, int) else step
+        for x in list(self.pending):
+            self._flush_value(x, step)
+
+    def _flush_value(self, x: Value, step) -> None:
+        cs = self.pending.pop(x, None)
+        if not cs:
+            return
+        b = self.b
+        b.t = b.step = step if isinstance(step, int) else None
+        if x.t is not None and x.role is not None:   # x[t]: all its uses are at one step
+            self.done[x] = self._sum(cs, "∂" + x.name, x.t)
+            return
+        prev = self.acc.get(x)
+        t = step if isinstance(step, int) else None
+        if prev is None and len(cs) == 1:      # the running sum starts as a copy (an alias)
+            self.acc[x] = self._emit(_COPY, (cs[0],), "Σ∂" + x.name, t, cs[0].aval)
+        else:
+            self.acc[x] = self._sum(([prev] if prev is not None else []) + cs, "Σ∂" + x.name, t)
+
+    # --- results -----------------------------------------------------------------------------
+
+    def _finish(self) -> None:
+        gg, b = self.gg, self.b
+        b.t = b.step = None
+        for name in self.wrt:
+            if name in self.g.seq_inputs:
+                gg.grads[name] = {x.t: self._final(x, x.t) for x in self.g.seq_inputs[name]}
+            else:
+                x = self.g.params.get(name) or self.g.static_inputs[name]
+                gg.grads[name] = self._final(x, None)
+
+    def _final(self, x: Value, t) -> Value:
+        v = self.done.get(x) if t is not None else self.acc.get(x)
+        name = "∂" + x.name
+        if v is None:                                  # the loss does not depend on x
+            return self._apply_named("zeros_like", x, name=name, t=t)
+        if self._temporary(v):
+            v.name, v.t = name, t
+            return v
+        if v.name == name and v.t == t:
+            return v
+        return self._apply_named("copy", v, name=name, t=t)
+
+    def _apply_named(self, prim: str, x: Value, name: str, t=None) -> Value:
+        p = PRIMITIVES[prim]
+        out = Value(name, t, Aval(x.aval.shape, FLOAT, x.aval.batched))
+        self.gg.eqns.append(Eqn(p, (x,), {}, (out,), self.b.step))
+        return out
+
+
+# --- replaying a rule for the next step ----------------------------------------------------------
+
+class _Recording:
+    __slots__ = ("eqns", "cts")
+
+    def __init__(self, eqns, cts):
+        self.eqns = eqns          # [(prim, operand refs, params, [(name, aval)])], step-local only
+        self.cts = cts            # one ref (or None) per operand of the forward equation
+
+
+def _operand_key(x, active) -> tuple:
+    """What a VJP rule may depend on: a constant's value, a value's type and whether it needs
+    a gradient, and the identity of values computed once (their once-work is shared)."""
+    if type(x) is not Value:
+        return ("lit", x.val) if not hasattr(x.val, "shape") else ("arr", id(x.val))
+    return (x.aval, x in active, id(x) if x.t is None else None)
+
+
+def _record(new_eqns, slots: tuple, cts: list) -> _Recording:
+    where = {id(v): ("slot", i) for i, v in enumerate(slots) if type(v) is Value}
+    eqns, k = [], 0
+
+    def ref(x):
+        if type(x) is not Value:
+            return ("lit", x)
+        return where.get(id(x), ("value", x))      # once-values are shared as they are
+
+    for e in new_eqns:
+        if e.step is None:                          # once-work: reused, not re-emitted
+            continue
+        eqns.append((e.prim, tuple(ref(x) for x in e.inputs), e.params,
+                     [(v.name, v.aval) for v in e.outs]))
+        for j, v in enumerate(e.outs):
+            where[id(v)] = ("made", k, j)
+        k += 1
+    return _Recording(eqns, [None if c is None else ref(c) for c in cts])
+
+
+def _deref(r, slots, made):
+    kind = r[0]
+    if kind == "slot":
+        return slots[r[1]]
+    if kind == "made":
+        return made[r[1]][r[2]]
+    return r[1]
+
+
+def _unbroadcast(c: Var, x: Value) -> Var:
+    """Sum (or broadcast) cotangent ``c`` to the shape and batchedness of operand ``x``."""
+    ca, xa = c.aval, x.aval
+    if ca.shape != xa.shape or (ca.batched and not xa.batched):
+        c = bind("sum_to", c, shape=xa.shape, drop=ca.batched and not xa.batched,
+                 rank=len(ca.shape))
+    if xa.batched and not c.aval.batched:
+        c = bind("broadcast_like", c, c.builder.var(x), mean=False, rank=len(xa.shape))
+    return c
+
+
+# --- second order ------------------------------------------------------------------------------
+
+def hvp_graph(gg: Graph) -> Graph:
+    """A graph whose loss is Σ_k <∂L/∂θ_k, v_k> for the gradients of ``gg``; differentiating
+    it gives Hessian-vector products H v. The directions are parameters named ``"v:" + k``."""
+    h = Graph(gg.name, gg.steps)
+    for k in ("seq_inputs", "static_inputs", "zero_defaults", "outputs", "states",
+              "step_losses", "bounds", "circuit"):
+        setattr(h, k, getattr(gg, k))
+    h.params = dict(gg.params)
+    h.eqns = list(gg.eqns)
+    h.base = gg
+    b = GraphBuilder(h)
+    b.prefix = "⟨∂L,v⟩."
+    total = None
+    for name, dv in gg.grads.items():
+        if name not in gg.params:
+            raise UnrollError(f"hvp: {name} is an input; second derivatives are available "
+                              "with respect to parameters")
+        v = h.params["v:" + name] = Value("v:" + name, None, Aval(dv.shape, FLOAT, False),
+                                          "param")
+        prod = b.var(dv) * b.var(v)
+        if prod.shape:
+            prod = bind("sum", prod, axes=tuple(range(-len(prod.shape), 0)), keepdims=False)
+        total = prod if total is None else total + prod
+    total.node.name = "⟨∂L,v⟩"
+    h.loss = total.node
+    return h

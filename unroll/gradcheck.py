@@ -1,0 +1,325 @@
+"""Prove a gradient right: compare reverse mode with central finite differences in float64.
+
+``mode="full"`` perturbs every entry (the whole gradient; fine for small problems);
+``mode="directional"`` compares, for random unit directions v, the finite-difference slope
+(L(θ + εv) - L(θ - εv)) / 2ε with the inner product <∇L, v> of the backward pass: one pair of
+forward passes per direction, so big models are cheap to check. ``order=2`` checks
+Hessian-vector products of the twice-differentiated graph against finite differences of the
+gradient. Failures name the parameter, the entry and, for sequence inputs, the step t.
+"""
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import backends
+from .errors import GradcheckError, GradcheckWarning, UnrollError
+from .runtime import grad_graph, resolve_wrt
+
+__all__ = ["gradcheck", "hvp", "GradcheckReport", "Check"]
+
+
+@dataclass
+class Check:
+    """The comparison for one parameter or input."""
+    name: str                   # parameter / input name
+    shape: tuple                # its shape (as passed in)
+    checked: int                # entries (full) or directions (directional) compared
+    max_abs: float              # largest |analytic - numeric|
+    max_rel: float              # largest |analytic - numeric| / max(|analytic|, |numeric|)
+    worst: tuple | None         # index of the worst entry (full) or None
+    step: int | None            # time step t of the worst entry (sequence inputs), else None
+    analytic: float             # analytic value at the worst entry / direction
+    numeric: float              # finite-difference value there
+    ok: bool                    # every entry within tolerance
+
+    @property
+    def ratio(self) -> float:
+        """Worst error relative to its tolerance (> 1 fails)."""
+        return self._ratio
+
+    _ratio: float = 0.0         # worst error / its tolerance (set by the checker)
+
+
+@dataclass
+class GradcheckReport:
+    """Result of :func:`gradcheck`; ``str(report)`` is a readable table."""
+    graph: str
+    mode: str
+    order: int
+    eps: float
+    rtol: float
+    atol: float
+    checks: dict = field(default_factory=dict)     # name -> Check
+
+    @property
+    def ok(self) -> bool:
+        return all(c.ok for c in self.checks.values())
+
+    @property
+    def worst(self) -> Check | None:
+        """The check with the largest error relative to its tolerance."""
+        return max(self.checks.values(), key=lambda c: c.ratio, default=None)
+
+    def raise_if_failed(self) -> "GradcheckReport":
+        """Raise :class:`~unroll.errors.GradcheckError` (with this table) unless ok."""
+        if not self.ok:
+            w = self.worst
+            where = f" at entry {w.worst}" if w.worst is not None else ""
+            step = f", step t = {w.step}" if w.step is not None else ""
+            raise GradcheckError(f"gradient of {w.name} disagrees with finite differences"
+                                 f"{where}{step}: analytic {w.analytic:.6g} vs numeric "
+                                 f"{w.numeric:.6g}\n{self}")
+        return self
+
+    def __str__(self) -> str:
+        what = "entries" if self.mode == "full" else "directions"
+        head = (f"gradcheck {self.graph}: mode={self.mode}, order={self.order}, "
+                f"eps={self.eps:.1e}, rtol={self.rtol:.0e}, atol={self.atol:.0e}: "
+                f"{'OK' if self.ok else 'FAILED'}")
+        rows = [("name", "shape", what, "max abs err", "max rel err", "worst", "step",
+                 "analytic", "numeric", "")]
+        for c in self.checks.values():
+            rows.append((c.name, str(c.shape), str(c.checked), f"{c.max_abs:.2e}",
+                         f"{c.max_rel:.2e}", "-" if c.worst is None else str(c.worst),
+                         "-" if c.step is None else str(c.step), f"{c.analytic:.6g}",
+                         f"{c.numeric:.6g}", "ok" if c.ok else "FAIL"))
+        widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+        lines = ["  " + "  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip() for r in rows]
+        return "\n".join([head] + lines)
+
+    def _repr_markdown_(self) -> str:
+        return "```\n" + str(self) + "\n```"
+
+
+# --- the checker ------------------------------------------------------------------------------
+
+def gradcheck(g, params: dict, *, mode: str = "full", order: int = 1, wrt=None, eps=None,
+              rtol: float = 1e-5, atol: float = 1e-7, directions: int = 4, seed: int = 0,
+              max_entries: int | None = None, **inputs) -> GradcheckReport:
+    """Compare the gradients of ``g`` with central finite differences, in float64.
+
+    Parameters
+    ----------
+    g : Graph
+        An unrolled graph with a loss.
+    params : dict
+        Parameter arrays; float32 ones are upcast to float64 (with a GradcheckWarning).
+    mode : "full" or "directional"
+    order : 1 or 2
+        2 checks Hessian-vector products (parameters only).
+    wrt : list of str, optional
+        What to check (default: every parameter); sequence and static inputs allowed.
+    eps : float, optional
+        Finite-difference step, relative to max(1, |θ|); default (machine ε)^(1/3).
+    rtol, atol : float
+        An entry passes when |analytic - numeric| <= atol + rtol * |numeric|.
+    directions : int
+        Random directions per checked name (directional mode).
+    max_entries : int, optional
+        Full mode: check at most this many entries per name (chosen at random).
+    **inputs
+        The graph's inputs.
+
+    Returns
+    -------
+    GradcheckReport
+
+    Examples
+    --------
+    >>> import numpy as np, unroll as ur
+    >>> c = ur.Circuit("tiny")
+    >>> x, w = c.input("x", ()), c.param("w", (), init=0.5)
+    >>> h = c.state("h", ())
+    >>> h.next = ur.tanh(w * h.prev + x)
+    >>> _ = c.loss(h * h)
+    >>> g = c.unroll(steps=3)
+    >>> ur.gradcheck(g, c.init_params(), x=np.array([0.1, -0.2, 0.3])).ok
+    True
+    """
+    if mode not in ("full", "directional"):
+        raise UnrollError(f"gradcheck: mode must be 'full' or 'directional', not {mode!r}")
+    if order not in (1, 2):
+        raise UnrollError(f"gradcheck: order must be 1 or 2, not {order!r}")
+    params, inputs = _float64(params, "parameter"), _float64(inputs, "input")
+    wrt = resolve_wrt(g, wrt)
+    if order == 2 and any(k not in g.params for k in wrt):
+        raise UnrollError("gradcheck: order=2 checks second derivatives with respect to "
+                          "parameters only")
+    eps = float(eps) if eps is not None else np.finfo(np.float64).eps ** (1 / 3)
+    rng = np.random.default_rng(seed)
+    report = GradcheckReport(g.name, mode, order, eps, rtol, atol)
+    check = _check_first if order == 1 else _check_second
+    check(g, params, inputs, wrt, eps, rtol, atol, rng, mode, directions, max_entries, report)
+    return report
+
+
+def _float64(arrays: dict, what: str) -> dict:
+    out = {}
+    for k, a in arrays.items():
+        dt = str(getattr(a, "dtype", ""))
+        if dt.startswith("float") and dt != "float64":
+            warnings.warn(f"gradcheck: {what} {k} is {dt}; checking in float64 (finite "
+                          "differences need the precision)", GradcheckWarning, stacklevel=3)
+            a = backends.to_numpy(a).astype(np.float64)
+        out[k] = a
+    return out
+
+
+def _loss(g, params, inputs) -> float:
+    return float(backends.to_numpy(g.run(params, **inputs)["loss"]))
+
+
+def _grads(g, params, inputs, wrt) -> dict:
+    _, grads = g.value_and_grad(params, wrt=wrt, **inputs)
+    return {k: backends.to_numpy(v) for k, v in grads.items()}
+
+
+def _where(g, name):
+    """Where the array of ``name`` lives: ("param" | "input", dict key)."""
+    return "param" if name in g.params else "input"
+
+
+def _perturbed(params, inputs, kind, name, delta):
+    """Copies of params/inputs with ``delta`` (a NumPy array) added to ``name``."""
+    src = params if kind == "param" else inputs
+    a = src[name]
+    new = dict(src)
+    new[name] = a + _like(a, delta)
+    return (new, inputs) if kind == "param" else (params, new)
+
+
+def _like(a, delta):
+    mod = type(a).__module__.split(".")[0]
+    if mod == "numpy":
+        return delta
+    return a.__array_namespace__().asarray(delta) if hasattr(a, "__array_namespace__") else delta
+
+
+def _tolerance(rtol, atol, numeric):
+    return atol + rtol * abs(numeric)
+
+
+def _make_check(g, name, shape, ana, num, idx_list, rtol, atol, kind) -> Check:
+    errs = [abs(a - n) for a, n in zip(ana, num)]
+    rels = [e / max(abs(a), abs(n), 1e-300) if e else 0.0 for e, a, n in zip(errs, ana, num)]
+    ratios = [e / _tolerance(rtol, atol, n) for e, n in zip(errs, num)]
+    i = int(np.argmax(ratios)) if ratios else 0
+    worst = idx_list[i] if idx_list and idx_list[i] is not None else None
+    step = worst[0] + 1 if worst is not None and name in g.seq_inputs else None
+    c = Check(name, tuple(shape), len(ana), max(errs, default=0.0), max(rels, default=0.0),
+              worst, step, float(ana[i]) if ana else 0.0, float(num[i]) if num else 0.0,
+              all(r <= 1 for r in ratios))
+    c._ratio = max(ratios, default=0.0)
+    return c
+
+
+def _check_first(g, params, inputs, wrt, eps, rtol, atol, rng, mode, ndir, max_entries, rep):
+    grads = _grads(g, params, inputs, wrt)
+    for name in wrt:
+        kind = _where(g, name)
+        a = backends.to_numpy(params[name] if kind == "param" else inputs[name])
+        gk = grads[name]
+        ana, num, idxs = [], [], []
+        if mode == "full":
+            for idx in _entries(a.shape, max_entries, rng):
+                h = eps * max(1.0, abs(float(a[idx])))
+                d = np.zeros(a.shape)
+                d[idx] = h
+                lp = _loss(g, *_perturbed(params, inputs, kind, name, d))
+                lm = _loss(g, *_perturbed(params, inputs, kind, name, -d))
+                ana.append(float(gk[idx]))
+                num.append((lp - lm) / (2 * h))
+                idxs.append(idx)
+        else:
+            scale = max(1.0, float(np.max(np.abs(a)))) if a.size else 1.0
+            for _ in range(ndir):
+                v = rng.standard_normal(a.shape)
+                v /= np.linalg.norm(v) or 1.0
+                h = eps * scale
+                lp = _loss(g, *_perturbed(params, inputs, kind, name, h * v))
+                lm = _loss(g, *_perturbed(params, inputs, kind, name, -h * v))
+                ana.append(float(np.sum(gk * v)))
+                num.append((lp - lm) / (2 * h))
+                idxs.append(None)
+        rep.checks[name] = _make_check(g, name, a.shape, ana, num, idxs, rtol, atol, kind)
+
+
+def _entries(shape, max_entries, rng):
+    idx = list(np.ndindex(*shape)) if shape else [()]
+    if max_entries is not None and len(idx) > max_entries:
+        pick = rng.choice(len(idx), size=max_entries, replace=False)
+        idx = [idx[i] for i in sorted(pick)]
+    return idx
+
+
+def _check_second(g, params, inputs, wrt, eps, rtol, atol, rng, mode, ndir, max_entries, rep):
+    """Hessian-vector products against central differences of the gradient."""
+    arrays = {k: backends.to_numpy(params[k]) for k in wrt}
+    per = {k: ([], [], []) for k in wrt}
+    if mode == "full":
+        dirs = []
+        for k in wrt:
+            for idx in _entries(arrays[k].shape, max_entries, rng):
+                v = {j: np.zeros(arrays[j].shape) for j in wrt}
+                v[k][idx] = 1.0
+                dirs.append((v, k, idx))
+    else:
+        dirs = []
+        for _ in range(ndir):
+            v = {j: rng.standard_normal(arrays[j].shape) for j in wrt}
+            norm = math.sqrt(sum(float(np.sum(x * x)) for x in v.values())) or 1.0
+            dirs.append(({j: x / norm for j, x in v.items()}, None, None))
+    scale = max([1.0] + [float(np.max(np.abs(a))) for a in arrays.values() if a.size])
+    h = eps * scale
+    for v, k, idx in dirs:
+        hv = hvp(g, params, v, **inputs)
+        plus = {j: params[j] + _like(params[j], h * v[j]) if j in v else params[j]
+                for j in params}
+        minus = {j: params[j] - _like(params[j], h * v[j]) if j in v else params[j]
+                 for j in params}
+        gp, gm = _grads(g, plus, inputs, wrt), _grads(g, minus, inputs, wrt)
+        for j in wrt:
+            fd = (gp[j] - gm[j]) / (2 * h)
+            an = backends.to_numpy(hv[j])
+            for e in (np.ndindex(*an.shape) if an.shape else [()]):
+                per[j][0].append(float(an[e]))
+                per[j][1].append(float(fd[e]))
+                per[j][2].append(e if mode == "full" else None)
+    for j in wrt:
+        ana, num, idxs = per[j]
+        rep.checks[j] = _make_check(g, j, arrays[j].shape, ana, num, idxs, rtol, atol, "param")
+
+
+def hvp(g, params: dict, vectors: dict, **inputs) -> dict:
+    """Hessian-vector product H v of the loss, by reverse mode applied twice.
+
+    Parameters
+    ----------
+    vectors : dict name -> array
+        The direction v, one array per parameter (missing parameters count as zero).
+
+    Returns
+    -------
+    dict name -> array
+        (H v) restricted to each parameter in ``vectors``.
+    """
+    from .grad import hvp_graph
+    wrt = tuple(vectors)
+    key = ("hvp", wrt)
+    if key not in g._cache:
+        first = grad_graph(g, wrt)
+        h = hvp_graph(first)
+        h.name = f"{g.name}_hvp"
+        g._cache[key] = h
+    h = g._cache[key]
+    full = dict(params)
+    for k, v in vectors.items():
+        full["v:" + k] = _like(params[k], backends.to_numpy(v).astype(
+            backends.to_numpy(params[k]).dtype))
+    _, out = h.value_and_grad(full, wrt=wrt, **inputs)
+    return out
+

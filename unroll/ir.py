@@ -1,0 +1,267 @@
+"""The unrolled graph: a flat, single-assignment list of equations over named, timed values.
+
+Every value knows its name, its step ``t`` (``None`` for parameters and other values computed
+once) and its abstract value (per-example shape, dtype kind, batched or not). Equations are in
+execution order. A Graph prints like the textbook (``h[3] = tanh(a[3])``), type-checks itself,
+and exports to ``networkx``. Running and differentiating it live in later stages
+(:mod:`unroll.runtime`, :mod:`unroll.grad`), reached through the methods at the bottom.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from .core import Aval, Lit, Primitive, Var, format_op
+from .errors import UnrollError
+
+__all__ = ["Value", "Eqn", "Graph", "GraphBuilder"]
+
+
+class Value:
+    """One array-valued variable of a Graph, e.g. ``h[3]`` or the parameter ``W``."""
+    __slots__ = ("name", "t", "aval", "role")
+
+    def __init__(self, name: str, t: int | None, aval: Aval, role: str | None = None):
+        self.name = name          # base name shared by every step's copy ("h")
+        self.t = t                # step 1..τ (0, -1, ... for initial states); None: untimed
+        self.aval = aval          # per-example shape, dtype kind, batched
+        self.role = role          # "param" | "input" | "static" | None (computed)
+
+    def __repr__(self) -> str:
+        return self.name if self.t is None else f"{self.name}[{self.t}]"
+
+    @property
+    def shape(self) -> tuple:
+        return self.aval.shape
+
+
+class Eqn:
+    """``outs = prim(*inputs, **params)``, executed as part of step ``step`` (None: once)."""
+    __slots__ = ("prim", "inputs", "params", "outs", "step")
+
+    def __init__(self, prim: Primitive, inputs: tuple, params: dict, outs: tuple, step):
+        self.prim = prim          # the registry entry
+        self.inputs = inputs      # Values and Lits
+        self.params = params      # static parameters of the primitive (hashable values)
+        self.outs = outs          # the Values it defines (usually one)
+        self.step = step          # the time step whose work this is; None: done once
+
+    def __repr__(self) -> str:
+        lhs = ", ".join(map(repr, self.outs))
+        args = [repr(x) for x in self.inputs]
+        rhs = format_op(self.prim, args, self.params)
+        if rhs == lhs:                    # a value named by its expression, e.g. Wᵀ
+            rhs = f"{self.prim.name}({', '.join(args)})"
+        return f"{lhs} = {rhs}"
+
+
+class Graph:
+    """An explicit computational graph over τ steps (see :meth:`unroll.Circuit.unroll`)."""
+
+    def __init__(self, name: str, steps: int):
+        self.name = name
+        self.steps = steps                      # τ
+        self.eqns: list[Eqn] = []
+        self.params: dict[str, Value] = {}      # shared parameters
+        self.seq_inputs: dict[str, list] = {}   # name -> [x[1], ..., x[τ]]
+        self.static_inputs: dict[str, Value] = {}
+        self.zero_defaults: set[str] = set()    # static inputs that default to zeros (h0)
+        self.outputs: dict[str, dict] = {}      # name -> {t: Value}
+        self.states: dict[str, dict] = {}       # name -> {t: Value}, initial values included
+        self.loss: Value | None = None          # total loss (unbatched scalar)
+        self.step_losses: dict[int, Value] = {}  # t -> per-example loss at step t
+        self.bounds: dict[str, int] = {}        # integer input -> number of classes
+        self.grads: dict[str, Any] = {}         # gradient graphs: name -> Value or {t: Value}
+        self.contributions: dict[str, list] = {}  # param -> [(t, Value)]: the W(t) copies
+        self.circuit = None                     # the Circuit it came from, if any
+        self.base = None                        # the forward Graph a gradient graph extends
+        self._cache: dict = {}                  # compiled programs and derived graphs
+
+    # --- reading ---------------------------------------------------------------------------
+
+    def inputs(self) -> list:
+        """Every Value the graph reads from outside: parameters and inputs."""
+        vals = list(self.params.values())
+        for xs in self.seq_inputs.values():
+            vals.extend(xs)
+        return vals + list(self.static_inputs.values())
+
+    def find(self, name: str, t: int | None = None) -> Value:
+        """The Value called ``name`` at step ``t`` (raises if there is none)."""
+        for v in self.inputs():
+            if v.name == name and v.t == t:
+                return v
+        for e in self.eqns:
+            for v in e.outs:
+                if v.name == name and v.t == t:
+                    return v
+        raise UnrollError(f"{self.name} has no value {name}{'' if t is None else [t]}")
+
+    def __str__(self) -> str:
+        head = [f"graph {self.name} (τ = {self.steps}): {len(self.eqns)} equations"]
+        if self.params:
+            head.append("  params: " + ", ".join(f"{k} {v.shape}" for k, v in
+                                                 sorted(self.params.items())))
+        ins = [f"{k}[1..{self.steps}] {v[0].aval}" for k, v in self.seq_inputs.items()]
+        ins += [f"{k} {v.aval}" + (" (default zeros)" if k in self.zero_defaults else "")
+                for k, v in self.static_inputs.items()]
+        if ins:
+            head.append("  inputs: " + ", ".join(ins))
+        lines, step = [], object()
+        for e in self.eqns:
+            if e.step != step:
+                step = e.step
+                lines.append("  # once" if step is None else f"  # t = {step}")
+            lines.append(f"  {e!r}")
+        tail = [f"  loss: {self.loss!r}"] if self.loss is not None else []
+        if self.grads:
+            tail.append("  grads: " + ", ".join(
+                f"{k} = {v!r}" if isinstance(v, Value) else f"{k} = [{k}[1..{self.steps}]]"
+                for k, v in self.grads.items()))
+        return "\n".join(head + lines + tail)
+
+    def __repr__(self) -> str:
+        return f"<Graph {self.name}: τ = {self.steps}, {len(self.eqns)} equations>"
+
+    def typecheck(self) -> None:
+        """Check single assignment, definition before use, and every shape rule.
+
+        Raises
+        ------
+        UnrollError
+            Naming the first equation that does not check.
+        """
+        defined = {id(v) for v in self.inputs()}
+        for i, e in enumerate(self.eqns):
+            for x in e.inputs:
+                if isinstance(x, Value) and id(x) not in defined:
+                    raise UnrollError(f"equation {i} ({e!r}) reads {x!r} before it is defined")
+            want = e.prim.shape(*[x.aval for x in e.inputs], **e.params)
+            want = (want,) if isinstance(want, Aval) else tuple(want)
+            got = tuple(v.aval for v in e.outs)
+            if want != got:
+                raise UnrollError(f"equation {i} ({e!r}) records {got} but its shape rule "
+                                  f"gives {want}")
+            for v in e.outs:
+                if id(v) in defined:
+                    raise UnrollError(f"equation {i} ({e!r}) assigns {v!r} a second time")
+                defined.add(id(v))
+
+    def to_networkx(self):
+        """A ``networkx.DiGraph``: one node per value (``"h[3]"``), edges operand -> result.
+
+        Node attributes: ``name``, ``step``, ``op`` (primitive name, or the role of an input),
+        ``shape``, ``dtype``, ``batched``. Edge attribute ``eqn``: index of the equation.
+        """
+        import networkx as nx
+        G = nx.DiGraph(name=self.name, steps=self.steps)
+        for v in self.inputs():
+            G.add_node(repr(v), name=v.name, step=v.t, op=v.role, shape=v.shape,
+                       dtype=v.aval.dtype, batched=v.aval.batched)
+        for i, e in enumerate(self.eqns):
+            for v in e.outs:
+                G.add_node(repr(v), name=v.name, step=v.t, op=e.prim.name, shape=v.shape,
+                           dtype=v.aval.dtype, batched=v.aval.batched)
+                for x in e.inputs:
+                    if isinstance(x, Value):
+                        G.add_edge(repr(x), repr(v), eqn=i)
+        return G
+
+    def results(self) -> list:
+        """The Values a caller can ask for: outputs, states, the loss and any gradients."""
+        vals = [v for d in self.outputs.values() for v in d.values()]
+        vals += [v for d in self.states.values() for v in d.values()]
+        for v in self.grads.values():
+            vals.extend(v.values() if isinstance(v, dict) else [v])
+        return vals + ([self.loss] if self.loss is not None else [])
+
+    def prune(self, keep=None) -> "Graph":
+        """Drop, in place, every equation that nothing in ``keep`` (default: :meth:`results`)
+        depends on. Returns the graph."""
+        need = {id(v) for v in (self.results() if keep is None else keep)}
+        kept = []
+        for e in reversed(self.eqns):
+            if any(id(v) in need for v in e.outs):
+                kept.append(e)
+                need.update(id(x) for x in e.inputs if isinstance(x, Value))
+        kept.reverse()
+        self.eqns = kept
+        return self
+
+    # --- running (later stages) --------------------------------------------------------------
+
+    def run(self, params: dict, **inputs) -> dict:
+        """Forward pass: every output as an array of shape (T, B, ...), and ``"loss"``.
+
+        See :func:`unroll.runtime.run`.
+        """
+        from .runtime import run
+        return run(self, params, **inputs)
+
+    def value_and_grad(self, params: dict, *, wrt=None, check_finite: bool = False, **inputs):
+        """The loss and its gradients (BPTT). See :func:`unroll.runtime.value_and_grad`."""
+        from .runtime import value_and_grad
+        return value_and_grad(self, params, wrt=wrt, check_finite=check_finite, **inputs)
+
+    def evaluate(self, params: dict, values=(), **inputs) -> dict:
+        """Evaluate with the reference interpreter and return the arrays of ``values``
+        (Values of this graph, e.g. per-step gradient contributions)."""
+        from .runtime import evaluate
+        return evaluate(self, params, values, **inputs)
+
+
+class GraphBuilder:
+    """Records operations bound to its Vars as equations of ``graph``.
+
+    ``t`` and ``step`` label what is recorded; new values are named ``prefix + counter``.
+    An operation whose operands are all untimed (parameters, values computed once) is recorded
+    once, as work done once, however many steps ask for it.
+    """
+
+    def __init__(self, graph: Graph):
+        self.graph = graph
+        self.t = None
+        self.step = None
+        self.prefix = "_"
+        self.counter = 0
+        self._once: dict = {}
+
+    def var(self, v) -> Var | Lit:
+        return v if isinstance(v, Lit) else Var(self, v)
+
+    def fresh(self) -> str:
+        self.counter += 1
+        return f"{self.prefix}{self.counter}"
+
+    def apply(self, prim: Primitive, inputs: tuple, params: dict, avals: tuple) -> tuple:
+        once = all(isinstance(x, Lit) or x.t is None for x in inputs)
+        if once:
+            key = (prim.name, tuple(id(x) for x in inputs), tuple(sorted(params.items())))
+            if key in self._once:
+                return self._once[key]
+        name = self._once_name(prim, inputs, params) if once else self.fresh()
+        t, step = (None, None) if once else (self.t, self.step)
+        if len(avals) == 1:
+            outs = (Value(name, t, avals[0]),)
+        else:
+            outs = tuple(Value(f"{name}.{i}", t, a) for i, a in enumerate(avals))
+        self.graph.eqns.append(Eqn(prim, inputs, params, outs, step))
+        if once:
+            self._once[key] = outs
+        return outs
+
+    def _once_name(self, prim, inputs, params) -> str:
+        """Work done once is named by what it computes when that is short (``Wᵀ``)."""
+        text = format_op(prim, [repr(x) for x in inputs], params)
+        return text if len(text) <= 16 and " " not in text else self.fresh()
+
+    def describe(self, v) -> str:
+        return repr(v)
+
+    def where(self) -> str:
+        return f" (in graph {self.graph.name}, step {self.step})"
+
+    def set_name(self, v, name: str) -> None:
+        v.name = name
+
+    def __str__(self) -> str:
+        return f"graph {self.graph.name}"

@@ -1,0 +1,636 @@
+"""Every primitive operation of unroll, one entry each, and the helpers users call.
+
+An entry gives, in one place: the forward rule ``forward(xp, *arrays, **params)`` (``xp`` is the
+array namespace; arrays may carry any number of leading batch axes, so axes are counted from the
+end), the vector-Jacobian product ``vjp(g, out, *xs, **params)`` written with primitives (one
+cotangent per operand, ``None`` for none), the shape rule on per-example :class:`Aval`\\ s, the
+textbook print format, an optional inline code template for the compiler, and the Hypothesis
+domain the registry-driven tests draw from. The executor, ``grad``, the compiler, the printer and
+the renderer dispatch through :data:`PRIMITIVES` and never name an op.
+
+Unbroadcasting (summing a cotangent back to its operand's shape, batch axis included) happens
+once, in the backward transformation; rules return cotangents of the output's shape unless they
+can reduce more cheaply themselves (``matvec`` returns the batch-summed outer product for an
+unbatched weight, one matrix product instead of B outer products).
+"""
+from __future__ import annotations
+
+import builtins
+import math
+
+from .core import FLOAT, INT, Aval, Lit, ShapeMismatch, Var, bind, defprim, matmul
+
+__all__ = ["tanh", "sigmoid", "relu", "exp", "log", "softmax", "log_softmax", "sum", "mean",
+           "concat", "split", "softmax_cross_entropy", "mse", "one_hot", "stop_gradient",
+           "matmul", "reshape"]
+
+
+# --- shape helpers ---------------------------------------------------------------------------
+
+def _broadcast(*avals) -> Aval:
+    shapes = [a.shape for a in avals]
+    rank = max(len(s) for s in shapes)
+    out = []
+    for i in range(rank):
+        sizes = {s[len(s) - rank + i] for s in shapes if len(s) - rank + i >= 0} - {1}
+        if len(sizes) > 1:
+            raise ShapeMismatch(" and ".join("{%d}" % k for k in range(len(shapes)))
+                                + " do not broadcast together",
+                                "make the shapes equal, or 1 where one should be repeated")
+        out.append(sizes.pop() if sizes else 1)
+    return Aval(tuple(out), FLOAT, any(a.batched for a in avals))
+
+
+def _same(x: Aval, **_) -> Aval:
+    return Aval(x.shape, FLOAT, x.batched)
+
+
+def _lead(x, rank: int) -> int:
+    """Number of leading (batch) axes of array ``x`` whose per-example rank is ``rank``."""
+    return len(getattr(x, "shape", ())) - rank
+
+
+def _neg_axes(axes, rank: int) -> tuple:
+    return tuple(sorted({(a % rank) - rank for a in axes}))
+
+
+# --- elementwise arithmetic ------------------------------------------------------------------
+
+def _unary(name, forward, vjp, fmt, code, low=-2.0, high=2.0, away=False, doc=""):
+    return defprim(name, nargs=1, forward=forward, shape=_same, vjp=vjp, fmt=fmt, code=code,
+                   elementwise=True, doc=doc,
+                   domain=lambda d: ([d.array(d.shape(), low, high, away_from_zero=away)], {}))
+
+
+def _binary(name, forward, vjp, fmt, code, away=False, doc=""):
+    def domain(d):
+        s = d.shape()
+        return [d.array(s), d.array(d.broadcastable(s), away_from_zero=away)], {}
+    return defprim(name, nargs=2, forward=forward, shape=_broadcast, vjp=vjp, fmt=fmt,
+                   code=code, elementwise=True, domain=domain, doc=doc)
+
+
+_binary("add", lambda xp, a, b: a + b, lambda g, out, a, b: (g, g),
+        "{0} + {1}", "({0} + {1})", doc="a + b")
+_binary("sub", lambda xp, a, b: a - b, lambda g, out, a, b: (g, -g),
+        "{0} - {1}", "({0} - {1})", doc="a - b")
+_binary("mul", lambda xp, a, b: a * b, lambda g, out, a, b: (g * b, g * a),
+        "{0} * {1}", "({0} * {1})", doc="a * b (elementwise)")
+_binary("div", lambda xp, a, b: a / b, lambda g, out, a, b: (g / b, -(g * out) / b),
+        "{0} / {1}", "({0} / {1})", away=True, doc="a / b (elementwise)")
+
+_unary("neg", lambda xp, x: -x, lambda g, out, x: (-g,), "-{0}", "(-{0})", doc="-x")
+_unary("exp", lambda xp, x: xp.exp(x), lambda g, out, x: (g * out,), "exp({0})",
+       "xp.exp({0})", doc="e^x")
+_unary("log", lambda xp, x: xp.log(x), lambda g, out, x: (g / x,), "log({0})",
+       "xp.log({0})", low=0.3, high=3.0, doc="natural logarithm")
+_unary("tanh", lambda xp, x: xp.tanh(x), lambda g, out, x: (g * (1.0 - out * out),),
+       "tanh({0})", "xp.tanh({0})", doc="hyperbolic tangent")
+_unary("sigmoid", lambda xp, x: 0.5 * xp.tanh(0.5 * x) + 0.5,     # never overflows
+       lambda g, out, x: (g * (out * (1.0 - out)),), "σ({0})",
+       "(0.5 * xp.tanh(0.5 * {0}) + 0.5)", doc="logistic sigmoid 1/(1+e^-x)")
+_unary("relu", lambda xp, x: xp.maximum(x, 0.0), lambda g, out, x: (g * bind("step", x),),
+       "relu({0})", "xp.maximum({0}, 0.0)", away=True, doc="max(x, 0)")
+_unary("step", lambda xp, x: xp.astype(x > 0, x.dtype), None, "[{0} > 0]", None, away=True,
+       doc="Heaviside step (x > 0) as a float; no gradient")
+_unary("copy", lambda xp, x: x, lambda g, out, x: (g,), "{0}", "{0}",
+       doc="identity (gives a value a second name)")
+defprim("stop_gradient", nargs=1, forward=lambda xp, x: x, shape=_same, vjp=None,
+        fmt="stop_gradient({0})", code="{0}", doc="identity whose gradient is zero")
+
+
+def _pow_vjp(g, out, x, *, p):
+    if p == 2.0:
+        return (g * (2.0 * x),)
+    return (g * (p * x ** (p - 1.0)),)
+
+
+defprim("pow", nargs=1, forward=lambda xp, x, *, p: x * x if p == 2.0 else x ** p, shape=_same,
+        vjp=_pow_vjp, fmt="{0}**{p:g}", elementwise=True,
+        code=lambda avals, p: "({0} * {0})" if p == 2.0 else "({0} ** %r)" % p,
+        domain=lambda d: ([d.array(d.shape(), 0.3, 2.0)], {"p": d.choice([2.0, 3.0, 0.5, -1.0])}),
+        doc="x ** p for a constant p")
+
+
+# --- products --------------------------------------------------------------------------------
+
+def _matvec_forward(xp, A, v):
+    if A.ndim == 2:                              # shared weight: one GEMM over all rows
+        if v.ndim <= 2:
+            return v @ A.T
+        rows = xp.reshape(v, (-1, v.shape[-1])) @ A.T
+        return xp.reshape(rows, v.shape[:-1] + (A.shape[0],))
+    return (A @ v[..., None])[..., 0]            # a weight per example
+
+
+def _matvec_shape(A, v):
+    if len(A.shape) != 2 or len(v.shape) != 1:
+        raise ShapeMismatch("{0} must be a matrix and {1} a vector")
+    if A.shape[1] != v.shape[0]:
+        raise ShapeMismatch("{0} has %d columns but {1} has length %d" % (A.shape[1], v.shape[0]),
+                            "declare the matrix with shape (%d, %d)" % (A.shape[0], v.shape[0]))
+    return Aval((A.shape[0],), FLOAT, A.batched or v.batched)
+
+
+def _matvec_vjp(g, out, A, v):
+    dA = bind("outer", g, v, reduce=not A.batched)
+    dv = bind("matvec", bind("transpose", A), g)
+    return dA, dv
+
+
+def _matvec_domain(d):
+    m, n = d.integer(1, 4), d.integer(1, 4)
+    return [d.array((m, n)), d.array((n,))], {}
+
+
+defprim("matvec", nargs=2, forward=_matvec_forward, shape=_matvec_shape, vjp=_matvec_vjp,
+        fmt="{0} @ {1}", domain=_matvec_domain,
+        code=lambda avals: None if avals[0].batched else "({1} @ {0}.T)",
+        doc="matrix times vector, W @ h (per example)")
+
+
+def _outer_forward(xp, a, b, *, reduce):
+    if not reduce:
+        return a[..., :, None] * b[..., None, :]
+    la, lb = a.ndim - 1, b.ndim - 1
+    if la and lb:                                # sum over every row: one GEMM
+        return xp.reshape(a, (-1, a.shape[-1])).T @ xp.reshape(b, (-1, b.shape[-1]))
+    if la:
+        a = xp.sum(xp.reshape(a, (-1, a.shape[-1])), axis=0)
+    if lb:
+        b = xp.sum(xp.reshape(b, (-1, b.shape[-1])), axis=0)
+    return a[:, None] * b[None, :]
+
+
+def _outer_shape(a, b, *, reduce):
+    if len(a.shape) != 1 or len(b.shape) != 1:
+        raise ShapeMismatch("outer products need two vectors, got {0} and {1}")
+    return Aval(a.shape + b.shape, FLOAT, (a.batched or b.batched) and not reduce)
+
+
+def _outer_vjp(g, out, a, b, *, reduce):
+    return bind("matvec", g, b), bind("matvec", bind("transpose", g), a)
+
+
+defprim("outer", nargs=2, forward=_outer_forward, shape=_outer_shape, vjp=_outer_vjp,
+        fmt="{0} ⊗ {1}", reduces_leading=True,
+        code=lambda avals, reduce: ("({0}.T @ {1})" if reduce and avals[0].batched
+                                    and avals[1].batched else None),
+        domain=lambda d: ([d.array((d.integer(1, 4),)), d.array((d.integer(1, 4),))],
+                          {"reduce": d.choice([False, True])}),
+        doc="outer product a b^T; reduce=True also sums over the batch (weight gradients)")
+
+
+def _matmul_shape(A, B):
+    if len(A.shape) != 2 or len(B.shape) != 2 or A.shape[1] != B.shape[0]:
+        raise ShapeMismatch("{0} and {1} cannot be multiplied (inner sizes differ)")
+    return Aval((A.shape[0], B.shape[1]), FLOAT, A.batched or B.batched)
+
+
+defprim("matmul", nargs=2, forward=lambda xp, A, B: A @ B, shape=_matmul_shape,
+        vjp=lambda g, out, A, B: (bind("matmul", g, bind("transpose", B)),
+                                  bind("matmul", bind("transpose", A), g)),
+        fmt="{0} @ {1}", code="({0} @ {1})",
+        domain=lambda d: ([d.array((d.integer(1, 3), k := d.integer(1, 3))),
+                           d.array((k, d.integer(1, 3)))], {}),
+        doc="matrix product (per example)")
+
+defprim("transpose", nargs=1, forward=lambda xp, A: xp.matrix_transpose(A),
+        shape=lambda A: Aval(A.shape[::-1], FLOAT, A.batched),
+        vjp=lambda g, out, A: (bind("transpose", g),), fmt="{0}ᵀ",
+        code="xp.matrix_transpose({0})",
+        domain=lambda d: ([d.array((d.integer(1, 3), d.integer(1, 3)))], {}),
+        doc="matrix transpose")
+
+
+# --- reductions and (un)broadcasting ---------------------------------------------------------
+
+def _sum_shape(x, *, axes, keepdims):
+    r = len(x.shape)
+    pos = {a + r for a in axes}
+    shape = tuple(1 if i in pos else n for i, n in enumerate(x.shape) if keepdims or i not in pos)
+    return Aval(shape, FLOAT, x.batched)
+
+
+def _sum_vjp(g, out, x, *, axes, keepdims):
+    if not keepdims:
+        g = bind("reshape", g, shape=_sum_shape(x.aval, axes=axes, keepdims=True).shape,
+                 old=g.shape)
+    return (_bind_broadcast_like(g, x),)
+
+
+def _sum_domain(d):
+    s = d.shape(1, 3)
+    axes = tuple(a - len(s) for a in range(len(s)) if d.choice([True, False])) or (-1,)
+    return [d.array(s)], {"axes": axes, "keepdims": d.choice([False, True])}
+
+
+defprim("sum", nargs=1, forward=lambda xp, x, *, axes, keepdims: xp.sum(x, axis=axes,
+                                                                        keepdims=keepdims),
+        shape=_sum_shape, vjp=_sum_vjp, fmt="sum({0}, axes={axes})", domain=_sum_domain,
+        code="xp.sum({0}, axis={axes}, keepdims={keepdims})", doc="sum over per-example axes")
+
+
+def _mean_batch_forward(xp, x, *, rank):
+    lead = _lead(x, rank)
+    return xp.mean(x, axis=tuple(range(lead))) if lead else x
+
+
+defprim("mean_batch", nargs=1, forward=_mean_batch_forward,
+        shape=lambda x, *, rank: Aval(x.shape, FLOAT, False),
+        vjp=lambda g, out, x, *, rank: (_bind_broadcast_like(g, x, mean=True),),
+        fmt="mean_b({0})",
+        domain=lambda d: ([d.array(s := d.shape(0, 2))], {"rank": len(s)}),
+        doc="mean over the batch (each sequence's loss counts equally)")
+
+
+def _sum_to_forward(xp, g, *, shape, drop, rank):
+    lead = _lead(g, rank)
+    extra = rank - len(shape)
+    axes = list(range(lead)) if drop else []
+    axes += [lead + i for i in range(extra)]
+    axes += [lead + extra + i for i, n in enumerate(shape)
+             if n == 1 and g.shape[lead + extra + i] != 1]
+    if axes:
+        g = xp.sum(g, axis=tuple(axes))
+    return xp.reshape(g, (() if drop else g.shape[:lead]) + tuple(shape))
+
+
+def _sum_to_vjp(ct, out, g, *, shape, drop, rank):
+    if len(shape) < rank:
+        ct = bind("reshape", ct, shape=(1,) * (rank - len(shape)) + tuple(shape), old=ct.shape)
+    return (_bind_broadcast_like(ct, g),)
+
+
+def _sum_to_domain(d):
+    s = d.shape(1, 3)
+    target = tuple(n if d.choice([True, False]) else 1 for n in s)[d.integer(0, len(s)):]
+    g = d.array(s)
+    return [g], {"shape": target, "drop": g.batched and d.choice([True, False]),
+                 "rank": len(s)}
+
+
+defprim("sum_to", nargs=1, forward=_sum_to_forward,
+        shape=lambda g, *, shape, drop, rank: Aval(tuple(shape), FLOAT, g.batched and not drop),
+        vjp=_sum_to_vjp, fmt="sum_to({0}, {shape})", domain=_sum_to_domain, reduces_leading=True,
+        doc="unbroadcast: sum a cotangent down to an operand's shape (and batch)")
+
+
+def _broadcast_like_forward(xp, g, ref, *, mean, rank):
+    """Broadcast ``g`` to ``ref``'s full array shape; ``rank`` is ``ref``'s per-example rank."""
+    lead = ref.shape[:ref.ndim - rank]
+    if not hasattr(g, "shape"):
+        out = xp.full(ref.shape, g, dtype=xp.float_dtype)
+    else:                  # a batched g has ref's rank, an unbatched one aligns from the right
+        out = xp.broadcast_to(g, ref.shape)
+    return out / math.prod(lead) if mean and lead else out
+
+
+def _broadcast_like_shape(g, ref, *, mean, rank=None):
+    if g.batched and len(g.shape) != len(ref.shape):
+        raise ShapeMismatch("{0} must have the rank of {1} to broadcast to it")
+    try:
+        _broadcast(Aval(g.shape, FLOAT, False), Aval(ref.shape, FLOAT, False))
+    except ShapeMismatch:
+        raise ShapeMismatch("{0} cannot be broadcast to {1}") from None
+    return Aval(ref.shape, FLOAT, ref.batched or g.batched)
+
+
+def _broadcast_like_vjp(ct, out, g, ref, *, mean, rank):
+    if mean:
+        return bind("mean_batch", ct, rank=rank), None
+    return bind("sum_to", ct, shape=g.shape, drop=not g.batched, rank=rank), None
+
+
+def _broadcast_like_domain(d):
+    s = d.shape(0, 3)
+    ref = d.array(s)
+    g = d.array(tuple(n if d.choice([True, False]) else 1 for n in s),
+                batched=ref.batched and d.choice([True, False]))
+    return [g, ref], {"mean": False, "rank": len(s)}
+
+
+def _bind_broadcast_like(g, ref, mean=False):
+    return bind("broadcast_like", g, ref, mean=mean, rank=len(ref.shape))
+
+
+defprim("broadcast_like", nargs=2, forward=_broadcast_like_forward, shape=_broadcast_like_shape,
+        vjp=_broadcast_like_vjp, fmt="broadcast({0} like {1})", domain=_broadcast_like_domain,
+        doc="broadcast a cotangent back to an operand's shape; mean=True also divides by B")
+
+defprim("zeros_like", nargs=1, forward=lambda xp, x: xp.zeros_like(x), shape=_same, vjp=None,
+        fmt="zeros_like({0})", code="xp.zeros_like({0})",
+        domain=lambda d: ([d.array(d.shape())], {}), doc="zeros of an operand's shape")
+defprim("zeros", nargs=0, forward=lambda xp, *, shape: xp.zeros(shape, dtype=xp.float_dtype),
+        shape=lambda *, shape: Aval(tuple(shape), FLOAT, False), vjp=None, fmt="0",
+        code="xp.zeros({shape}, dtype=xp.float_dtype)",
+        domain=lambda d: ([], {"shape": d.shape()}), doc="a zero array (start of a sum)")
+defprim("ones_like", nargs=1, forward=lambda xp, x: xp.ones_like(x), shape=_same, vjp=None,
+        fmt="ones_like({0})", code="xp.ones_like({0})",
+        domain=lambda d: ([d.array(d.shape())], {}), doc="ones of an operand's shape")
+
+
+# --- shapes: reshape, index, split, concat ---------------------------------------------------
+
+def _reshape_shape(x, *, shape, old):
+    if math.prod(shape) != math.prod(x.shape):
+        raise ShapeMismatch("{0} has %d entries and cannot be reshaped to %s"
+                            % (math.prod(x.shape), tuple(shape)))
+    return Aval(tuple(shape), x.dtype, x.batched)
+
+
+defprim("reshape", nargs=1,
+        forward=lambda xp, x, *, shape, old: xp.reshape(x, x.shape[:x.ndim - len(old)] + shape),
+        shape=_reshape_shape, vjp=lambda g, out, x, *, shape, old: (
+            bind("reshape", g, shape=old, old=shape),), fmt="reshape({0}, {shape})",
+        domain=lambda d: ([d.array(s := d.shape(1, 3))],
+                          {"shape": (1,) + s[::-1], "old": s}),
+        doc="reshape (per example)")
+
+
+def _index_key(idx, rank):
+    key = tuple(slice(*i) if isinstance(i, tuple) else i for i in idx)
+    return (Ellipsis,) + key + (slice(None),) * (rank - len(idx))
+
+
+def _index_parts(idx):
+    return [f"{i[0]}:{i[1]}" if isinstance(i, tuple) else str(i) for i in idx]
+
+
+def _index_text(idx):
+    """Per-example indexing as the user wrote it: ``a[0:4]``."""
+    return "[" + ", ".join(_index_parts(idx)) + "]"
+
+
+def _index_src(idx, rank):
+    """The same indexing on arrays with leading batch axes: ``a[..., 0:4]``."""
+    return "[..., " + ", ".join(_index_parts(idx) + [":"] * (rank - len(idx))) + "]"
+
+
+def _index_shape(x, *, idx, rank):
+    kept = tuple(i[1] - i[0] for i in idx if isinstance(i, tuple))
+    return Aval(kept + x.shape[len(idx):], x.dtype, x.batched)
+
+
+def _unindex_forward(xp, g, *, idx, shape):
+    rank = len(shape)
+    g_rank = len(_index_shape(Aval(tuple(shape), FLOAT, False), idx=idx, rank=rank).shape)
+    lead = g.shape[:g.ndim - g_rank]
+    out = xp.zeros(lead + tuple(shape), dtype=g.dtype)
+    out[_index_key(idx, rank)] = g
+    return out
+
+
+def _index_domain(d):
+    s = d.shape(1, 3)
+    idx = []
+    for n in s[:d.integer(1, len(s))]:
+        lo = d.integer(0, n - 1)
+        idx.append(lo if d.choice([True, False]) else (lo, d.integer(lo + 1, n)))
+    return [d.array(s)], {"idx": tuple(idx), "rank": len(s)}
+
+
+def _unindex_domain(d):
+    [x], p = _index_domain(d)
+    g = d.array(_index_shape(Aval(x.shape, FLOAT, False), **p).shape)
+    return [g], {"idx": p["idx"], "shape": x.shape}
+
+
+defprim("index", nargs=1, forward=lambda xp, x, *, idx, rank: x[_index_key(idx, rank)],
+        shape=_index_shape,
+        vjp=lambda g, out, x, *, idx, rank: (bind("unindex", g, idx=idx, shape=x.shape),),
+        fmt=lambda a, idx, rank: a[0] + _index_text(idx),
+        code=lambda avals, idx, rank: "{0}" + _index_src(idx, rank),
+        domain=_index_domain, doc="indexing / slicing of per-example axes, a[:H]")
+defprim("unindex", nargs=1, forward=_unindex_forward,
+        shape=lambda g, *, idx, shape: Aval(tuple(shape), FLOAT, g.batched),
+        vjp=lambda ct, out, g, *, idx, shape: (bind("index", ct, idx=idx, rank=len(shape)),),
+        fmt="pad({0} into {shape} at {idx})", domain=_unindex_domain,
+        doc="the transpose of index: place a value in a zero array")
+
+
+def _split_forward(xp, x, *, sizes, axis):
+    out, start = [], 0
+    tail = (slice(None),) * (-axis - 1)
+    for n in sizes:
+        out.append(x[(Ellipsis, slice(start, start + n)) + tail])
+        start += n
+    return tuple(out)
+
+
+def _split_shape(x, *, sizes, axis):
+    if builtins.sum(sizes) != x.shape[axis]:
+        raise ShapeMismatch("{0} has size %d along axis %d, not %d = %s"
+                            % (x.shape[axis], axis, builtins.sum(sizes), " + ".join(map(str, sizes))))
+    r = len(x.shape)
+    return tuple(Aval(x.shape[:r + axis] + (n,) + x.shape[r + axis + 1:], FLOAT, x.batched)
+                 for n in sizes)
+
+
+def _split_vjp(gs, outs, x, *, sizes, axis):
+    parts = [g if g is not None else bind("zeros_like", o) for g, o in zip(gs, outs)]
+    return (bind("concat", *parts, axis=axis, rank=len(x.shape)),)
+
+
+def _split_code(avals, sizes, axis):
+    tail = ", :" * (-axis - 1)
+    starts = [builtins.sum(sizes[:i]) for i in range(len(sizes))]
+    return ", ".join("{0}[..., %d:%d%s]" % (s, s + n, tail) for s, n in zip(starts, sizes))
+
+
+defprim("split", nargs=1, nouts=None, forward=_split_forward, shape=_split_shape, vjp=_split_vjp,
+        fmt="split({0}, {sizes})", code=_split_code,
+        domain=lambda d: ([d.array((builtins.sum(sz := [d.integer(1, 3) for _ in range(d.integer(1, 4))]),))],
+                          {"sizes": tuple(sz), "axis": -1}),
+        doc="split along an axis into pieces (LSTM gates)")
+
+
+def _concat_forward(xp, *xs, axis, rank):
+    leads = [x.shape[:x.ndim - rank] for x in xs]
+    lead = max(leads, key=len)
+    xs = [x if len(l) == len(lead) else xp.broadcast_to(x, lead + x.shape) for x, l in
+          zip(xs, leads)]
+    return xp.concat(xs, axis=axis)
+
+
+def _concat_shape(*xs, axis, rank):
+    r = len(xs[0].shape)
+    for x in xs:
+        others = [n for i, n in enumerate(x.shape) if i != r + axis]
+        first = [n for i, n in enumerate(xs[0].shape) if i != r + axis]
+        if len(x.shape) != r or others != first:
+            raise ShapeMismatch("concatenated pieces must agree except along axis %d: %s"
+                                % (axis, ", ".join("{%d}" % i for i in range(len(xs)))))
+    size = builtins.sum(x.shape[axis] for x in xs)
+    shape = xs[0].shape[:r + axis] + (size,) + xs[0].shape[r + axis + 1:]
+    return Aval(shape, FLOAT, any(x.batched for x in xs))
+
+
+def _concat_vjp(g, out, *xs, axis, rank):
+    return bind("split", g, sizes=tuple(x.shape[axis] for x in xs), axis=axis)
+
+
+defprim("concat", nargs=None, forward=_concat_forward, shape=_concat_shape, vjp=_concat_vjp,
+        fmt=lambda a, **p: "concat(%s)" % ", ".join(a),
+        domain=lambda d: ([d.array((d.integer(1, 3),)) for _ in range(d.integer(1, 3))],
+                          {"axis": -1, "rank": 1}),
+        doc="join along an axis")
+
+
+# --- classification --------------------------------------------------------------------------
+
+def _log_softmax_forward(xp, x):
+    m = xp.max(x, axis=-1, keepdims=True)
+    z = x - m
+    return z - xp.log(xp.sum(xp.exp(z), axis=-1, keepdims=True))
+
+
+def _log_softmax_vjp(g, out, x):
+    return (g - exp(out) * sum(g, axis=-1, keepdims=True),)
+
+
+defprim("log_softmax", nargs=1, forward=_log_softmax_forward,
+        shape=lambda x: _same(x) if x.shape else _raise("log_softmax needs a vector, got {0}"),
+        vjp=_log_softmax_vjp, fmt="log_softmax({0})",
+        domain=lambda d: ([d.array(d.shape(1, 2))], {}),
+        doc="log of the softmax over the last axis, computed stably")
+
+
+def _raise(msg):
+    raise ShapeMismatch(msg)
+
+
+def _pick_forward(xp, x, y):
+    lead = max(x.shape[:-1], y.shape, key=len)
+    if x.shape[:-1] != lead:
+        x = xp.broadcast_to(x, lead + x.shape[-1:])
+    idx = xp.broadcast_to(y, lead)[..., None]
+    return xp.take_along_axis(x, idx, axis=-1)[..., 0]
+
+
+def _pick_shape(x, y):
+    if y.dtype != INT:
+        raise ShapeMismatch("{1} must be an integer class index", "declare it with dtype='int'")
+    if not x.shape or x.shape[:-1] != y.shape:
+        raise ShapeMismatch("{0} needs one class index per row, but {1} has shape %s"
+                            % (y.shape,))
+    return Aval(y.shape, FLOAT, x.batched or y.batched)
+
+
+def _pick_vjp(g, out, x, y):
+    n = x.shape[-1]
+    return bind("one_hot", y, n=n) * bind("reshape", g, shape=g.shape + (1,), old=g.shape), None
+
+
+defprim("pick", nargs=2, forward=_pick_forward, shape=_pick_shape, vjp=_pick_vjp,
+        fmt="{0}[{1}]", bounds=lambda x, y: {1: x.shape[-1]},
+        domain=lambda d: ([d.array((k := d.integer(1, 4),)), d.ints((), k)], {}),
+        doc="x[y]: the entry of the class y (cross-entropy)")
+
+defprim("one_hot", nargs=1,
+        forward=lambda xp, y, *, n: xp.astype(y[..., None] == xp.arange(n), xp.float_dtype),
+        shape=lambda y, *, n: (Aval(y.shape + (n,), FLOAT, y.batched) if y.dtype == INT else
+                               _raise("{0} must be an integer class index")),
+        vjp=None, fmt="onehot({0}, {n})", bounds=lambda y, *, n: {0: n},
+        domain=lambda d: ([d.ints((), k := d.integer(1, 4))], {"n": k}),
+        doc="one-hot float vector of an integer class index")
+
+
+# --- the helpers users call (composites first: no gradient rule of their own) -----------------
+
+def tanh(x) -> Var:
+    """Hyperbolic tangent, elementwise."""
+    return bind("tanh", x)
+
+
+def sigmoid(x) -> Var:
+    """Logistic sigmoid σ(x) = 1 / (1 + e^-x), elementwise."""
+    return bind("sigmoid", x)
+
+
+def relu(x) -> Var:
+    """Rectified linear unit max(x, 0), elementwise."""
+    return bind("relu", x)
+
+
+def exp(x) -> Var:
+    """e^x, elementwise."""
+    return bind("exp", x)
+
+
+def log(x) -> Var:
+    """Natural logarithm, elementwise."""
+    return bind("log", x)
+
+
+def stop_gradient(x) -> Var:
+    """``x`` itself, treated as a constant by the backward pass."""
+    return bind("stop_gradient", x)
+
+
+def sum(x, axis=None, keepdims: bool = False) -> Var:
+    """Sum over per-example axes (all of them by default); the batch axis is never summed."""
+    r = len(x.shape)
+    axes = tuple(range(r)) if axis is None else (axis if isinstance(axis, tuple) else (axis,))
+    if not axes:
+        return x
+    return bind("sum", x, axes=_neg_axes(axes, r), keepdims=keepdims)
+
+
+def mean(x, axis=None, keepdims: bool = False) -> Var:
+    """Mean over per-example axes (all of them by default)."""
+    r = len(x.shape)
+    axes = tuple(range(r)) if axis is None else (axis if isinstance(axis, tuple) else (axis,))
+    n = math.prod(x.shape[a] for a in axes)
+    return sum(x, axis, keepdims) * (1.0 / n)
+
+
+def reshape(x, shape) -> Var:
+    """Reshape a per-example value."""
+    return bind("reshape", x, shape=tuple(shape), old=x.shape)
+
+
+def concat(xs, axis: int = -1) -> Var:
+    """Join vectors (or arrays) along a per-example axis."""
+    xs = list(xs)
+    r = len(xs[0].shape)
+    return bind("concat", *xs, axis=_neg_axes((axis,), r)[0], rank=r)
+
+
+def split(x, sections, axis: int = -1) -> tuple:
+    """Split along ``axis`` into ``sections`` equal parts (an int) or parts of the given sizes."""
+    r = len(x.shape)
+    ax = _neg_axes((axis,), r)[0]
+    n = x.shape[ax]
+    if isinstance(sections, int):
+        if n % sections:
+            raise ShapeMismatch(f"size {n} does not split into {sections} equal parts")
+        sizes = (n // sections,) * sections
+    else:
+        sizes = tuple(sections)
+    return bind("split", x, sizes=sizes, axis=ax)
+
+
+def log_softmax(x) -> Var:
+    """log softmax over the last axis (stable)."""
+    return bind("log_softmax", x)
+
+
+def softmax(x) -> Var:
+    """softmax over the last axis, exp(log_softmax(x))."""
+    return exp(log_softmax(x))
+
+
+def one_hot(y, n: int) -> Var:
+    """Float one-hot vector of length ``n`` for an integer class index ``y``."""
+    return bind("one_hot", y, n=n)
+
+
+def softmax_cross_entropy(o, y) -> Var:
+    """-log softmax(o)[y]: cross-entropy of logits ``o`` against an integer class ``y``."""
+    return -bind("pick", log_softmax(o), y)
+
+
+def mse(o, y) -> Var:
+    """Mean squared error over the entries of one example, mean((o - y)**2)."""
+    return mean((o - y) ** 2)

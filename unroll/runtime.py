@@ -1,0 +1,387 @@
+"""Running a Graph: check and bind the user's arrays, execute, hand back named results.
+
+Inputs come as (T, B, ...) or, without a batch axis, (T, ...); static inputs as (B, ...) or
+(...). Internally every batched value carries exactly one batch axis (B = 1 when the user gave
+none), which is removed again from the results. Every problem with the arrays is reported here,
+before any arithmetic, as an :mod:`unroll.errors` exception naming the input, the step and the
+batch entry.
+
+The compiled :class:`~unroll.compile.Program` is the default executor; :func:`interpret`, an
+eight-line loop over the equations, is the reference both must agree with, and the one that
+localises the first NaN/Inf when ``check_finite=True``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from . import backends
+from .core import INT, Lit
+from .errors import (DTypeError, InputError, NonFiniteError, ParamError, UnrollError,
+                     suggest)
+from .ir import Graph, Value
+
+__all__ = ["run", "value_and_grad", "evaluate", "interpret", "bind_arguments", "Bound",
+           "grad_graph"]
+
+
+@dataclass
+class Bound:
+    """The user's arrays, checked, with one batch axis everywhere."""
+    xp: object                 # the backend Namespace
+    params: dict               # name -> array
+    env: dict                  # graph input Value -> array
+    batched: bool              # did the user give a batch axis?
+    batch: int                 # B (1 if not batched)
+    arrays: dict               # name -> array (sequence inputs stacked (T, B, ...))
+
+
+# --- binding ---------------------------------------------------------------------------------
+
+def _float_dtype(g: Graph, params: dict):
+    dtypes = {}
+    for k, v in params.items():
+        dt = getattr(v, "dtype", None)
+        if dt is None:
+            raise ParamError(f"parameter {k} is a {type(v).__name__}, not an array; pass "
+                             "arrays such as those from c.init_params()")
+        dtypes.setdefault(str(dt), k)
+    bad = [d for d in dtypes if not d.startswith("float")]
+    if bad:
+        raise DTypeError(f"parameter {dtypes[bad[0]]} has dtype {bad[0]}; parameters must be "
+                         "float32 or float64 (use .astype('float64'))")
+    if len(dtypes) > 1:
+        desc = ", ".join(f"{k} is {d}" for d, k in dtypes.items())
+        raise DTypeError(f"parameters mix precisions ({desc}); cast them all to one dtype")
+    return next(iter(params.values())).dtype if params else None
+
+
+def _check_params(g: Graph, params: dict) -> None:
+    if not isinstance(params, dict):
+        raise ParamError(f"params must be a dict name -> array, got {type(params).__name__}")
+    for k in g.params:
+        if k not in params:
+            raise ParamError(f"missing parameter {k} of shape {g.params[k].shape}; "
+                             "c.init_params(seed=...) creates every parameter")
+    for k, v in params.items():
+        if k not in g.params:
+            raise ParamError(f"unknown parameter {k!r}{suggest(k, g.params)} (the graph's "
+                             f"parameters: {', '.join(g.params)})")
+        want = g.params[k].shape
+        if tuple(getattr(v, "shape", ())) != want:
+            raise ParamError(f"parameter {k} has shape {tuple(getattr(v, 'shape', ()))}, but "
+                             f"the circuit declares {want}")
+
+
+def _layout(g: Graph, inputs: dict):
+    """Decide whether the user's inputs carry a batch axis, and B."""
+    seen = []                                   # (name, has batch axis, B)
+    for name, a in inputs.items():
+        seq = name in g.seq_inputs
+        v = g.seq_inputs[name][0] if seq else g.static_inputs[name]
+        extra = a.ndim - len(v.shape) - seq
+        if extra not in (0, 1):
+            what = "(T, B, ...) or (T, ...)" if seq else "(B, ...) or (...)"
+            raise InputError(f"input {name} has shape {tuple(a.shape)}, but it should be {what}"
+                             f" with per-step shape {v.shape}")
+        seen.append((name, bool(extra), a.shape[seq] if extra else 1))
+    if not seen:
+        return False, 1
+    name0, batched, batch = seen[0]
+    for name, b, n in seen[1:]:
+        if b != batched:
+            have, lack = (name, name0) if b else (name0, name)
+            raise InputError(f"input {have} has a batch axis but input {lack} does not; give "
+                             "every input a batch axis, or none")
+        if n != batch:
+            raise InputError(f"input {name} has batch size {n}, but input {name0} has {batch}; "
+                             "every input needs the same batch size")
+    return batched, batch
+
+
+def bind_arguments(g: Graph, params: dict, inputs: dict, check_values: bool = True) -> Bound:
+    """Check ``params`` and ``inputs`` against ``g`` and bind them to its input Values.
+
+    Raises
+    ------
+    ParamError, InputError, DTypeError, NonFiniteError
+        Naming the parameter or input, the step and the batch entry, and the fix.
+    """
+    _check_params(g, params)
+    known = set(g.seq_inputs) | set(g.static_inputs)
+    for k in inputs:
+        if k not in known:
+            hint = suggest(k, known)
+            if k in g.params:
+                hint = " (it is a parameter: put it in params)"
+            raise InputError(f"unknown input {k!r}{hint}; the graph's inputs are "
+                             f"{', '.join(sorted(known)) or 'none'}")
+    for k in list(g.seq_inputs) + list(g.static_inputs):
+        if k not in inputs and k not in g.zero_defaults:
+            v = g.seq_inputs[k][0] if k in g.seq_inputs else g.static_inputs[k]
+            lead = f"(T={g.steps}, B, " if k in g.seq_inputs else "(B, "
+            raise InputError(f"missing input {k}: expected an array of shape {lead}"
+                             f"{', '.join(map(str, v.shape))}) of {v.aval.dtype}s")
+    fdt = _float_dtype(g, params)
+    for k, a in inputs.items():
+        if not backends.is_array(a):
+            raise InputError(f"input {k} is a {type(a).__name__}, not an array; convert it "
+                             "with np.asarray(...)")
+    xp = backends.namespace_of({**params, **inputs}, fdt)
+    if fdt is None:
+        fdt = next((a.dtype for k, a in inputs.items() if str(a.dtype).startswith("float")),
+                   None) or xp.float64
+        xp = backends.get(xp.module, fdt)
+    batched, batch = _layout(g, inputs)
+    env, arrays = {}, {}
+    for k, v in g.params.items():
+        env[v] = params[k]
+    for k, xs in g.seq_inputs.items():
+        a = _check_input(g, k, inputs[k], xs[0], fdt, batched, xp, check_values)
+        if a.shape[0] != g.steps:
+            raise InputError(f"input {k} has {a.shape[0]} steps, but the graph was unrolled "
+                             f"for τ = {g.steps}; unroll again with steps={a.shape[0]} or pass "
+                             f"{g.steps} steps")
+        arrays[k] = a
+        for t, x in enumerate(xs):
+            env[x] = a[t]
+    for k, v in g.static_inputs.items():
+        if k in inputs:
+            a = _check_input(g, k, inputs[k], v, fdt, batched, xp, check_values, static=True)
+        else:
+            a = xp.zeros((batch,) + v.shape, dtype=fdt)
+        arrays[k] = env[v] = a
+    if check_values:
+        for k, v in g.params.items():
+            _check_finite_array(xp, params[k], f"parameter {k}", k)
+    return Bound(xp, params, env, batched, batch, arrays)
+
+
+def _check_input(g, name, a, v: Value, fdt, batched, xp, check_values, static=False):
+    want = v.shape
+    got = tuple(a.shape[(1 if static else 2) if batched else (0 if static else 1):])
+    if got != want:
+        raise InputError(f"input {name} has per-step shape {got}, but the circuit declares "
+                         f"{want}" + ("" if static else f" (full shape {tuple(a.shape)})"))
+    kind = str(a.dtype)
+    if v.aval.dtype == INT:
+        if not kind.startswith(("int", "uint")):
+            raise DTypeError(f"input {name} holds class indices and must be an integer array, "
+                             f"not {kind}; use .astype(int)")
+    elif not kind.startswith("float"):
+        raise DTypeError(f"input {name} must be a float array, not {kind}; use "
+                         f".astype({str(fdt)!r})")
+    elif kind != str(fdt):
+        raise DTypeError(f"input {name} is {kind} but the parameters are {fdt}; cast one to "
+                         f"the other (e.g. x.astype({str(fdt)!r}))")
+    if not batched:
+        a = a[None] if static else a[:, None]
+    if check_values:
+        if v.aval.dtype == INT and name in g.bounds:
+            _check_classes(xp, a, name, g.bounds[name], static)
+        elif v.aval.dtype != INT:
+            _check_finite_array(xp, a, f"input {name}", name, static=static, seq=not static)
+    return a
+
+
+def _first_bad(xp, bad) -> tuple:
+    """Index (as ints) of the first True entry of a boolean array."""
+    import numpy
+    return tuple(int(i) for i in numpy.argwhere(backends.to_numpy(bad))[0])
+
+
+def _where(idx, static, seq) -> str:
+    if seq:
+        return f" at step t = {idx[0] + 1}, batch entry {idx[1]}" + (
+            f", entry {idx[2:]}" if len(idx) > 2 else "")
+    if static:
+        return f" at batch entry {idx[0]}" + (f", entry {idx[1:]}" if len(idx) > 1 else "")
+    return f" at entry {idx}"
+
+
+def _check_finite_array(xp, a, what, name, static=False, seq=False) -> None:
+    ok = xp.isfinite(a)
+    if not bool(xp.all(ok)):
+        idx = _first_bad(xp, ~ok)
+        raise NonFiniteError(f"{what} contains a NaN or Inf{_where(idx, static, seq)}; clean "
+                             "the data (np.nan_to_num) or find where it came from")
+
+
+def _check_classes(xp, a, name, k, static) -> None:
+    bad = (a < 0) | (a >= k)
+    if bool(xp.any(bad)):
+        idx = _first_bad(xp, bad)
+        val = int(backends.to_numpy(a[idx]))
+        raise InputError(f"input {name} = {val}{_where(idx, static, not static)} is not a "
+                         f"class index: the logits it indexes have {k} classes (0..{k - 1})")
+
+
+# --- executing ---------------------------------------------------------------------------------
+
+def interpret(g: Graph, env: dict, xp, check_finite: bool = False) -> dict:
+    """Execute ``g``'s equations in order; ``env`` maps its input Values to arrays."""
+    for e in g.eqns:
+        args = [env[x] if type(x) is Value else _lit(xp, x) for x in e.inputs]
+        out = e.prim.forward(xp, *args, **e.params)
+        if e.prim.nouts == 1:
+            env[e.outs[0]] = out
+        else:
+            env.update(zip(e.outs, out))
+        if check_finite:
+            _check_eqn(xp, e, env)
+    return env
+
+
+def _lit(xp, x: Lit):
+    return xp.asarray(x.val, dtype=xp.float_dtype) if hasattr(x.val, "shape") else x.val
+
+
+def _check_eqn(xp, e, env) -> None:
+    for v in e.outs:
+        a = env[v]
+        if not bool(xp.all(xp.isfinite(a))):
+            fin = [f"{x!r} is {'finite' if bool(xp.all(xp.isfinite(env[x]))) else 'NOT finite'}"
+                   for x in e.inputs if type(x) is Value]
+            step = "computed once" if e.step is None else f"at step t = {e.step}"
+            raise NonFiniteError(
+                f"first NaN/Inf: {v!r} ({e!r}), {step}; its operands: {'; '.join(fin) or 'none'}."
+                " Lower the learning rate, clip gradients (ur.optim.clip_grad_norm), or check "
+                "the inputs and initial parameters")
+
+
+def _unbatch(bound: Bound, a, lead: int = 0):
+    """Drop the internal batch axis at position ``lead`` when the user gave none."""
+    if bound.batched or a is None:
+        return a
+    return a[(slice(None),) * lead + (0,)]
+
+
+def _stack(xp, vals):
+    return xp.stack(vals) if len(vals) > 1 else vals[0][None]
+
+
+def _collect(g: Graph, bound: Bound, env: dict) -> dict:
+    xp, res = bound.xp, {}
+    c = g.circuit
+    for name, d in g.outputs.items():
+        at = c.outputs[name][1] if c is not None else None
+        if at == "last" or at == "first":
+            res[name] = _unbatch(bound, env[next(iter(d.values()))])
+        else:
+            res[name] = _unbatch(bound, _stack(xp, [env[d[t]] for t in sorted(d)]), 1)
+    if g.loss is not None:
+        res["loss"] = env[g.loss]
+    return res
+
+
+def run(g: Graph, params: dict, **inputs) -> dict:
+    """Forward pass of ``g``.
+
+    Returns
+    -------
+    dict
+        Every output (shape (T, B, ...), or (T, ...) without a batch axis; (B, ...) for an
+        output declared ``at="last"``) and ``"loss"`` if the circuit has a loss.
+    """
+    bound = bind_arguments(g, params, inputs)
+    env = _execute(g, g.results(), bound, "forward")
+    return _collect(g, bound, env)
+
+
+def evaluate(g: Graph, params: dict, values=(), **inputs) -> dict:
+    """Reference interpreter; returns Value -> array for each of ``values`` (batch axis kept
+    only if the inputs have one)."""
+    bound = bind_arguments(g, params, inputs)
+    env = interpret(g, dict(bound.env), bound.xp)
+    return {v: _unbatch(bound, env[v]) if v.aval.batched else env[v] for v in values}
+
+
+def _execute(g: Graph, results, bound: Bound, kind: str, executor: str = "compiled") -> dict:
+    if executor == "interpret":
+        return interpret(g, dict(bound.env), bound.xp)
+    return program(g, results, kind)(bound.xp, bound.params, bound.arrays)
+
+
+def program(g: Graph, results, kind: str):
+    """The compiled Program of ``g`` for ``results`` (cached on the graph under ``kind``)."""
+    from .compile import compile_graph
+    key = ("program", kind)
+    prog = g._cache.get(key)
+    if prog is None:
+        prog = g._cache[key] = compile_graph(g, results, name=f"{_ident(g.name)}_{kind}")
+    return prog
+
+
+def _ident(name: str) -> str:
+    s = "".join(ch if ch.isalnum() and ch.isascii() else "_" for ch in name)
+    return s if s and not s[0].isdigit() else "g_" + s
+
+
+# --- gradients -------------------------------------------------------------------------------
+
+def resolve_wrt(g: Graph, wrt) -> tuple:
+    """Names to differentiate with respect to: parameters by default."""
+    if wrt is None:
+        return tuple(g.params)
+    if isinstance(wrt, str):
+        wrt = (wrt,)
+    known = list(g.params) + list(g.seq_inputs) + list(g.static_inputs)
+    for k in wrt:
+        if k not in known:
+            raise InputError(f"wrt: {k!r} is neither a parameter nor an input"
+                             f"{suggest(k, known)}; choose from {', '.join(known)}")
+        if k in g.seq_inputs and g.seq_inputs[k][0].aval.dtype == INT or \
+                k in g.static_inputs and g.static_inputs[k].aval.dtype == INT:
+            raise InputError(f"wrt: {k} is an integer input and has no gradient")
+    return tuple(wrt)
+
+
+def grad_graph(g: Graph, wrt=None) -> Graph:
+    """The (cached) gradient graph of ``g`` with respect to ``wrt``."""
+    wrt = resolve_wrt(g, wrt)
+    key = ("grad", wrt)
+    if key not in g._cache:
+        if g.loss is None:
+            raise UnrollError(f"{g.name} has no loss to differentiate; add c.loss(...) to the "
+                              "circuit before unrolling")
+        from .grad import grad
+        g._cache[key] = grad(g, wrt)
+    return g._cache[key]
+
+
+def value_and_grad(g: Graph, params: dict, *, wrt=None, check_finite: bool = False,
+                   executor: str = "compiled", **inputs):
+    """The loss and its gradients, by reverse mode through the unrolled graph (BPTT).
+
+    Parameters
+    ----------
+    wrt : list of str, optional
+        Parameter names (default: all), input names (a sequence input's gradient has its
+        shape (T, B, ...)) and initial-state names such as ``"h0"``.
+    check_finite : bool
+        If a NaN/Inf appears, raise :class:`NonFiniteError` naming the first equation and
+        step where it did (found by re-running the reference interpreter).
+    executor : "compiled" or "interpret"
+
+    Returns
+    -------
+    loss : 0-d array
+    grads : dict name -> array
+    """
+    gg = grad_graph(g, wrt)
+    bound = bind_arguments(g, params, inputs)
+    results = [gg.loss] + [v for d in gg.grads.values()
+                           for v in (d.values() if isinstance(d, dict) else [d])]
+    env = _execute(gg, results, bound, "grad", executor)
+    loss, grads = env[gg.loss], {}
+    for name, v in gg.grads.items():
+        if isinstance(v, dict):
+            grads[name] = _unbatch(bound, _stack(bound.xp, [env[v[t]] for t in sorted(v)]), 1)
+        elif name in g.static_inputs:
+            grads[name] = _unbatch(bound, env[v])
+        else:
+            grads[name] = env[v]
+    if check_finite:
+        xp = bound.xp
+        if not all(bool(xp.all(xp.isfinite(a))) for a in [loss, *grads.values()]):
+            interpret(gg, dict(bound.env), xp, check_finite=True)
+    return loss, grads

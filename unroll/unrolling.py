@@ -1,0 +1,266 @@
+"""Unrolling: copy the circuit's step body τ times into one explicit Graph.
+
+Each delay edge is wired to the value k steps earlier (later, for a backward state) or to an
+initial value; every copy reads the same parameter Value. Work that depends only on parameters
+and static inputs is written once (``t = None``). The phases of :meth:`Circuit.schedule` are
+unrolled one after the other, each over t in its direction, so the equations come out in an
+order that can be executed as written. The per-step losses are averaged over the batch and
+chained into the total ``L`` as they appear.
+"""
+from __future__ import annotations
+
+from .circuit import PART, Circuit, Node, init_shape
+from .core import FLOAT, PRIMITIVES, Aval, Lit, no_gc
+from .errors import CircuitError, ShapeError
+from .ir import Eqn, Graph, Value
+
+__all__ = ["unroll", "resolve_steps"]
+
+
+def resolve_steps(at, steps: int, what: str) -> list:
+    """``None`` -> 1..τ; ``"last"`` -> [τ]; a list of steps (1-based, negatives from the end)."""
+    if at is None:
+        return list(range(1, steps + 1))
+    if at == "last":
+        return [steps]
+    if at == "first":
+        return [1]
+    try:
+        ts = sorted({int(t) + (steps + 1 if int(t) < 0 else 0) for t in at})
+    except (TypeError, ValueError):
+        raise CircuitError(f"{what}: at must be None, 'last', 'first' or a list of steps, "
+                           f"not {at!r}") from None
+    bad = [t for t in ts if not 1 <= t <= steps]
+    if bad:
+        raise CircuitError(f"{what} is placed at step(s) {bad}, but the graph has steps "
+                           f"1..{steps}; use steps between 1 and τ = {steps} (or 'last')")
+    return ts
+
+
+def unroll(c: Circuit, steps: int) -> Graph:
+    """Unfold ``c`` over ``steps`` steps. See :meth:`Circuit.unroll`."""
+    if not isinstance(steps, int) or isinstance(steps, bool) or steps < 1:
+        raise CircuitError(f"unroll(steps={steps!r}): τ must be an integer >= 1")
+    phases = c.schedule()
+    with no_gc():
+        return _unroll(c, steps, phases)
+
+
+def _unroll(c: Circuit, steps: int, phases) -> Graph:
+    u = _Unroller(c, steps)
+    u.declare_inputs()
+    u.static_nodes()
+    u.initial_values()
+    for ph in phases:
+        ts = range(1, steps + 1) if ph.direction > 0 else range(steps, 0, -1)
+        nodes = [n for n in ph.nodes if n not in u.once]
+        for t in ts:
+            for n in nodes:
+                u.emit(n, t, ph.direction)
+    u.finish()
+    return u.g.prune()
+
+
+class _Unroller:
+    def __init__(self, c: Circuit, steps: int):
+        self.c, self.T = c, steps
+        self.g = g = Graph(c.name, steps)
+        g.circuit = c
+        self.vals: dict = {}                 # node -> [Value or tuple per t] (or Value if once)
+        self.once: dict = {}                 # static op node -> Value (computed once)
+        self.init: dict = {}                 # state name -> {t: Value} for t outside 1..τ
+        self.cache: dict = {}                # node -> (input avals, output avals)
+        self.parts: dict = {}                # multi-output node -> its PART nodes
+        self.names = _names(c)
+        self.loss_steps = {n: set(resolve_steps(at, steps, f"loss {n.name}"))
+                           for n, at in c.losses}
+        self.out_steps = {name: resolve_steps(at, steps, f"output {name}")
+                          for name, (n, at) in c.outputs.items()}
+        self.acc = None                      # running total of the loss
+
+    # --- leaves --------------------------------------------------------------------------------
+
+    def declare_inputs(self) -> None:
+        g, c = self.g, self.c
+        for name, p in c.params.items():
+            g.params[name] = Value(name, None, p.node.aval, "param")
+        for name, n in c.inputs.items():
+            aval = n.aval._replace(batched=True)
+            g.seq_inputs[name] = [Value(name, t, aval, "input") for t in range(1, self.T + 1)]
+        for name, n in c.statics.items():
+            g.static_inputs[name] = Value(name, None, n.aval._replace(batched=True), "static")
+
+    def static_nodes(self) -> None:
+        """Op nodes that read only parameters and static inputs: computed once."""
+        for n in self.c.nodes:
+            if n.kind == "op" and all(not isinstance(x, Node) or x.kind in ("param", "static")
+                                      or x in self.once for x in n.inputs):
+                self.once[n] = None
+        for n in self.once:
+            self.once[n] = self._eqn(n, None)
+
+    def initial_values(self) -> None:
+        g, T = self.g, self.T
+        for name, s in self.c.states.items():
+            shape, k = init_shape(s), s.max_delay
+            src = self._init_source(name, s, shape)
+            ts = range(1 - k, 1) if s.direction == "forward" else range(T + 1, T + k + 1)
+            aval = Aval(s.node.aval.shape, FLOAT, src.aval.batched)
+            vals = {}
+            for j, t in enumerate(ts):                   # h[0] = h0, or h[1-k+j] = h0[j]
+                v = vals[t] = Value(name, t, aval)
+                if k == 1:
+                    g.eqns.append(Eqn(PRIMITIVES["copy"], (src,), {}, (v,), None))
+                else:
+                    g.eqns.append(Eqn(PRIMITIVES["index"], (src,), {"idx": (j,),
+                                      "rank": len(shape)}, (v,), None))
+            self.init[name] = vals
+            g.states[name] = dict(vals)
+
+    def _init_source(self, name, s, shape) -> Value:
+        g, init = self.g, s.init
+        key = f"{name}0"
+        if init in ("zeros", "param"):
+            if key in self.c.named:
+                raise CircuitError(f"state {name}: its initial value is called {key}, but the "
+                                   f"circuit already has a variable {key}; rename that one")
+            if init == "param":
+                v = g.params[key] = Value(key, None, Aval(shape, FLOAT, False), "param")
+            else:
+                v = g.static_inputs[key] = Value(key, None, Aval(shape, FLOAT, True), "static")
+                g.zero_defaults.add(key)
+            return v
+        if isinstance(init, str):
+            if init not in self.c.statics:
+                where = " (it is a sequence input)" if init in self.c.inputs else ""
+                raise CircuitError(f"state {name}: init={init!r} must name a static input "
+                                   f"declared with per_step=False{where}")
+            v = g.static_inputs[init]
+        else:
+            if init.builder is not self.c:
+                raise CircuitError(f"state {name}: its init expression belongs to another "
+                                   "circuit")
+            if init.node not in self.once and init.node.kind not in ("param", "static"):
+                raise CircuitError(f"state {name}: its init expression "
+                                   f"{self.c.describe(init.node)} reads per-step values; an "
+                                   "initial value may use only parameters and static inputs")
+            v = self._resolve(init.node, None)
+        if v.shape != shape:
+            raise ShapeError(f"state {name}: its initial value {v!r} has shape {v.shape}, but "
+                             f"it needs shape {shape}"
+                             + (f" (delay {s.max_delay}: one row per initial step, oldest "
+                                "first)" if s.max_delay > 1 else ""))
+        return v
+
+    # --- body ----------------------------------------------------------------------------------
+
+    def _resolve(self, x, t):
+        if isinstance(x, Lit):
+            return x
+        kind = x.kind
+        if kind == "op":
+            if x in self.once:
+                return self.once[x]
+            v = self.vals[x][t]
+            return v
+        if kind == "input":
+            return self.g.seq_inputs[x.name][t - 1]
+        if kind == "param":
+            return self.g.params[x.name]
+        if kind == "static":
+            return self.g.static_inputs[x.name]
+        s = self.c.states[x.ref]
+        if kind == "state":
+            return self.vals[s.next][t]
+        tt = t - x.k if s.direction == "forward" else t + x.k
+        if 1 <= tt <= self.T:
+            return self.vals[s.next][tt]
+        return self.init[x.ref][tt]
+
+    def _eqn(self, n: Node, t):
+        ins = tuple(self._resolve(x, t) for x in n.inputs)
+        if n.prim is PART:
+            return ins[0][n.params["i"]]
+        avals = tuple(x.aval for x in ins)
+        hit = self.cache.get(n)
+        if hit is not None and hit[0] == avals:
+            outs_avals = hit[1]
+        else:
+            outs_avals = n.prim.shape(*avals, **n.params)
+            if isinstance(outs_avals, Aval):
+                outs_avals = (outs_avals,)
+            self.cache[n] = (avals, outs_avals)
+            if n.prim.bounds is not None:
+                self._record_bounds(n, ins, avals)
+        name = self.names[n]
+        if len(outs_avals) == 1:
+            out = Value(name, t, outs_avals[0])
+            self.g.eqns.append(Eqn(n.prim, ins, n.params, (out,), t))
+            return out
+        outs = tuple(Value(self.names.get(p, f"{name}.{i}"), t, a)
+                     for i, (p, a) in enumerate(zip(self._parts(n), outs_avals)))
+        self.g.eqns.append(Eqn(n.prim, ins, n.params, outs, t))
+        return outs
+
+    def _parts(self, whole: Node) -> list:
+        if whole not in self.parts:
+            parts = [None] * len(whole.aval)
+            for n in self.c.nodes:
+                if n.prim is PART and n.inputs[0] is whole:
+                    parts[n.params["i"]] = n
+            self.parts[whole] = parts
+        return self.parts[whole]
+
+    def _record_bounds(self, n, ins, avals) -> None:
+        for i, k in n.prim.bounds(*avals, **n.params).items():
+            x = ins[i]
+            if isinstance(x, Value) and x.role in ("input", "static"):
+                self.g.bounds[x.name] = min(k, self.g.bounds.get(x.name, k))
+
+    def emit(self, n: Node, t: int, direction: int) -> None:
+        vals = self.vals.get(n)
+        if vals is None:
+            vals = self.vals[n] = [None] * (self.T + 1)
+        vals[t] = v = self._eqn(n, t)
+        if n in self.loss_steps and t in self.loss_steps[n]:
+            self._add_loss(n, v, t, direction)
+
+    def _add_loss(self, n: Node, v: Value, t: int, direction: int) -> None:
+        g = self.g
+        mean = Value(f"⟨{n.name}⟩", t, Aval((), FLOAT, False))
+        g.eqns.append(Eqn(PRIMITIVES["mean_batch"], (v,), {"rank": 0}, (mean,), t))
+        g.step_losses.setdefault(t, []).append(v)
+        if self.acc is None:      # every step adds to a running sum, from ΣL[t0] = 0
+            self.acc = Value("ΣL", t - direction, Aval((), FLOAT, False))
+            g.eqns.append(Eqn(PRIMITIVES["zeros"], (), {"shape": ()}, (self.acc,), None))
+        total = Value("ΣL", t, Aval((), FLOAT, False))
+        g.eqns.append(Eqn(PRIMITIVES["add"], (self.acc, mean), {}, (total,), t))
+        self.acc = total
+
+    def finish(self) -> None:
+        g, c = self.g, self.c
+        for name, ts in self.out_steps.items():
+            node = c.outputs[name][0]
+            g.outputs[name] = {t: self._resolve(node, t) for t in ts}
+        for name, s in c.states.items():
+            for t in range(1, self.T + 1):
+                g.states[name][t] = self._resolve(s.next, t)
+        if self.acc is not None:
+            clash = "L" in c.named and c.named["L"].kind in ("param", "static")
+            g.loss = Value("ΣL" if clash else "L", None, Aval((), FLOAT, False))
+            g.eqns.append(Eqn(PRIMITIVES["copy"], (self.acc,), {}, (g.loss,), None))
+
+
+def _names(c: Circuit) -> dict:
+    """Every op node's name in the graph: its own, or _1, _2, ... in creation order."""
+    names, k = {}, 0
+    for n in c.nodes:
+        if n.kind == "op" and n.prim is not PART:
+            if n.name is None:
+                k += 1
+                names[n] = f"_{k}"
+            else:
+                names[n] = n.name
+        elif n.kind == "op" and n.name is not None:
+            names[n] = n.name
+    return names
