@@ -109,8 +109,9 @@ class Circuit:
     >>> h = c.state("h", (4,))
     >>> h.next = ur.tanh(W @ h.prev + U @ x)
     >>> o = c.output("o", h)
-    >>> print(c.unroll(steps=2).eqns[3])
-    h[1] = tanh(_3[1])
+    >>> g = c.unroll(steps=2)
+    >>> [repr(e) for e in g.eqns if e.outs[0].name == "h"]
+    ['h[0] = h0', 'h[1] = tanh(_3[1])', 'h[2] = tanh(_3[2])']
     """
 
     def __init__(self, name: str = "circuit"):
@@ -548,7 +549,7 @@ def _same_step_message(c: Circuit, cycle: list) -> str:
     start = next((i for i, n in enumerate(cycle) if n in roots), 0)
     cycle = cycle[start:] + cycle[:start]
     name = roots.get(cycle[0])
-    path = " -> ".join(n.name or n.prim.name for n in cycle[1:] + cycle[:1])
+    path = " -> ".join(n.prim.name for n in cycle[1:] + cycle[:1])
     if name is None:
         return (f"algebraic loop: {path} forms a cycle with no delay; every cycle must pass "
                 "through a state's delay (h.prev)")

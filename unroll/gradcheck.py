@@ -160,7 +160,7 @@ def gradcheck(g, params: dict, *, mode: str = "full", order: int = 1, wrt=None, 
 def _float64(arrays: dict, what: str) -> dict:
     out = {}
     for k, a in arrays.items():
-        dt = str(getattr(a, "dtype", ""))
+        dt = backends.dtype_name(getattr(a, "dtype", ""))
         if dt.startswith("float") and dt != "float64":
             warnings.warn(f"gradcheck: {what} {k} is {dt}; checking in float64 (finite "
                           "differences need the precision)", GradcheckWarning, stacklevel=3)
@@ -203,10 +203,16 @@ def _tolerance(rtol, atol, numeric):
     return atol + rtol * abs(numeric)
 
 
+def _ratio(err: float, tol: float) -> float:
+    if tol > 0:
+        return float(err) / tol
+    return math.inf if err > 0 else 0.0
+
+
 def _make_check(g, name, shape, ana, num, idx_list, rtol, atol, kind) -> Check:
     errs = [abs(a - n) for a, n in zip(ana, num)]
     rels = [e / max(abs(a), abs(n), 1e-300) if e else 0.0 for e, a, n in zip(errs, ana, num)]
-    ratios = [e / _tolerance(rtol, atol, n) for e, n in zip(errs, num)]
+    ratios = [_ratio(e, _tolerance(rtol, atol, n)) for e, n in zip(errs, num)]
     i = int(np.argmax(ratios)) if ratios else 0
     worst = idx_list[i] if idx_list and idx_list[i] is not None else None
     step = worst[0] + 1 if worst is not None and name in g.seq_inputs else None

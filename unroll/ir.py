@@ -202,11 +202,26 @@ class Graph:
         from .runtime import value_and_grad
         return value_and_grad(self, params, wrt=wrt, check_finite=check_finite, **inputs)
 
+    def program(self, grad: bool = False, wrt=None):
+        """The compiled :class:`~unroll.compile.Program` that runs this graph (forward, or with
+        ``grad=True`` forward and backward); ``print()`` it to read the generated Python."""
+        from .runtime import grad_graph, program
+        if not grad:
+            return program(self, self.results(), "forward")
+        gg = grad_graph(self, wrt)
+        return program(gg, _grad_results(gg), "grad")
+
     def evaluate(self, params: dict, values=(), **inputs) -> dict:
         """Evaluate with the reference interpreter and return the arrays of ``values``
         (Values of this graph, e.g. per-step gradient contributions)."""
         from .runtime import evaluate
         return evaluate(self, params, values, **inputs)
+
+
+def _grad_results(gg: "Graph") -> list:
+    """What a gradient program returns: the loss, then every gradient."""
+    return [gg.loss] + [v for d in gg.grads.values()
+                        for v in (d.values() if isinstance(d, dict) else [d])]
 
 
 class GraphBuilder:

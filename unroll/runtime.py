@@ -18,7 +18,7 @@ from . import backends
 from .core import INT, Lit
 from .errors import (DTypeError, InputError, NonFiniteError, ParamError, UnrollError,
                      suggest)
-from .ir import Graph, Value
+from .ir import Graph, Value, _grad_results
 
 __all__ = ["run", "value_and_grad", "evaluate", "interpret", "bind_arguments", "Bound",
            "grad_graph"]
@@ -44,7 +44,7 @@ def _float_dtype(g: Graph, params: dict):
         if dt is None:
             raise ParamError(f"parameter {k} is a {type(v).__name__}, not an array; pass "
                              "arrays such as those from c.init_params()")
-        dtypes.setdefault(str(dt), k)
+        dtypes.setdefault(backends.dtype_name(dt), k)
     bad = [d for d in dtypes if not d.startswith("float")]
     if bad:
         raise DTypeError(f"parameter {dtypes[bad[0]]} has dtype {bad[0]}; parameters must be "
@@ -128,8 +128,8 @@ def bind_arguments(g: Graph, params: dict, inputs: dict, check_values: bool = Tr
                              "with np.asarray(...)")
     xp = backends.namespace_of({**params, **inputs}, fdt)
     if fdt is None:
-        fdt = next((a.dtype for k, a in inputs.items() if str(a.dtype).startswith("float")),
-                   None) or xp.float64
+        fdt = next((a.dtype for a in inputs.values()
+                    if backends.dtype_name(a.dtype).startswith("float")), None) or xp.float64
         xp = backends.get(xp.module, fdt)
     batched, batch = _layout(g, inputs)
     env, arrays = {}, {}
@@ -143,7 +143,7 @@ def bind_arguments(g: Graph, params: dict, inputs: dict, check_values: bool = Tr
                              f"{g.steps} steps")
         arrays[k] = a
         for t, x in enumerate(xs):
-            env[x] = a[t]
+            env[x] = a[t, ...]
     for k, v in g.static_inputs.items():
         if k in inputs:
             a = _check_input(g, k, inputs[k], v, fdt, batched, xp, check_values, static=True)
@@ -162,19 +162,19 @@ def _check_input(g, name, a, v: Value, fdt, batched, xp, check_values, static=Fa
     if got != want:
         raise InputError(f"input {name} has per-step shape {got}, but the circuit declares "
                          f"{want}" + ("" if static else f" (full shape {tuple(a.shape)})"))
-    kind = str(a.dtype)
+    kind, fname = backends.dtype_name(a.dtype), backends.dtype_name(fdt)
     if v.aval.dtype == INT:
         if not kind.startswith(("int", "uint")):
             raise DTypeError(f"input {name} holds class indices and must be an integer array, "
                              f"not {kind}; use .astype(int)")
     elif not kind.startswith("float"):
         raise DTypeError(f"input {name} must be a float array, not {kind}; use "
-                         f".astype({str(fdt)!r})")
-    elif kind != str(fdt):
-        raise DTypeError(f"input {name} is {kind} but the parameters are {fdt}; cast one to "
-                         f"the other (e.g. x.astype({str(fdt)!r}))")
+                         f".astype({fname!r})")
+    elif kind != fname:
+        raise DTypeError(f"input {name} is {kind} but the parameters are {fname}; cast one to "
+                         f"the other (e.g. x.astype({fname!r}))")
     if not batched:
-        a = a[None] if static else a[:, None]
+        a = a[None, ...] if static else a[:, None, ...]
     if check_values:
         if v.aval.dtype == INT and name in g.bounds:
             _check_classes(xp, a, name, g.bounds[name], static)
@@ -252,11 +252,11 @@ def _unbatch(bound: Bound, a, lead: int = 0):
     """Drop the internal batch axis at position ``lead`` when the user gave none."""
     if bound.batched or a is None:
         return a
-    return a[(slice(None),) * lead + (0,)]
+    return a[(slice(None),) * lead + (0, Ellipsis)]
 
 
 def _stack(xp, vals):
-    return xp.stack(vals) if len(vals) > 1 else vals[0][None]
+    return xp.stack(vals) if len(vals) > 1 else vals[0][None, ...]
 
 
 def _collect(g: Graph, bound: Bound, env: dict) -> dict:
@@ -369,9 +369,7 @@ def value_and_grad(g: Graph, params: dict, *, wrt=None, check_finite: bool = Fal
     """
     gg = grad_graph(g, wrt)
     bound = bind_arguments(g, params, inputs)
-    results = [gg.loss] + [v for d in gg.grads.values()
-                           for v in (d.values() if isinstance(d, dict) else [d])]
-    env = _execute(gg, results, bound, "grad", executor)
+    env = _execute(gg, _grad_results(gg), bound, "grad", executor)
     loss, grads = env[gg.loss], {}
     for name, v in gg.grads.items():
         if isinstance(v, dict):

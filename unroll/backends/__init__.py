@@ -13,7 +13,7 @@ import sys
 
 from ..errors import DTypeError, UnrollError
 
-__all__ = ["Namespace", "namespace_of", "get", "to_numpy", "is_array"]
+__all__ = ["Namespace", "namespace_of", "get", "to_numpy", "is_array", "dtype_name"]
 
 _cache: dict = {}
 
@@ -48,6 +48,11 @@ def _module_of(arr):
     if hasattr(arr, "__array_namespace__"):
         return arr.__array_namespace__()
     return None
+
+
+def dtype_name(dtype) -> str:
+    """"float32", "int64", ... for the dtype of any backend (array_api_strict prefixes its)."""
+    return str(getattr(dtype, "name", dtype)).rsplit(".", 1)[-1]
 
 
 def is_array(x) -> bool:

@@ -209,8 +209,9 @@ class Lowering:
         k = self.kind[id(x)]
         if k[0] == "var":
             return k[1]
-        off = 1 if k[0] == "seq" else k[2]
-        return f"{k[1]}[{_index(x.t - off, step, symbolic)}]"
+        if k[0] == "seq":                       # an array: index every axis (array API)
+            return f"{k[1]}[{_index(x.t - 1, step, symbolic)}, ...]"
+        return f"{k[1]}[{_index(x.t - k[2], step, symbolic)}]"
 
     def _lit(self, x: Lit) -> str:
         if not hasattr(x.val, "shape"):

@@ -1,0 +1,23 @@
+"""Every example runs (its quick mode) in the suite."""
+import importlib.util
+import pathlib
+
+import pytest
+
+EXAMPLES = pathlib.Path(__file__).resolve().parents[1] / "examples"
+
+
+def load(name):
+    spec = importlib.util.spec_from_file_location(name, EXAMPLES / f"{name}.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_demo(capsys):
+    out = load("demo").main(quick=True)
+    text = capsys.readouterr().out
+    assert out["report"].ok
+    assert "h[4] = tanh(a[4])" in text and "∂h[3] = " in text
+    assert "gradcheck elman" in text and "|Σ_t ∂L/∂W(t) - ∂L/∂W| = 0.0e+00" in text
+    assert out["loss"] == pytest.approx(5.537148, abs=1e-6)
