@@ -41,7 +41,7 @@ def test_backward_program_rolls_the_middle_steps():
     assert "Wᵀ = transpose(W)" in src and src.count("xp.matrix_transpose(W)") == 1
     # only what the backward pass reads across steps is kept per step
     lists = [ln.split(" = ")[0].strip() for ln in src.splitlines() if "= [None] *" in ln]
-    assert sorted(lists) == ["L_", "h_", "v5_"]
+    assert sorted(lists) == ["h_", "v5_"]
 
 
 def test_running_sums_live_in_one_variable():

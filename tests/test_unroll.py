@@ -24,7 +24,8 @@ def test_printing_reads_like_the_textbook():
     text = str(g)
     assert text.startswith("graph elman (τ = 4)")
     for line in ["h[0] = h0", "_1[1] = W @ h[0]", "a[3] = _2[3] + _3[3]", "h[3] = tanh(a[3])",
-                 "_1[4] = W @ h[3]", "o[2] = c + _4[2]", "L = ΣL[4]"]:
+                 "_1[4] = W @ h[3]", "o[2] = c + _4[2]", "ΣL[2] = ΣL[1] + L[2]",
+                 "L = mean_b(ΣL[4])"]:
         assert f"  {line}" in text, line
     assert "params: U (4, 3), V (2, 4), W (4, 4), b (4,), c (2,)" in text
     assert "inputs: x[1..4] B×(3,), y[1..4] B×() int, h0 B×(4,) (default zeros)" in text

@@ -106,12 +106,20 @@ class Primitive:
     nouts: int | None = 1              # number of results (None: given by params)
     elementwise: bool = False          # operands broadcast like NumPy (per example)
     bounds: Callable | None = None     # bounds(*avals, **params) -> {operand index: n classes}
-    reduces_leading: bool = False      # sums over all leading axes (time-batchable accumulation)
+    leading: Callable | None = None    # leading(**params) -> "map" | "sum" | "other", see below
+    accumulates: bool = False          # a running sum over steps: out[t] = out[t∓1] + x[t]
     doc: str = ""                      # one line for the docs
     extra: dict = field(default_factory=dict)  # anything a later stage wants to attach
 
     def __repr__(self) -> str:
         return f"<primitive {self.name}>"
+
+    def leading_axes(self, params: dict) -> str:
+        """How the forward rule treats extra leading axes (what time-batching relies on):
+        "map" - each leading index independently (stacking steps is batching them);
+        "sum" - summed over all of them (stacked, it also sums over steps);
+        "other" - anything else (a mean over the batch): never stacked."""
+        return "map" if self.leading is None else self.leading(**params)
 
 
 PRIMITIVES: dict[str, Primitive] = {}

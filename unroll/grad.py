@@ -26,7 +26,7 @@ from .ir import Eqn, Graph, GraphBuilder, Value
 
 __all__ = ["grad", "hvp_graph"]
 
-_ADD, _COPY = PRIMITIVES["add"], PRIMITIVES["copy"]
+_ADD, _COPY, _ACC = PRIMITIVES["add"], PRIMITIVES["copy"], PRIMITIVES["accumulate"]
 
 
 def grad(g: Graph, wrt: tuple) -> Graph:
@@ -190,8 +190,8 @@ class _Transform:
             return None
         if len(cs) == 1:
             c = cs[0]
-            if self._temporary(c):
-                c.name, c.t = "∂" + o.name, o.t
+            if self._temporary(c):              # a value computed once stays untimed
+                c.name, c.t = "∂" + o.name, (o.t if c.t is not None else None)
             return c
         return self._sum(cs, "∂" + o.name, o.t)
 
@@ -237,10 +237,11 @@ class _Transform:
             return
         prev = self.acc.get(x)
         t = step if isinstance(step, int) else None
-        if prev is None and len(cs) == 1:      # the running sum starts as a copy (an alias)
-            self.acc[x] = self._emit(_COPY, (cs[0],), "Σ∂" + x.name, t, cs[0].aval)
-        else:
-            self.acc[x] = self._sum(([prev] if prev is not None else []) + cs, "Σ∂" + x.name, t)
+        c = self._sum(cs, f"∂{x.name}.t", t)   # this step's contributions
+        if prev is None:                        # the running sum starts as a copy (an alias)
+            self.acc[x] = self._emit(_COPY, (c,), "Σ∂" + x.name, t, c.aval)
+        else:                                   # Σ∂W[t] = Σ∂W[t+1] + ∂W(t)
+            self.acc[x] = self._emit(_ACC, (prev, c), "Σ∂" + x.name, t, c.aval)
 
     # --- results -----------------------------------------------------------------------------
 

@@ -72,6 +72,11 @@ def _binary(name, forward, vjp, fmt, code, away=False, doc=""):
 
 _binary("add", lambda xp, a, b: a + b, lambda g, out, a, b: (g, g),
         "{0} + {1}", "({0} + {1})", doc="a + b")
+defprim("accumulate", nargs=2, forward=lambda xp, acc, x: acc + x, shape=_broadcast,
+        vjp=lambda g, out, acc, x: (g, g), fmt="{0} + {1}", code="({0} + {1})",
+        elementwise=True, accumulates=True,
+        domain=lambda d: ([d.array(s := d.shape()), d.array(s)], {}),
+        doc="a running sum over steps, Σ[t] = Σ[t-1] + x[t] (loss totals, shared weights)")
 _binary("sub", lambda xp, a, b: a - b, lambda g, out, a, b: (g, -g),
         "{0} - {1}", "({0} - {1})", doc="a - b")
 _binary("mul", lambda xp, a, b: a * b, lambda g, out, a, b: (g * b, g * a),
@@ -173,7 +178,7 @@ def _outer_vjp(g, out, a, b, *, reduce):
 
 
 defprim("outer", nargs=2, forward=_outer_forward, shape=_outer_shape, vjp=_outer_vjp,
-        fmt="{0} ⊗ {1}", reduces_leading=True,
+        fmt="{0} ⊗ {1}", leading=lambda reduce: "sum" if reduce else "map",
         code=lambda avals, reduce: ("({0}.T @ {1})" if reduce and avals[0].batched
                                     and avals[1].batched else None),
         domain=lambda d: ([d.array((d.integer(1, 4),)), d.array((d.integer(1, 4),))],
@@ -239,7 +244,7 @@ def _mean_batch_forward(xp, x, *, rank):
 defprim("mean_batch", nargs=1, forward=_mean_batch_forward,
         shape=lambda x, *, rank: Aval(x.shape, FLOAT, False),
         vjp=lambda g, out, x, *, rank: (_bind_broadcast_like(g, x, mean=True),),
-        fmt="mean_b({0})",
+        fmt="mean_b({0})", leading=lambda rank: "other",
         domain=lambda d: ([d.array(s := d.shape(0, 2))], {"rank": len(s)}),
         doc="mean over the batch (each sequence's loss counts equally)")
 
@@ -272,7 +277,8 @@ def _sum_to_domain(d):
 
 defprim("sum_to", nargs=1, forward=_sum_to_forward,
         shape=lambda g, *, shape, drop, rank: Aval(tuple(shape), FLOAT, g.batched and not drop),
-        vjp=_sum_to_vjp, fmt="sum_to({0}, {shape})", domain=_sum_to_domain, reduces_leading=True,
+        vjp=_sum_to_vjp, fmt="sum_to({0}, {shape})", domain=_sum_to_domain,
+        leading=lambda shape, drop, rank: "sum" if drop else "map",
         doc="unbroadcast: sum a cotangent down to an operand's shape (and batch)")
 
 
@@ -316,6 +322,7 @@ def _bind_broadcast_like(g, ref, mean=False):
 
 defprim("broadcast_like", nargs=2, forward=_broadcast_like_forward, shape=_broadcast_like_shape,
         vjp=_broadcast_like_vjp, fmt="broadcast({0} like {1})", domain=_broadcast_like_domain,
+        leading=lambda mean, rank: "other" if mean else "map",
         doc="broadcast a cotangent back to an operand's shape; mean=True also divides by B")
 
 defprim("zeros_like", nargs=1, forward=lambda xp, x: xp.zeros_like(x), shape=_same, vjp=None,

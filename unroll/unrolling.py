@@ -226,15 +226,14 @@ class _Unroller:
             self._add_loss(n, v, t, direction)
 
     def _add_loss(self, n: Node, v: Value, t: int, direction: int) -> None:
+        """ΣL[t] = ΣL[t-1] + L[t]: each sequence's loss, summed over the steps as they come."""
         g = self.g
-        mean = Value(f"⟨{n.name}⟩", t, Aval((), FLOAT, False))
-        g.eqns.append(Eqn(PRIMITIVES["mean_batch"], (v,), {"rank": 0}, (mean,), t))
         g.step_losses.setdefault(t, []).append(v)
-        if self.acc is None:      # every step adds to a running sum, from ΣL[t0] = 0
+        if self.acc is None:                    # from ΣL[t0] = 0, the step before the first
             self.acc = Value("ΣL", t - direction, Aval((), FLOAT, False))
             g.eqns.append(Eqn(PRIMITIVES["zeros"], (), {"shape": ()}, (self.acc,), None))
-        total = Value("ΣL", t, Aval((), FLOAT, False))
-        g.eqns.append(Eqn(PRIMITIVES["add"], (self.acc, mean), {}, (total,), t))
+        total = Value("ΣL", t, Aval((), FLOAT, v.aval.batched or self.acc.aval.batched))
+        g.eqns.append(Eqn(PRIMITIVES["accumulate"], (self.acc, v), {}, (total,), t))
         self.acc = total
 
     def finish(self) -> None:
@@ -247,8 +246,9 @@ class _Unroller:
                 g.states[name][t] = self._resolve(s.next, t)
         if self.acc is not None:
             clash = "L" in c.named and c.named["L"].kind in ("param", "static")
-            g.loss = Value("ΣL" if clash else "L", None, Aval((), FLOAT, False))
-            g.eqns.append(Eqn(PRIMITIVES["copy"], (self.acc,), {}, (g.loss,), None))
+            g.loss = Value("ΣL" if clash else "L", None, Aval((), FLOAT, False))   # mean over B
+            g.eqns.append(Eqn(PRIMITIVES["mean_batch"], (self.acc,), {"rank": 0}, (g.loss,),
+                              None))
 
 
 def _names(c: Circuit) -> dict:
