@@ -36,7 +36,7 @@ def test_compiled_program_equals_reference_interpreter(case, data):
     wrt = list(params) + ["x"]
     la, ga = g.value_and_grad(params, wrt=wrt, **inputs)
     lb, gb = g.value_and_grad(params, wrt=wrt, executor="interpret", **inputs)
-    assert float(la) == float(lb)
+    assert np.isclose(float(la), float(lb), rtol=1e-13, atol=1e-15)
     for k in ga:
         assert np.allclose(ga[k], gb[k], rtol=1e-13, atol=1e-15), k
 

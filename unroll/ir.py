@@ -207,9 +207,9 @@ class Graph:
         ``grad=True`` forward and backward); ``print()`` it to read the generated Python."""
         from .runtime import grad_graph, program
         if not grad:
-            return program(self, self.results(), "forward")
+            return program(self, _forward_items(self), "forward")
         gg = grad_graph(self, wrt)
-        return program(gg, _grad_results(gg), "grad")
+        return program(gg, _grad_items(gg), "grad")
 
     def evaluate(self, params: dict, values=(), **inputs) -> dict:
         """Evaluate with the reference interpreter and return the arrays of ``values``
@@ -218,10 +218,17 @@ class Graph:
         return evaluate(self, params, values, **inputs)
 
 
-def _grad_results(gg: "Graph") -> list:
-    """What a gradient program returns: the loss, then every gradient."""
-    return [gg.loss] + [v for d in gg.grads.values()
-                        for v in (d.values() if isinstance(d, dict) else [d])]
+def _forward_items(g: "Graph") -> list:
+    """What a forward program returns: every output (per-step Values, stacked), the loss."""
+    items = [tuple(d[t] for t in sorted(d)) for d in g.outputs.values()]
+    return items + ([g.loss] if g.loss is not None else [])
+
+
+def _grad_items(gg: "Graph") -> list:
+    """What a gradient program returns: the loss, then every gradient (a sequence input's
+    per-step gradients stacked)."""
+    return [gg.loss] + [tuple(d[t] for t in sorted(d)) if isinstance(d, dict) else d
+                        for d in gg.grads.values()]
 
 
 class GraphBuilder:

@@ -332,6 +332,16 @@ defprim("zeros", nargs=0, forward=lambda xp, *, shape: xp.zeros(shape, dtype=xp.
         shape=lambda *, shape: Aval(tuple(shape), FLOAT, False), vjp=None, fmt="0",
         code="xp.zeros({shape}, dtype=xp.float_dtype)",
         domain=lambda d: ([], {"shape": d.shape()}), doc="a zero array (start of a sum)")
+defprim("batch_zeros", nargs=1,
+        forward=lambda xp, ref, *, shape, rank: xp.zeros(ref.shape[:ref.ndim - rank] + shape,
+                                                        dtype=xp.float_dtype),
+        shape=lambda ref, *, shape, rank: Aval(tuple(shape), FLOAT, ref.batched), vjp=None,
+        fmt="0", code=lambda avals, shape, rank: ("xp.zeros({0}.shape[:1] + %r, "
+                                                  "dtype=xp.float_dtype)" % (tuple(shape),)
+                                                  if avals[0].batched else None),
+        domain=lambda d: ([d.array(s := d.shape())], {"shape": d.shape(), "rank": len(s)}),
+        doc="zeros of a per-example shape with the batch axes of an operand (a running sum's "
+            "start, one per sequence)")
 defprim("ones_like", nargs=1, forward=lambda xp, x: xp.ones_like(x), shape=_same, vjp=None,
         fmt="ones_like({0})", code="xp.ones_like({0})",
         domain=lambda d: ([d.array(d.shape())], {}), doc="ones of an operand's shape")

@@ -18,7 +18,7 @@ from . import backends
 from .core import INT, Lit
 from .errors import (DTypeError, InputError, NonFiniteError, ParamError, UnrollError,
                      suggest)
-from .ir import Graph, Value, _grad_results
+from .ir import Graph, Value, _forward_items, _grad_items
 
 __all__ = ["run", "value_and_grad", "evaluate", "interpret", "bind_arguments", "Bound",
            "grad_graph"]
@@ -259,17 +259,18 @@ def _stack(xp, vals):
     return xp.stack(vals) if len(vals) > 1 else vals[0][None, ...]
 
 
-def _collect(g: Graph, bound: Bound, env: dict) -> dict:
-    xp, res = bound.xp, {}
+def _collect(g: Graph, bound: Bound, arrays: list) -> dict:
+    """Name the forward program's results; drop the batch axis the user did not give."""
+    res = {}
     c = g.circuit
-    for name, d in g.outputs.items():
+    for (name, d), a in zip(g.outputs.items(), arrays):
         at = c.outputs[name][1] if c is not None else None
-        if at == "last" or at == "first":
-            res[name] = _unbatch(bound, env[next(iter(d.values()))])
+        if at in ("last", "first"):
+            res[name] = _unbatch(bound, a[0, ...])
         else:
-            res[name] = _unbatch(bound, _stack(xp, [env[d[t]] for t in sorted(d)]), 1)
+            res[name] = _unbatch(bound, a, 1)
     if g.loss is not None:
-        res["loss"] = env[g.loss]
+        res["loss"] = arrays[-1]
     return res
 
 
@@ -283,8 +284,7 @@ def run(g: Graph, params: dict, **inputs) -> dict:
         output declared ``at="last"``) and ``"loss"`` if the circuit has a loss.
     """
     bound = bind_arguments(g, params, inputs)
-    env = _execute(g, g.results(), bound, "forward")
-    return _collect(g, bound, env)
+    return _collect(g, bound, _execute(g, _forward_items(g), bound, "forward"))
 
 
 def evaluate(g: Graph, params: dict, values=(), **inputs) -> dict:
@@ -295,19 +295,24 @@ def evaluate(g: Graph, params: dict, values=(), **inputs) -> dict:
     return {v: _unbatch(bound, env[v]) if v.aval.batched else env[v] for v in values}
 
 
-def _execute(g: Graph, results, bound: Bound, kind: str, executor: str = "compiled") -> dict:
+def _execute(g: Graph, items: list, bound: Bound, kind: str, executor: str = "compiled"):
+    """The arrays of ``items`` (Values, or tuples of per-step Values returned stacked)."""
     if executor == "interpret":
-        return interpret(g, dict(bound.env), bound.xp)
-    return program(g, results, kind)(bound.xp, bound.params, bound.arrays)
+        env = interpret(g, dict(bound.env), bound.xp)
+        return [_stack(bound.xp, [env[v] for v in it]) if isinstance(it, tuple) else env[it]
+                for it in items]
+    if executor != "compiled":
+        raise UnrollError(f"executor must be 'compiled' or 'interpret', not {executor!r}")
+    return program(g, items, kind)(bound.xp, bound.params, bound.arrays)
 
 
-def program(g: Graph, results, kind: str):
-    """The compiled Program of ``g`` for ``results`` (cached on the graph under ``kind``)."""
+def program(g: Graph, items, kind: str):
+    """The compiled Program of ``g`` for ``items`` (cached on the graph under ``kind``)."""
     from .compile import compile_graph
     key = ("program", kind)
     prog = g._cache.get(key)
     if prog is None:
-        prog = g._cache[key] = compile_graph(g, results, name=f"{_ident(g.name)}_{kind}")
+        prog = g._cache[key] = compile_graph(g, items, name=f"{_ident(g.name)}_{kind}")
     return prog
 
 
@@ -369,15 +374,15 @@ def value_and_grad(g: Graph, params: dict, *, wrt=None, check_finite: bool = Fal
     """
     gg = grad_graph(g, wrt)
     bound = bind_arguments(g, params, inputs)
-    env = _execute(gg, _grad_results(gg), bound, "grad", executor)
-    loss, grads = env[gg.loss], {}
-    for name, v in gg.grads.items():
+    arrays = _execute(gg, _grad_items(gg), bound, "grad", executor)
+    loss, grads = arrays[0], {}
+    for (name, v), a in zip(gg.grads.items(), arrays[1:]):
         if isinstance(v, dict):
-            grads[name] = _unbatch(bound, _stack(bound.xp, [env[v[t]] for t in sorted(v)]), 1)
+            grads[name] = _unbatch(bound, a, 1)
         elif name in g.static_inputs:
-            grads[name] = _unbatch(bound, env[v])
+            grads[name] = _unbatch(bound, a)
         else:
-            grads[name] = env[v]
+            grads[name] = a
     if check_finite:
         xp = bound.xp
         if not all(bool(xp.all(xp.isfinite(a))) for a in [loss, *grads.values()]):

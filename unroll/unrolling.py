@@ -229,9 +229,16 @@ class _Unroller:
         """ΣL[t] = ΣL[t-1] + L[t]: each sequence's loss, summed over the steps as they come."""
         g = self.g
         g.step_losses.setdefault(t, []).append(v)
-        if self.acc is None:                    # from ΣL[t0] = 0, the step before the first
-            self.acc = Value("ΣL", t - direction, Aval((), FLOAT, False))
-            g.eqns.append(Eqn(PRIMITIVES["zeros"], (), {"shape": ()}, (self.acc,), None))
+        if self.acc is None:        # from ΣL[t0] = 0 (one per sequence), the step before
+            ref = next(iter([xs[0] for xs in g.seq_inputs.values()] +
+                            list(g.static_inputs.values())), None)
+            batched = ref is not None and ref.aval.batched
+            self.acc = Value("ΣL", t - direction, Aval((), FLOAT, batched))
+            if batched:
+                g.eqns.append(Eqn(PRIMITIVES["batch_zeros"], (ref,),
+                                  {"shape": (), "rank": len(ref.shape)}, (self.acc,), None))
+            else:
+                g.eqns.append(Eqn(PRIMITIVES["zeros"], (), {"shape": ()}, (self.acc,), None))
         total = Value("ΣL", t, Aval((), FLOAT, v.aval.batched or self.acc.aval.batched))
         g.eqns.append(Eqn(PRIMITIVES["accumulate"], (self.acc, v), {}, (total,), t))
         self.acc = total

@@ -15,24 +15,35 @@ from .program import Program
 __all__ = ["compile_graph", "Program"]
 
 
-def compile_graph(g, results, name: str | None = None) -> Program:
-    """Compile the equations of ``g`` that ``results`` (a list of Values) need."""
+def compile_graph(g, items, name: str | None = None, time_batching: bool = True) -> Program:
+    """Compile the equations of ``g`` that ``items`` need.
+
+    Each item is a Value, or a tuple of per-step Values returned stacked as one array.
+    ``time_batching=False`` keeps every step's work inside its loop (see
+    :mod:`unroll.compile.timebatch`); the result is the same either way.
+    """
     with no_gc():
         try:
-            return _compile(g, list(results), name)
+            return _compile(g, list(items), name, time_batching)
         finally:
             forget_keys()
 
 
-def _compile(g, wanted: list, name) -> Program:
+def _compile(g, items: list, name, time_batching: bool) -> Program:
+    wanted = [v for it in items for v in (it if isinstance(it, tuple) else (it,))]
     eqns = dce(g.eqns, wanted)
     n0 = len(eqns)
     eqns, merged = cse(eqns, wanted)
+    subst = {id(a): b for a, b in zip(wanted, merged)}
+    items = [tuple(subst[id(v)] for v in it) if isinstance(it, tuple) else subst[id(it)]
+             for it in items]
     pro, rest = hoist(eqns, g.inputs())
-    low = Lowering(g, pro, rest, merged)
+    low = Lowering(g, pro, rest, items, time_batching)
     fname = name or "program"
     src = low.source(fname)
     stats = {"equations": n0, "after_cse": len(eqns), "hoisted": len(pro),
-             "loops": sum(u.looped for u in low.units),
-             "units": len(low.units)}
-    return Program(fname, src, low.namespace, wanted, stats)
+             "loops": sum(b.kind == "loop" for b in low.blocks),
+             "stacked": sum(b.kind == "stacked" for b in low.blocks),
+             "reductions": sum(len(b.reductions) for b in low.blocks if b.kind == "reduce"),
+             "blocks": len(low.blocks)}
+    return Program(fname, src, low.namespace, stats)

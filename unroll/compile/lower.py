@@ -19,6 +19,7 @@ import keyword
 from ..core import Lit
 from ..ir import Value
 from .passes import params_key
+from .timebatch import Block, split_loop
 
 __all__ = ["Chunk", "Unit", "chunk", "reroll", "Lowering"]
 
@@ -59,8 +60,8 @@ def _signature(c: Chunk, sname) -> tuple:
                 refs.append(("lit", x.val) if not hasattr(x.val, "shape") else ("arr", id(x.val)))
                 continue
             r = local.get(id(x))
-            if r is None:
-                r = ("once", id(x)) if x.t is None else (sname(x), x.t - s)
+            if r is None:       # batchedness too: the code chosen for an operation depends on it
+                r = ("once", id(x)) if x.t is None else (sname(x), x.t - s, x.aval.batched)
             refs.append(r)
         outs = []
         for j, v in enumerate(e.outs):
@@ -92,7 +93,7 @@ def reroll(chunks: list, sname) -> list:
 
 _TRANS = str.maketrans({"∂": "d_", "Σ": "S", "⟨": "mean_", "⟩": "", ".": "_", "ᵀ": "T",
                         "~": "_", "[": "_", "]": "", ":": "_", " ": "", "@": "at", "-": "m"})
-_RESERVED = {"xp", "P", "A", "t", "range", "None"}
+_RESERVED = {"xp", "P", "A", "B", "t", "range", "None"}
 
 
 class _Names:
@@ -119,19 +120,39 @@ class _Names:
 class Lowering:
     """Builds the source of a Program from a graph's equations (after the passes)."""
 
-    def __init__(self, graph, prologue: list, rest: list, results: list):
+    def __init__(self, graph, prologue: list, rest: list, results: list,
+                 time_batching: bool = True):
         self.g = graph
         self.prologue = prologue
         self.chunks = chunk(rest)
-        self.results = results
+        self.items = results                       # Values, or tuples of per-step Values
+        self.results = [v for it in results for v in (it if isinstance(it, tuple) else (it,))]
         self.names = _Names()
         self.namespace: dict = {}                  # globals of the generated function
         self.fns: dict = {}                        # (primitive, params) -> bound forward name
         self.lists: list = []                      # (variable, length) of per-step lists
+        self.stacks: list = []                     # (variable, length, batched, shape) arrays
         self.consts: list = []                     # array constants
         self._dedupe_names()
         self.units = reroll(self.chunks, self.sname)
+        self.blocks = self._blocks(time_batching)
         self._classify()
+
+    def _blocks(self, time_batching: bool) -> list:
+        users: dict = {}
+        for e in self.prologue + [e for c in self.chunks for e in c.eqns]:
+            for x in e.inputs:
+                if type(x) is Value:
+                    users.setdefault(id(x), []).append(e)
+        for v in self.results:
+            users.setdefault(id(v), []).append(None)
+        blocks = []
+        for u in self.units:
+            if u.looped and time_batching:
+                blocks += split_loop(u, self.chunks, self.sname, users)
+            else:
+                blocks.append(Block("loop" if u.looped else "straight", u.chunk, u.steps))
+        return blocks
 
     # --- storage -------------------------------------------------------------------------------
 
@@ -181,11 +202,26 @@ class Lowering:
         end = (len(self.chunks), 0)
         for v in self.results:
             last_use[id(v)] = end
-        templates: dict = {}                       # storage name -> [(position, Value)]
+        # a template is a name and a batchedness: an unbatched h[0] = h0 (a parameter) is
+        # stored apart from the batched h[1], h[2], ...
+        templates: dict = {}            # (name, once?, batched) -> [(position, Value)]
         for vid, (v, pos) in defined.items():
             if vid not in self.kind:
-                templates.setdefault((self.sname(v), v.t is None), []).append((pos, v))
-        for (tname, once), insts in templates.items():
+                key = (self.sname(v), v.t is None, v.aval.batched)
+                templates.setdefault(key, []).append((pos, v))
+        stacked, owned = self._stacked_templates()
+        for (name, once, batched), insts in templates.items():
+            key = (name, batched)
+            tname = name + "u" if not batched and (name, once, True) in templates else name
+            if not once and key in stacked:        # arrays over steps, sliced by stacked work
+                lo = min(v.t for _, v in insts)
+                hi = max(v.t for _, v in insts)
+                var = names.new(tname + "_")
+                if owned.get(key) != {v.t for _, v in insts}:
+                    self.stacks.append((var, hi - lo + 1, batched, insts[0][1].shape))
+                for _, v in insts:
+                    self.kind[id(v)] = ("stack", var, lo)
+                continue
             insts.sort(key=lambda pv: pv[0])
             nxt = [p for p, _ in insts[1:]] + [(len(self.chunks) + 1, 0)]
             single = all(last_use.get(id(v), p) <= n for (p, v), n in zip(insts, nxt))
@@ -201,6 +237,29 @@ class Lowering:
                 for _, v in insts:
                     self.kind[id(v)] = ("list", var, lo)
 
+    def _stacked_templates(self) -> tuple:
+        """Templates that stacked work reads or writes, and those one stacked equation writes
+        in full ({name: steps it writes}): those need no allocation."""
+        names, owned, writers = set(), {}, {}
+        for b in self.blocks:
+            if b.kind == "stacked":
+                for e in b.eqns:
+                    for x in e.inputs:
+                        if type(x) is Value and x.t is not None and x.role is None:
+                            names.add((self.sname(x), x.aval.batched))
+                    for v in e.outs:
+                        n = (self.sname(v), v.aval.batched)
+                        names.add(n)
+                        writers[n] = writers.get(n, 0) + 1
+                        owned[n] = {st + v.t - b.chunk.step for st in b.steps}
+            elif b.kind == "reduce":
+                for _, _, chain, fused in b.reductions:
+                    src = fused.inputs if fused is not None else chain.inputs[1:]
+                    for x in src:
+                        if type(x) is Value and x.t is not None and x.role is None:
+                            names.add((self.sname(x), x.aval.batched))
+        return names, {n: ts for n, ts in owned.items() if writers[n] == 1}
+
     # --- source ----------------------------------------------------------------------------------
 
     def ref(self, x, step, symbolic: bool) -> str:
@@ -211,7 +270,27 @@ class Lowering:
             return k[1]
         if k[0] == "seq":                       # an array: index every axis (array API)
             return f"{k[1]}[{_index(x.t - 1, step, symbolic)}, ...]"
+        if k[0] == "stack":
+            return f"{k[1]}[{_index(x.t - k[2], step, symbolic)}, ...]"
         return f"{k[1]}[{_index(x.t - k[2], step, symbolic)}]"
+
+    def span(self, x, step: int, steps: list) -> str:
+        """Operand ``x`` of a stacked equation: the slice of its template over ``steps``."""
+        if type(x) is Lit or x.t is None:
+            return self.ref(x, None, False)
+        k = self.kind[id(x)]
+        base = 1 if k[0] == "seq" else k[2]
+        lo, hi = min(steps) + x.t - step - base, max(steps) + x.t - step - base
+        return f"{k[1]}[{lo}:{hi + 1}, ...]"
+
+    def _fn(self, e) -> str:
+        """The name of ``e``'s forward rule with its params bound (a global of the program)."""
+        key = (e.prim.name, params_key(e.params))
+        name = self.fns.get(key)
+        if name is None:
+            name = self.fns[key] = self.names.new(f"{e.prim.name}_fn")
+            self.namespace[name] = functools.partial(e.prim.forward, **e.params)
+        return name
 
     def _lit(self, x: Lit) -> str:
         if not hasattr(x.val, "shape"):
@@ -227,12 +306,38 @@ class Lowering:
             code = code(tuple(x.aval for x in e.inputs), **e.params)
         if code is not None:
             return code.format(*args, **e.params)
-        key = (e.prim.name, params_key(e.params))
-        name = self.fns.get(key)
-        if name is None:
-            name = self.fns[key] = self.names.new(f"{e.prim.name}_fn")
-            self.namespace[name] = functools.partial(e.prim.forward, **e.params)
-        return f"{name}(xp, {', '.join(args)})"
+        return f"{self._fn(e)}(xp, {', '.join(args)})"
+
+    def _stacked_lines(self, b: Block) -> list:
+        a, z = min(b.steps), max(b.steps)
+        lines = [f"# t = {a}..{z}, all steps at once"]
+        for e in b.eqns:
+            args = [self.span(x, b.chunk.step, b.steps) for x in e.inputs]
+            outs = []
+            for v in e.outs:
+                k = self.kind[id(v)]
+                whole = not any(var == k[1] for var, *_ in self.stacks)
+                outs.append(k[1] if whole else self.span(v, b.chunk.step, b.steps))
+            lhs = ", ".join(outs) + ("," if e.prim.nouts != 1 and len(outs) == 1 else "")
+            lines.append(f"{lhs} = {self._fn(e)}(xp, {', '.join(args)})  "
+                         f"# {_symbolic(e, b.chunk.step)}")
+        return lines
+
+    def _reduce_lines(self, b: Block) -> list:
+        lines = []
+        for first, last, chain, fused in b.reductions:
+            s0 = b.chunk.step
+            if fused is not None:       # sums over the batch, stacked: over steps as well
+                args = [self.span(x, s0, b.steps) for x in fused.inputs]
+                total = f"{self._fn(fused)}(xp, {', '.join(args)})"
+                what = _symbolic(fused, s0).split(" = ", 1)[1]
+            else:
+                total = f"xp.sum({self.span(chain.inputs[1], s0, b.steps)}, axis=0)"
+                what = _symbolic(chain, s0).split(" + ", 1)[1]
+            lhs, rhs = self.ref(last.outs[0], None, False), self.ref(first.inputs[0], None, False)
+            lines.append(f"{lhs} = {rhs} + {total}  # {last.outs[0]!r} = "
+                         f"{first.inputs[0]!r} + Σ_t {what}")
+        return lines
 
     def _eqn_lines(self, c: Chunk, symbolic: bool, indent: str) -> list:
         lines = []
@@ -257,25 +362,55 @@ class Lowering:
             body.append(f"{self.kind[id(xs[0])][1]} = A[{k!r}]")
         for var, n in self.lists:
             body.append(f"{var} = [None] * {n}")
+        if any(batched for *_, batched, _ in self.stacks):
+            body.append(f"B = {self._batch_size()}")
+        for var, n, batched, shape in self.stacks:
+            full = f"({n}, B{', ' if shape else ''}{', '.join(map(str, shape))})" if batched \
+                else repr((n,) + tuple(shape))
+            body.append(f"{var} = xp.empty({full}, dtype=xp.float_dtype)")
         code = []
         if self.prologue:
             code.append("# once")
             code += self._eqn_lines(Chunk(None, self.prologue), False, "")
-        for u in self.units:
-            if u.looped:
-                a, b = u.steps[0], u.steps[-1]
-                d = 1 if b > a else -1
-                code.append(f"for t in range({a}, {b + d}, {d}):  # t = {a}..{b}")
-                code += self._eqn_lines(u.chunk, True, "    ")
+        for b in self.blocks:
+            if b.kind == "loop":
+                a, z = b.steps[0], b.steps[-1]
+                d = 1 if z > a else -1
+                code.append(f"for t in range({a}, {z + d}, {d}):  # t = {a}..{z}")
+                code += self._eqn_lines(b.chunk, True, "    ")
+            elif b.kind == "stacked":
+                code += self._stacked_lines(b)
+            elif b.kind == "reduce":
+                code += self._reduce_lines(b)
             else:
-                s = u.chunk.step
+                s = b.chunk.step
                 code.append("# once" if s is None else f"# t = {s}")
-                code += self._eqn_lines(u.chunk, False, "")
+                code += self._eqn_lines(b.chunk, False, "")
         for name in self.consts:
             body.append(f"{name} = xp.asarray(_{name}, dtype=xp.float_dtype)")
-        res = ", ".join(self.ref(v, None, False) for v in self.results)
+        res = ", ".join(self._item(it) for it in self.items)
         lines = head + ["    " + ln for ln in body + code + [f"return ({res},)"]]
         return "\n".join(lines) + "\n"
+
+
+    def _item(self, it) -> str:
+        """A result: a Value, or per-step Values stacked (a slice when they already are)."""
+        if not isinstance(it, tuple):
+            return self.ref(it, None, False)
+        kinds = [self.kind[id(v)] for v in it]
+        k = kinds[0]
+        if k[0] in ("stack", "seq") and all(q[:2] == k[:2] for q in kinds) and \
+                [v.t for v in it] == list(range(it[0].t, it[0].t + len(it))):
+            base = 1 if k[0] == "seq" else k[2]
+            return f"{k[1]}[{it[0].t - base}:{it[-1].t - base + 1}, ...]"
+        return f"xp.stack([{', '.join(self.ref(v, None, False) for v in it)}])"
+
+    def _batch_size(self) -> str:
+        for k, xs in self.g.seq_inputs.items():
+            return f"{self.kind[id(xs[0])][1]}.shape[1]"
+        for k, v in self.g.static_inputs.items():
+            return f"{self.kind[id(v)][1]}.shape[0]"
+        return "1"
 
 
 def _index(k: int, step, symbolic: bool) -> str:

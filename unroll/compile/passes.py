@@ -67,17 +67,24 @@ def cse(eqns: list, results: list) -> tuple:
 
 
 def hoist(eqns: list, inputs: list) -> tuple:
-    """Split off the equations that read only parameters, static inputs and constants:
-    they run once, before the time loops (loop-invariant code motion).
+    """Split off the equations that can run once, before the time loops: per-step work that
+    reads only parameters, static inputs, constants and other such work (loop-invariant code
+    motion), and work done once anyway whose operands are all available at the start.
 
     Returns ``(prologue, rest)``.
     """
-    ready = {id(v) for v in inputs if v.t is None}
+    invariant = {id(v) for v in inputs if v.t is None}
+    available = {id(v) for v in inputs}
     pro, rest = [], []
     for e in eqns:
-        if all(type(x) is not Value or id(x) in ready for x in e.inputs):
+        vals = [x for x in e.inputs if type(x) is Value]
+        if all(id(x) in invariant for x in vals) or \
+                e.step is None and all(id(x) in available for x in vals):
             pro.append(e)
-            ready.update(id(v) for v in e.outs if v.t is None)   # h[0] stays a step's value
+            for v in e.outs:
+                available.add(id(v))
+                if v.t is None:                  # h[0] = h0 stays a step's value
+                    invariant.add(id(v))
         else:
             rest.append(e)
     return pro, rest

@@ -1,27 +1,34 @@
 """A compiled Program: generated Python source, its function, and the values it returns."""
 from __future__ import annotations
 
+import itertools
+import linecache
+
+_ids = itertools.count()
+
 __all__ = ["Program"]
 
 
 class Program:
     """Straight-line Python over the step body, looped over t. ``print(program)`` shows it.
 
-    Calling it with a backend namespace, the parameters and the (bound) inputs returns a dict
-    mapping each requested result Value to its array.
+    Calling it with a backend namespace, the parameters (name -> array) and the inputs
+    (name -> array, with a batch axis) returns the requested items' arrays, in order.
     """
 
-    def __init__(self, name: str, source: str, namespace: dict, results: list, stats: dict):
+    def __init__(self, name: str, source: str, namespace: dict, stats: dict):
         self.name = name
         self.source = source            # the generated function, as text
-        self.results = results          # Values, in the order the function returns them
         self.stats = stats              # equations before/after the passes, loops, ...
         glb = dict(namespace)
-        exec(compile(source, f"<unroll program {name}>", "exec"), glb)
+        filename = f"<unroll program {name} #{next(_ids)}>"
+        # tracebacks through generated code show its lines
+        linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+        exec(compile(source, filename, "exec"), glb)
         self.fn = glb[name]
 
-    def __call__(self, xp, params: dict, arrays: dict) -> dict:
-        return dict(zip(self.results, self.fn(xp, params, arrays)))
+    def __call__(self, xp, params: dict, arrays: dict) -> tuple:
+        return self.fn(xp, params, arrays)
 
     def __str__(self) -> str:
         return self.source
