@@ -14,6 +14,7 @@ pictures, and check every gradient numerically.
 ['h[1] = tanh(_3[1])', 'h[2] = tanh(_3[2])']
 """
 from . import ops
+from . import compile as _compile_module  # noqa: F401  (loaded now, not in a first call)
 from . import grad as _grad_module  # noqa: F401  (imported first: `ur.grad` is the function)
 from .circuit import Circuit, State
 from .core import Var

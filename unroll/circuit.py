@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import networkx as nx
+
 from .core import FLOAT, INT, Aval, Lit, Primitive, Var, bind, dtype_kind, format_op
 from .errors import AlgebraicLoopError, CircuitError, ShapeError, UnrollError, suggest
 
@@ -327,7 +329,6 @@ class Circuit:
         Edges go operand -> user with attribute ``delay`` (0 for same-step edges, k for a
         read of h(t-k), -k for a backward state's read of h(t+k)).
         """
-        import networkx as nx
         G = nx.MultiDiGraph(name=self.name)
         for n in self.nodes:
             G.add_node(n.id, kind=n.kind, name=n.name, label=self._label(n),
@@ -473,7 +474,6 @@ def _dependencies(c: Circuit):
 
 
 def _schedule(c: Circuit) -> list:
-    import networkx as nx
     ops = [n for n in c.nodes if n.kind == "op"]
     edges = _dependencies(c)
     zero = nx.DiGraph()

@@ -158,14 +158,24 @@ class _Transform:
 
     def _replay(self, rec, slots: tuple, step) -> list:
         """Emit the equations a rule made for an earlier step with the same operand types."""
-        eqns, made = self.gg.eqns, []
+        append, made, created = self.gg.eqns.append, [], self.created
         for prim, refs, params, outs in rec.eqns:
-            ins = tuple(_deref(r, slots, made) for r in refs)
-            vs = tuple(Value(name, step, aval) for name, aval in outs)
-            eqns.append(Eqn(prim, ins, params, vs, step))
+            ins = []
+            for kind, a, b in refs:
+                ins.append(slots[a] if kind == 0 else (made[a][b] if kind == 1 else a))
+            vs = tuple([Value(name, step, aval) for name, aval in outs])
+            append(Eqn(prim, tuple(ins), params, vs, step))
             made.append(vs)
-            self.created.update(map(id, vs))
-        return [None if r is None else _deref(r, slots, made) for r in rec.cts]
+            for v in vs:
+                created.add(id(v))
+        out = []
+        for r in rec.cts:
+            if r is None:
+                out.append(None)
+            else:
+                kind, a, b = r
+                out.append(slots[a] if kind == 0 else (made[a][b] if kind == 1 else a))
+        return out
 
     def _contribute(self, x: Value, c: Value, step) -> None:
         if c.aval != x.aval:
@@ -280,7 +290,7 @@ class _Recording:
     __slots__ = ("eqns", "cts")
 
     def __init__(self, eqns, cts):
-        self.eqns = eqns          # [(prim, operand refs, params, [(name, aval)])], step-local only
+        self.eqns = eqns          # [(prim, operand refs, params, [(name, aval)])], step-local
         self.cts = cts            # one ref (or None) per operand of the forward equation
 
 
@@ -293,13 +303,14 @@ def _operand_key(x, active) -> tuple:
 
 
 def _record(new_eqns, slots: tuple, cts: list) -> _Recording:
-    where = {id(v): ("slot", i) for i, v in enumerate(slots) if type(v) is Value}
+    """References are (0, slot, -) an operand/output/cotangent of the forward equation,
+    (1, k, j) output j of the k-th recorded equation, (2, value, -) a literal or a value
+    computed once (shared as it is)."""
+    where = {id(v): (0, i, 0) for i, v in enumerate(slots) if type(v) is Value}
     eqns, k = [], 0
 
     def ref(x):
-        if type(x) is not Value:
-            return ("lit", x)
-        return where.get(id(x), ("value", x))      # once-values are shared as they are
+        return where.get(id(x), (2, x, 0)) if type(x) is Value else (2, x, 0)
 
     for e in new_eqns:
         if e.step is None:                          # once-work: reused, not re-emitted
@@ -307,18 +318,9 @@ def _record(new_eqns, slots: tuple, cts: list) -> _Recording:
         eqns.append((e.prim, tuple(ref(x) for x in e.inputs), e.params,
                      [(v.name, v.aval) for v in e.outs]))
         for j, v in enumerate(e.outs):
-            where[id(v)] = ("made", k, j)
+            where[id(v)] = (1, k, j)
         k += 1
     return _Recording(eqns, [None if c is None else ref(c) for c in cts])
-
-
-def _deref(r, slots, made):
-    kind = r[0]
-    if kind == "slot":
-        return slots[r[1]]
-    if kind == "made":
-        return made[r[1]][r[2]]
-    return r[1]
 
 
 def _unbroadcast(c: Var, x: Value) -> Var:

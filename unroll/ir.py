@@ -177,14 +177,7 @@ class Graph:
     def prune(self, keep=None) -> "Graph":
         """Drop, in place, every equation that nothing in ``keep`` (default: :meth:`results`)
         depends on. Returns the graph."""
-        need = {id(v) for v in (self.results() if keep is None else keep)}
-        kept = []
-        for e in reversed(self.eqns):
-            if any(id(v) in need for v in e.outs):
-                kept.append(e)
-                need.update(id(x) for x in e.inputs if isinstance(x, Value))
-        kept.reverse()
-        self.eqns = kept
+        self.eqns = live_eqns(self.eqns, self.results() if keep is None else keep)
         return self
 
     # --- running (later stages) --------------------------------------------------------------
@@ -216,6 +209,25 @@ class Graph:
         (Values of this graph, e.g. per-step gradient contributions)."""
         from .runtime import evaluate
         return evaluate(self, params, values, **inputs)
+
+
+def live_eqns(eqns: list, results) -> list:
+    """The equations ``results`` depend on, in order (dead-code elimination)."""
+    need = set(results)
+    add = need.add
+    kept = []
+    for e in reversed(eqns):
+        for v in e.outs:
+            if v in need:
+                break
+        else:
+            continue
+        kept.append(e)
+        for x in e.inputs:
+            if type(x) is Value:
+                add(x)
+    kept.reverse()
+    return kept
 
 
 def _forward_items(g: "Graph") -> list:

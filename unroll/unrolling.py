@@ -71,6 +71,7 @@ class _Unroller:
         self.init: dict = {}                 # state name -> {t: Value} for t outside 1..τ
         self.cache: dict = {}                # node -> (input avals, output avals)
         self.parts: dict = {}                # multi-output node -> its PART nodes
+        self.plans: dict = {}                # node -> where its operands come from
         self.names = _names(c)
         self.loss_steps = {n: set(resolve_steps(at, steps, f"loss {n.name}"))
                            for n, at in c.losses}
@@ -177,11 +178,51 @@ class _Unroller:
             return self.vals[s.next][tt]
         return self.init[x.ref][tt]
 
+    def _plan(self, n: Node) -> list:
+        """How to find each operand of ``n`` at any step t (worked out once per node):
+        (0, value) a constant; (1, per-step list, 0) the list's entry t; (2, list, k) entry
+        t + k, or the initial value outside 1..τ."""
+        plan = []
+        for x in n.inputs:
+            if isinstance(x, Lit) or x.kind in ("param", "static") or x in self.once:
+                plan.append((0, self._resolve(x, None), 0))
+            elif x.kind == "op":
+                plan.append((1, self._vals(x), 0))
+            elif x.kind == "input":
+                plan.append((1, [None] + self.g.seq_inputs[x.name], 0))
+            else:
+                s = self.c.states[x.ref]
+                if x.kind == "state":
+                    plan.append((1, self._vals(s.next), 0))
+                else:
+                    k = -x.k if s.direction == "forward" else x.k
+                    plan.append((2, (self._vals(s.next), self.init[x.ref]), k))
+        self.plans[n] = plan
+        return plan
+
+    def _vals(self, n: Node) -> list:
+        vals = self.vals.get(n)
+        if vals is None:
+            vals = self.vals[n] = [None] * (self.T + 1)
+        return vals
+
     def _eqn(self, n: Node, t):
-        ins = tuple(self._resolve(x, t) for x in n.inputs)
+        if t is None:
+            ins = tuple(self._resolve(x, None) for x in n.inputs)
+        else:
+            T, ins = self.T, []
+            for kind, src, k in self.plans.get(n) or self._plan(n):
+                if kind == 1:
+                    ins.append(src[t])
+                elif kind == 0:
+                    ins.append(src)
+                else:
+                    tt = t + k
+                    ins.append(src[0][tt] if 1 <= tt <= T else src[1][tt])
+            ins = tuple(ins)
         if n.prim is PART:
             return ins[0][n.params["i"]]
-        avals = tuple(x.aval for x in ins)
+        avals = tuple([x.aval for x in ins])
         hit = self.cache.get(n)
         if hit is not None and hit[0] == avals:
             outs_avals = hit[1]
@@ -218,10 +259,7 @@ class _Unroller:
                 self.g.bounds[x.name] = min(k, self.g.bounds.get(x.name, k))
 
     def emit(self, n: Node, t: int, direction: int) -> None:
-        vals = self.vals.get(n)
-        if vals is None:
-            vals = self.vals[n] = [None] * (self.T + 1)
-        vals[t] = v = self._eqn(n, t)
+        self._vals(n)[t] = v = self._eqn(n, t)
         if n in self.loss_steps and t in self.loss_steps[n]:
             self._add_loss(n, v, t, direction)
 

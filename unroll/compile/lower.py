@@ -51,23 +51,27 @@ def chunk(eqns: list) -> list:
 
 
 def _signature(c: Chunk, sname) -> tuple:
-    """The chunk with every operand named relative to its step: equal signatures, same code."""
+    """The chunk with every operand named relative to its step: equal signatures, same code.
+    A timed operand is (template, offset, batched): the code chosen for an operation depends
+    on its operands' batchedness too. ``sname`` is None when every value's name is its own."""
     s, local, sig = c.step, {}, []
+    get = local.get
     for i, e in enumerate(c.eqns):
-        refs = []
+        refs = [e.prim, params_key(e.params)]
         for x in e.inputs:
-            if type(x) is Lit:
-                refs.append(("lit", x.val) if not hasattr(x.val, "shape") else ("arr", id(x.val)))
-                continue
-            r = local.get(id(x))
-            if r is None:       # batchedness too: the code chosen for an operation depends on it
-                r = ("once", id(x)) if x.t is None else (sname(x), x.t - s, x.aval.batched)
+            r = get(x)
+            if r is None:
+                if type(x) is Lit:
+                    r = ("lit", x.val) if not hasattr(x.val, "shape") else ("arr", id(x.val))
+                elif x.t is None:
+                    r = x                                  # computed once: itself
+                else:
+                    r = (x.name if sname is None else sname(x), x.t - s, x.aval.batched)
             refs.append(r)
-        outs = []
         for j, v in enumerate(e.outs):
-            local[id(v)] = (i, j)
-            outs.append((sname(v), None if v.t is None else v.t - s))
-        sig.append((e.prim, params_key(e.params), tuple(refs), tuple(outs)))
+            local[v] = (i, j)
+            refs.append((v.name if sname is None else sname(v), None if v.t is None else v.t - s))
+        sig.append(tuple(refs))
     return tuple(sig)
 
 
@@ -134,7 +138,7 @@ class Lowering:
         self.stacks: list = []                     # (variable, length, batched, shape) arrays
         self.consts: list = []                     # array constants
         self._dedupe_names()
-        self.units = reroll(self.chunks, self.sname)
+        self.units = reroll(self.chunks, self.sname if self.alias else None)
         self.blocks = self._blocks(time_batching)
         self._classify()
 
@@ -143,9 +147,9 @@ class Lowering:
         for e in self.prologue + [e for c in self.chunks for e in c.eqns]:
             for x in e.inputs:
                 if type(x) is Value:
-                    users.setdefault(id(x), []).append(e)
+                    users.setdefault(x, []).append(e)
         for v in self.results:
-            users.setdefault(id(v), []).append(None)
+            users.setdefault(v, []).append(None)
         blocks = []
         for u in self.units:
             if u.looped and time_batching:
@@ -166,12 +170,12 @@ class Lowering:
                     k = 2
                     while (f"{v.name}~{k}", v.t) in seen:
                         k += 1
-                    self.alias[id(v)] = f"{v.name}~{k}"
-                    key = (self.alias[id(v)], v.t)
+                    self.alias[v] = f"{v.name}~{k}"
+                    key = (self.alias[v], v.t)
                 seen.add(key)
 
     def sname(self, v: Value) -> str:
-        return self.alias.get(id(v), v.name) if self.alias else v.name
+        return self.alias.get(v, v.name) if self.alias else v.name
 
     def _classify(self) -> None:
         """Decide, per storage template, between one variable and a per-step list.
@@ -181,27 +185,27 @@ class Lowering:
         its last read (a read by the very equation that defines the next one is fine): locals,
         and running sums carried from one step to the next. Otherwise it gets a list.
         """
-        self.kind: dict = {}                       # id(Value) -> ("var"|"list"|"seq", ...)
+        self.kind: dict = {}                       # Value -> ("var"|"list"|"stack"|"seq", ...)
         g, names = self.g, self.names
         for k, v in g.params.items():
-            self.kind[id(v)] = ("var", names.new(k))
+            self.kind[v] = ("var", names.new(k))
         for k, v in g.static_inputs.items():
-            self.kind[id(v)] = ("var", names.new(k))
+            self.kind[v] = ("var", names.new(k))
         for k, xs in g.seq_inputs.items():
             arr = names.new(k + "_")
             for x in xs:
-                self.kind[id(x)] = ("seq", arr)
+                self.kind[x] = ("seq", arr)
         defined, last_use = {}, {}
         for ci, c in enumerate([Chunk(None, self.prologue)] + self.chunks, start=-1):
             for ei, e in enumerate(c.eqns):
                 for x in e.inputs:
                     if type(x) is Value:
-                        last_use[id(x)] = (ci, ei)
+                        last_use[x] = (ci, ei)
                 for v in e.outs:
-                    defined[id(v)] = (v, (ci, ei))
+                    defined[v] = (v, (ci, ei))
         end = (len(self.chunks), 0)
         for v in self.results:
-            last_use[id(v)] = end
+            last_use[v] = end
         # a template is a name and a batchedness: an unbatched h[0] = h0 (a parameter) is
         # stored apart from the batched h[1], h[2], ...
         templates: dict = {}            # (name, once?, batched) -> [(position, Value)]
@@ -220,22 +224,22 @@ class Lowering:
                 if owned.get(key) != {v.t for _, v in insts}:
                     self.stacks.append((var, hi - lo + 1, batched, insts[0][1].shape))
                 for _, v in insts:
-                    self.kind[id(v)] = ("stack", var, lo)
+                    self.kind[v] = ("stack", var, lo)
                 continue
             insts.sort(key=lambda pv: pv[0])
             nxt = [p for p, _ in insts[1:]] + [(len(self.chunks) + 1, 0)]
-            single = all(last_use.get(id(v), p) <= n for (p, v), n in zip(insts, nxt))
+            single = all(last_use.get(v, p) <= n for (p, v), n in zip(insts, nxt))
             if once or single:
                 var = names.new(tname)
                 for _, v in insts:
-                    self.kind[id(v)] = ("var", var)
+                    self.kind[v] = ("var", var)
             else:
                 lo = min(v.t for _, v in insts)
                 hi = max(v.t for _, v in insts)
                 var = names.new(tname + "_")
                 self.lists.append((var, hi - lo + 1))
                 for _, v in insts:
-                    self.kind[id(v)] = ("list", var, lo)
+                    self.kind[v] = ("list", var, lo)
 
     def _stacked_templates(self) -> tuple:
         """Templates that stacked work reads or writes, and those one stacked equation writes
@@ -265,7 +269,7 @@ class Lowering:
     def ref(self, x, step, symbolic: bool) -> str:
         if type(x) is Lit:
             return self._lit(x)
-        k = self.kind[id(x)]
+        k = self.kind[x]
         if k[0] == "var":
             return k[1]
         if k[0] == "seq":                       # an array: index every axis (array API)
@@ -278,7 +282,7 @@ class Lowering:
         """Operand ``x`` of a stacked equation: the slice of its template over ``steps``."""
         if type(x) is Lit or x.t is None:
             return self.ref(x, None, False)
-        k = self.kind[id(x)]
+        k = self.kind[x]
         base = 1 if k[0] == "seq" else k[2]
         lo, hi = min(steps) + x.t - step - base, max(steps) + x.t - step - base
         return f"{k[1]}[{lo}:{hi + 1}, ...]"
@@ -315,7 +319,7 @@ class Lowering:
             args = [self.span(x, b.chunk.step, b.steps) for x in e.inputs]
             outs = []
             for v in e.outs:
-                k = self.kind[id(v)]
+                k = self.kind[v]
                 whole = not any(var == k[1] for var, *_ in self.stacks)
                 outs.append(k[1] if whole else self.span(v, b.chunk.step, b.steps))
             lhs = ", ".join(outs) + ("," if e.prim.nouts != 1 and len(outs) == 1 else "")
@@ -354,12 +358,12 @@ class Lowering:
         head = [f"def {fname}(xp, P, A):"]
         body = []
         for k, v in self.g.params.items():
-            if id(v) in self.kind:
-                body.append(f"{self.kind[id(v)][1]} = P[{k!r}]")
+            if v in self.kind:
+                body.append(f"{self.kind[v][1]} = P[{k!r}]")
         for k, v in self.g.static_inputs.items():
-            body.append(f"{self.kind[id(v)][1]} = A[{k!r}]")
+            body.append(f"{self.kind[v][1]} = A[{k!r}]")
         for k, xs in self.g.seq_inputs.items():
-            body.append(f"{self.kind[id(xs[0])][1]} = A[{k!r}]")
+            body.append(f"{self.kind[xs[0]][1]} = A[{k!r}]")
         for var, n in self.lists:
             body.append(f"{var} = [None] * {n}")
         if any(batched for *_, batched, _ in self.stacks):
@@ -397,7 +401,7 @@ class Lowering:
         """A result: a Value, or per-step Values stacked (a slice when they already are)."""
         if not isinstance(it, tuple):
             return self.ref(it, None, False)
-        kinds = [self.kind[id(v)] for v in it]
+        kinds = [self.kind[v] for v in it]
         k = kinds[0]
         if k[0] in ("stack", "seq") and all(q[:2] == k[:2] for q in kinds) and \
                 [v.t for v in it] == list(range(it[0].t, it[0].t + len(it))):
@@ -407,9 +411,9 @@ class Lowering:
 
     def _batch_size(self) -> str:
         for k, xs in self.g.seq_inputs.items():
-            return f"{self.kind[id(xs[0])][1]}.shape[1]"
+            return f"{self.kind[xs[0]][1]}.shape[1]"
         for k, v in self.g.static_inputs.items():
-            return f"{self.kind[id(v)][1]}.shape[0]"
+            return f"{self.kind[v][1]}.shape[0]"
         return "1"
 
 

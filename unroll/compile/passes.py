@@ -6,7 +6,7 @@ new lists and never mutates the Graph it reads.
 from __future__ import annotations
 
 from ..core import Lit
-from ..ir import Eqn, Value
+from ..ir import Eqn, Value, live_eqns
 
 __all__ = ["dce", "cse", "hoist", "params_key", "forget_keys"]
 
@@ -16,6 +16,8 @@ _KEYS: dict = {}
 
 def params_key(params: dict) -> tuple:
     """A hashable key of a params dict (memoised: the copies of one equation share it)."""
+    if not params:
+        return ()
     k = _KEYS.get(id(params))
     if k is None or k[0] is not params:
         k = _KEYS[id(params)] = (params, tuple(sorted(params.items())))
@@ -29,20 +31,7 @@ def forget_keys() -> None:
 
 def dce(eqns: list, results) -> list:
     """Keep only the equations that ``results`` depend on."""
-    need = {id(v) for v in results}
-    kept = []
-    for e in reversed(eqns):
-        if any(id(v) in need for v in e.outs):
-            kept.append(e)
-            need.update(id(x) for x in e.inputs if type(x) is Value)
-    kept.reverse()
-    return kept
-
-
-def _operand_key(x):
-    if type(x) is Lit:
-        return ("lit", x.val) if not hasattr(x.val, "shape") else ("arr", id(x.val))
-    return id(x)
+    return live_eqns(eqns, results)
 
 
 def cse(eqns: list, results: list) -> tuple:
@@ -51,19 +40,27 @@ def cse(eqns: list, results: list) -> tuple:
     Returns the new equations and ``results`` with merged values replaced.
     """
     seen, subst, out = {}, {}, []
+    get = subst.get
     for e in eqns:
-        ins = tuple(subst.get(id(x), x) if type(x) is Value else x for x in e.inputs)
-        key = (e.prim.name, tuple(_operand_key(x) for x in ins), params_key(e.params))
+        ins = e.inputs
+        if subst:
+            new = tuple([get(x, x) for x in ins])
+            if new != ins:
+                e = Eqn(e.prim, new, e.params, e.outs, e.step)
+                ins = new
+        key = [e.prim, params_key(e.params)]
+        for x in ins:
+            key.append(x if type(x) is Value else
+                       (x.val if not hasattr(x.val, "shape") else id(x.val)))
+        key = tuple(key)
         hit = seen.get(key)
         if hit is not None:
             for v, w in zip(e.outs, hit.outs):
-                subst[id(v)] = w
+                subst[v] = w
             continue
-        if ins != e.inputs:
-            e = Eqn(e.prim, ins, e.params, e.outs, e.step)
         seen[key] = e
         out.append(e)
-    return out, [subst.get(id(v), v) for v in results]
+    return out, [subst.get(v, v) for v in results]
 
 
 def hoist(eqns: list, inputs: list) -> tuple:
@@ -73,18 +70,24 @@ def hoist(eqns: list, inputs: list) -> tuple:
 
     Returns ``(prologue, rest)``.
     """
-    invariant = {id(v) for v in inputs if v.t is None}
-    available = {id(v) for v in inputs}
+    invariant = {v for v in inputs if v.t is None}
+    available = set(inputs)
     pro, rest = [], []
     for e in eqns:
-        vals = [x for x in e.inputs if type(x) is Value]
-        if all(id(x) in invariant for x in vals) or \
-                e.step is None and all(id(x) in available for x in vals):
+        inv = avail = True
+        for x in e.inputs:
+            if type(x) is Value:
+                if x not in invariant:
+                    inv = False
+                    if x not in available:
+                        avail = False
+                        break
+        if inv or e.step is None and avail:
             pro.append(e)
             for v in e.outs:
-                available.add(id(v))
+                available.add(v)
                 if v.t is None:                  # h[0] = h0 stays a step's value
-                    invariant.add(id(v))
+                    invariant.add(v)
         else:
             rest.append(e)
     return pro, rest

@@ -118,7 +118,7 @@ def _chains(c, iters, d, producer, users) -> dict:
         if p is None or p[0] != i or p[1] or acc.t - e.outs[0].t != -d:
             continue
         # every intermediate sum is read only by the next step's sum
-        ok = all(users.get(id(it.eqns[i].outs[0]), []) == [nxt.eqns[i]]
+        ok = all(users.get(it.eqns[i].outs[0], []) == [nxt.eqns[i]]
                  for it, nxt in zip(iters, iters[1:]))
         if not ok or type(add) is not Value:
             continue
@@ -127,7 +127,7 @@ def _chains(c, iters, d, producer, users) -> dict:
         if pa is not None and pa[1]:
             a = c.eqns[pa[0]]
             if a.prim.leading_axes(a.params) == "sum" and all(
-                    users.get(id(it.eqns[pa[0]].outs[0]), []) == [it.eqns[i]] for it in iters):
+                    users.get(it.eqns[pa[0]].outs[0], []) == [it.eqns[i]] for it in iters):
                 fused = pa[0]
         if add.t is None:
             continue                                      # a constant addend: leave it
