@@ -24,8 +24,15 @@ demo: $(VENV)/.base
 test: $(VENV)/.test
 	$(BIN)/python -m pytest -q
 
-bench: $(VENV)/.base
-	$(BIN)/python benchmarks/run.py
+# the peers the benchmark compares against (torch 2.13.0 is the local CPU build here)
+$(VENV)-bench/.ok: pyproject.toml
+	test -x $(VENV)-bench/bin/python || $(PYTHON) -m venv $(VENV)-bench
+	$(VENV)-bench/bin/python -m pip --disable-pip-version-check -q install -e . 	    torch==2.13.0 jax jaxlib autograd threadpoolctl
+	touch $@
+
+bench: $(VENV)-bench/.ok
+	$(VENV)-bench/bin/python benchmarks/construction.py
+	$(VENV)-bench/bin/python benchmarks/run.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .hypothesis build *.egg-info
+	rm -rf $(VENV) $(VENV)-bench .pytest_cache .hypothesis build *.egg-info

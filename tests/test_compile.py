@@ -33,7 +33,11 @@ def test_forward_program_is_one_loop_over_the_recurrence():
     assert "v4_ = matvec_fn(xp, V, h_[1:51, ...])  # _4[t] = V @ h[t]" in src
     assert "SL = SL + xp.sum(L_[0:50, ...], axis=0)  # ΣL[50] = ΣL[0] + Σ_t L[t]" in src
     assert "return (o_[0:50, ...], L,)" in src
-    assert len(src.splitlines()) < 35            # the body once, not 50 times
+    assert len(src.splitlines()) < 40            # the body once, not 50 times
+    # per-step arrays live from first to last use: the input projection dies after the loop
+    lines = src.splitlines()
+    assert lines.index("    del v3_") == lines.index("        h_[t, ...] = xp.tanh(a)  "
+                                                     "# h[t] = tanh(a[t])") + 1
     assert prog.stats["loops"] == 1 and prog.stats["stacked"] == 2
 
 

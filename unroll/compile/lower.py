@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import keyword
+import re
 
 from ..core import Lit
 from ..ir import Value
@@ -364,14 +365,13 @@ class Lowering:
             body.append(f"{self.kind[v][1]} = A[{k!r}]")
         for k, xs in self.g.seq_inputs.items():
             body.append(f"{self.kind[xs[0]][1]} = A[{k!r}]")
-        for var, n in self.lists:
-            body.append(f"{var} = [None] * {n}")
+        allocs = {var: f"{var} = [None] * {n}" for var, n in self.lists}
         if any(batched for *_, batched, _ in self.stacks):
             body.append(f"B = {self._batch_size()}")
         for var, n, batched, shape in self.stacks:
             full = f"({n}, B{', ' if shape else ''}{', '.join(map(str, shape))})" if batched \
                 else repr((n,) + tuple(shape))
-            body.append(f"{var} = xp.empty({full}, dtype=xp.float_dtype)")
+            allocs[var] = f"{var} = xp.empty({full}, dtype=xp.float_dtype)"
         code = []
         if self.prologue:
             code.append("# once")
@@ -393,8 +393,13 @@ class Lowering:
         for name in self.consts:
             body.append(f"{name} = xp.asarray(_{name}, dtype=xp.float_dtype)")
         res = ", ".join(self._item(it) for it in self.items)
+        code = _lifetimes(code, allocs, self._stored(), keep=set(_words(res)))
         lines = head + ["    " + ln for ln in body + code + [f"return ({res},)"]]
         return "\n".join(lines) + "\n"
+
+    def _stored(self) -> set:
+        """Names of the per-step lists and stacked arrays (the memory that lifetimes free)."""
+        return {k[1] for k in self.kind.values() if k[0] in ("list", "stack")}
 
 
     def _item(self, it) -> str:
@@ -415,6 +420,39 @@ class Lowering:
         for k, v in self.g.static_inputs.items():
             return f"{self.kind[v][1]}.shape[0]"
         return "1"
+
+
+def _words(code: str) -> list:
+    return re.findall(r"[A-Za-z_][A-Za-z0-9_]*", code.split("  # ", 1)[0])
+
+
+def _lifetimes(code: list, allocs: dict, stored: set, keep: set) -> list:
+    """Allocate each per-step array just before the statement that first uses it, and free it
+    (``del``) right after the one that last does, unless it is returned: what the backward
+    pass no longer needs does not stay alive until the end (liveness).
+
+    A statement is a top-level line with its indented continuation (a loop and its body)."""
+    stmts = []
+    for ln in code:
+        if ln.startswith(" ") and stmts:
+            stmts[-1].append(ln)
+        else:
+            stmts.append([ln])
+    first, last = {}, {}
+    for i, st in enumerate(stmts):
+        for ln in st:
+            for w in _words(ln):
+                if w in stored:
+                    first.setdefault(w, i)
+                    last[w] = i
+    out = []
+    for i, st in enumerate(stmts):
+        out += [allocs[v] for v in sorted(allocs) if first.get(v) == i]
+        out += st
+        dead = sorted(v for v, j in last.items() if j == i and v not in keep)
+        if dead:
+            out.append(f"del {', '.join(dead)}")
+    return out
 
 
 def _index(k: int, step, symbolic: bool) -> str:

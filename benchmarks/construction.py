@@ -1,0 +1,115 @@
+#!/usr/bin/env python3
+"""How long it takes to get the first gradient, and how unrolling scales with τ.
+
+1. unroll + first gradient per workload (W1-W4 of ../shared/bench): each in a fresh process,
+   after ``import unroll``: declare the circuit, unroll over T steps, build the backward graph,
+   compile, run once. Also ``import unroll`` itself, and JAX's first call (trace + compile +
+   run) in a fresh process of its own, when JAX is installed.
+2. Unrolling an LSTM-sized circuit (W3's cell, H = 64) over τ = 1,000 ... 10,000 steps.
+
+    python benchmarks/construction.py [--repeats 5] [--bench-dir ../shared/bench]
+"""
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+
+FIRST = r"""
+import sys, time
+t0 = time.perf_counter()
+import numpy as np
+sys.path[:0] = [{bench!r}, {here!r}, {root!r}]
+import unroll
+t1 = time.perf_counter()
+import workloads as W, impl_unroll
+w = W.get({key!r})
+p, d = W.init_params(w, np.float32), W.make_data(w, np.float32)
+a = time.perf_counter()
+g = impl_unroll.circuit(w).unroll(steps=w.T)
+b = time.perf_counter()
+g.value_and_grad(p, **d)
+c = time.perf_counter()
+g.value_and_grad(p, **d)
+e = time.perf_counter()
+print({{"import": t1 - t0, "unroll": b - a, "first": c - a, "steady": e - c}})
+"""
+
+JAX = r"""
+import sys, time
+sys.path[:0] = [{bench!r}]
+import numpy as np, workloads as W, impl_jax_scan as J
+w = W.get({key!r})
+p, d = W.init_params(w, np.float32), W.make_data(w, np.float32)
+a = time.perf_counter(); f = J.make(w, p, d); f(); b = time.perf_counter()
+print({{"first": b - a}})
+"""
+
+
+def fresh(code: str) -> dict:
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env={**os.environ, "OMP_NUM_THREADS": "2", "OPENBLAS_NUM_THREADS": "2"})
+    if out.returncode:
+        raise RuntimeError(out.stderr[-2000:])
+    return eval(out.stdout.strip().splitlines()[-1])
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--bench-dir", default=os.environ.get(
+        "UNROLL_BENCH_DIR", os.path.join(ROOT, "..", "shared", "bench")))
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--out", default=os.path.join(HERE, "results", "construction.json"))
+    args = ap.parse_args(argv)
+    bench = os.path.abspath(args.bench_dir)
+    sys.path[:0] = [bench, HERE, ROOT]
+    try:
+        import jax  # noqa: F401
+        has_jax = True
+    except ImportError:
+        has_jax = False
+    res = {"first_gradient": {}, "unroll_scaling": []}
+    print("unroll + first gradient (fresh process each; median of "
+          f"{args.repeats}; ms)\n")
+    print(f"{'wl':3} {'import unroll':>13} {'unroll':>8} {'unroll+1st grad':>16} "
+          f"{'steady fwd+bwd':>15} {'jax 1st call':>13}")
+    for key in ("W1", "W2", "W3", "W4"):
+        runs = [fresh(FIRST.format(bench=bench, here=HERE, root=ROOT, key=key))
+                for _ in range(args.repeats)]
+        med = {k: statistics.median(r[k] for r in runs) * 1e3 for k in runs[0]}
+        if has_jax:
+            jruns = [fresh(JAX.format(bench=bench, key=key)) for _ in range(args.repeats)]
+            med["jax_first"] = statistics.median(r["first"] for r in jruns) * 1e3
+        res["first_gradient"][key] = med
+        jx = f"{med['jax_first']:13.0f}" if "jax_first" in med else f"{'-':>13}"
+        print(f"{key:3} {med['import']:13.0f} {med['unroll']:8.1f} {med['first']:16.1f} "
+              f"{med['steady']:15.1f} {jx}", flush=True)
+
+    import workloads as W
+    import impl_unroll
+    c = impl_unroll.circuit(W.get("W3"))
+    c.unroll(steps=10)
+    print("\nunrolling W3's LSTM cell (H = 64) over τ steps (best of 3)\n")
+    for T in (1000, 2500, 5000, 10000):
+        best = min(_time(lambda: c.unroll(steps=T)) for _ in range(3))
+        res["unroll_scaling"].append({"steps": T, "seconds": best})
+        print(f"τ = {T:6d}: {best:6.3f} s   {best / T * 1e6:6.1f} µs per step", flush=True)
+    os.makedirs(os.path.dirname(args.out), exist_ok=True)
+    with open(args.out, "w") as f:
+        json.dump(res, f, indent=1)
+    return 0
+
+
+def _time(fn) -> float:
+    t = time.perf_counter()
+    fn()
+    return time.perf_counter() - t
+
+
+if __name__ == "__main__":
+    sys.exit(main())
