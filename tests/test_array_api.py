@@ -4,21 +4,15 @@ import numpy as np
 import pytest
 
 import unroll as ur
+import builders
+
+
+def elman(D=3, H=4, K=3):
+    return builders.elman(D, H, K, bias_init="uniform")
 
 xps = pytest.importorskip("array_api_strict")
 
 
-def elman(D=3, H=4, K=3):
-    c = ur.Circuit("elman")
-    x = c.input("x", (D,))
-    y = c.input("y", (), dtype="int")
-    U, W, V = c.param("U", (H, D)), c.param("W", (H, H)), c.param("V", (K, H))
-    b, cb = c.param("b", (H,), init="uniform"), c.param("c", (K,), init="uniform")
-    h = c.state("h", (H,))
-    h.next = ur.tanh(b + W @ h.prev + U @ x)
-    o = c.output("o", cb + V @ h)
-    c.loss(ur.softmax_cross_entropy(o, y))
-    return c
 
 
 def to_numpy(a):

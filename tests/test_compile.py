@@ -2,22 +2,12 @@
 import numpy as np
 
 import unroll as ur
+from builders import elman
 from unroll import backends
 from unroll.compile import compile_graph
 from unroll.compile.passes import cse, dce, hoist
 
 
-def elman(D=3, H=4, K=3):
-    c = ur.Circuit("elman")
-    x = c.input("x", (D,))
-    y = c.input("y", (), dtype="int")
-    U, W, V = c.param("U", (H, D)), c.param("W", (H, H)), c.param("V", (K, H))
-    b, cb = c.param("b", (H,)), c.param("c", (K,))
-    h = c.state("h", (H,))
-    h.next = ur.tanh((b + W @ h.prev + U @ x).named("a"))
-    o = c.output("o", cb + V @ h)
-    c.loss(ur.softmax_cross_entropy(o, y))
-    return c
 
 
 def test_forward_program_is_one_loop_over_the_recurrence():

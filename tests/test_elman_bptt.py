@@ -4,19 +4,9 @@ import numpy as np
 import pytest
 
 import unroll as ur
+from builders import elman
 
 
-def elman(D, H, K):
-    c = ur.Circuit("elman")
-    x = c.input("x", (D,))
-    y = c.input("y", (), dtype="int")
-    U, W, V = c.param("U", (H, D)), c.param("W", (H, H)), c.param("V", (K, H))
-    b, cb = c.param("b", (H,)), c.param("c", (K,))
-    h = c.state("h", (H,))
-    h.next = ur.tanh(b + W @ h.prev + U @ x)
-    o = c.output("o", cb + V @ h)
-    c.loss(ur.softmax_cross_entropy(o, y))
-    return c
 
 
 def bptt(p, x, y):

@@ -7,23 +7,16 @@ import pytest
 import unroll as ur
 from unroll.errors import GradcheckWarning
 
+import builders
+from builders import data
+
 
 def elman(D=3, H=4, K=3, init="zeros"):
-    c = ur.Circuit("elman")
-    x = c.input("x", (D,))
-    y = c.input("y", (), dtype="int")
-    U, W, V = c.param("U", (H, D)), c.param("W", (H, H)), c.param("V", (K, H))
-    b, cb = c.param("b", (H,), init="uniform"), c.param("c", (K,), init="uniform")
-    h = c.state("h", (H,), init=init)
-    h.next = ur.tanh(b + W @ h.prev + U @ x)
-    o = c.output("o", cb + V @ h)
-    c.loss(ur.softmax_cross_entropy(o, y))
-    return c
+    return builders.elman(D, H, K, init=init, bias_init="uniform")
 
 
-def data(T=4, B=2, D=3, K=3, seed=0):
-    rng = np.random.default_rng(seed)
-    return rng.standard_normal((T, B, D)), rng.integers(0, K, size=(T, B))
+
+
 
 
 def test_gradient_graph_is_a_graph():

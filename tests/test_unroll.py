@@ -4,19 +4,9 @@ import numpy as np
 import pytest
 
 import unroll as ur
+from builders import elman
 
 
-def elman(D=3, H=4, K=2):
-    c = ur.Circuit("elman")
-    x = c.input("x", (D,))
-    y = c.input("y", (), dtype="int")
-    U, W, V = c.param("U", (H, D)), c.param("W", (H, H)), c.param("V", (K, H))
-    b, cb = c.param("b", (H,)), c.param("c", (K,))
-    h = c.state("h", (H,))
-    h.next = ur.tanh((b + W @ h.prev + U @ x).named("a"))
-    o = c.output("o", cb + V @ h)
-    c.loss(ur.softmax_cross_entropy(o, y))
-    return c
 
 
 def test_printing_reads_like_the_textbook():
@@ -27,7 +17,7 @@ def test_printing_reads_like_the_textbook():
                  "_1[4] = W @ h[3]", "o[2] = c + _4[2]", "ΣL[2] = ΣL[1] + L[2]",
                  "L = mean_b(ΣL[4])"]:
         assert f"  {line}" in text, line
-    assert "params: U (4, 3), V (2, 4), W (4, 4), b (4,), c (2,)" in text
+    assert "params: U (4, 3), V (3, 4), W (4, 4), b (4,), c (3,)" in text
     assert "inputs: x[1..4] B×(3,), y[1..4] B×() int, h0 B×(4,) (default zeros)" in text
 
 
