@@ -21,7 +21,8 @@ from .core import Var
 from .errors import (AlgebraicLoopError, CircuitError, DTypeError, GradcheckError,
                      InputError, NonFiniteError, ParamError, ShapeError, UnrollError)
 from .ir import Eqn, Graph, Value
-from .ops import (concat, exp, log, log_softmax, matmul, mean, mse, one_hot, relu, reshape,
+from .ops import (concat, exp, hardmax, log, log_softmax, matmul, mean, mse, one_hot, relu,
+                  reshape,
                   sigmoid, softmax, softmax_cross_entropy, split, stop_gradient, sum, tanh)
 from .gradcheck import GradcheckReport, gradcheck, hvp
 from .runtime import grad_graph as grad
@@ -32,8 +33,10 @@ __all__ = [
     "Circuit", "State", "Graph", "Eqn", "Value", "Var", "grad", "gradcheck", "hvp",
     "GradcheckReport",
     "tanh", "sigmoid", "relu", "exp", "log", "softmax", "log_softmax", "sum", "mean",
-    "concat", "split", "softmax_cross_entropy", "mse", "one_hot", "stop_gradient", "matmul",
+    "concat", "split", "softmax_cross_entropy", "mse", "one_hot", "hardmax", "stop_gradient",
+    "matmul",
     "reshape", "UnrollError", "CircuitError", "AlgebraicLoopError", "ShapeError", "DTypeError",
     "InputError", "ParamError", "NonFiniteError", "GradcheckError",
 ]
 
+from . import interop, models  # noqa: E402  (built on the API above)

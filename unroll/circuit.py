@@ -54,6 +54,7 @@ class StateSpec:
     node: Node                    # the "current value" leaf, h(t)
     init: object                  # "zeros" | "param" | an input name | a Var of static values
     direction: str                # "forward" | "backward"
+    init_name: str = ""           # name of the zero-default input / parameter holding h(0)
     next: Node | None = None      # the op node that computes h(t)
     delays: dict = field(default_factory=dict)   # k -> the delay leaf reading h(t∓k)
 
@@ -156,7 +157,8 @@ class Circuit:
         self.params[name] = ParamSpec(node, init)
         return Var(self, node)
 
-    def state(self, name: str, shape, init="zeros", direction: str = "forward") -> State:
+    def state(self, name: str, shape, init="zeros", direction: str = "forward",
+              init_name: str | None = None) -> State:
         """Declare a state h with a delay edge: ``h.prev`` is h(t-1), ``h.next = expr``.
 
         Parameters
@@ -167,6 +169,8 @@ class Circuit:
             ``{name}0``. With k > 1 the initial value has shape (k, *shape), oldest first.
         direction : "forward" or "backward"
             A backward state reads h(t+1) and is computed from t = τ down to 1 (fig. 10.11).
+        init_name : str, optional
+            The name of that initial-value input or parameter instead of ``{name}0``.
         """
         if direction not in ("forward", "backward"):
             raise CircuitError(f"state {name}: direction must be 'forward' or 'backward', "
@@ -175,15 +179,32 @@ class Circuit:
             raise CircuitError(f"state {name}: init must be 'zeros', 'param', an input name or "
                                f"an expression, not {init!r}")
         node = self._leaf("state", name, shape, FLOAT, ref=name)
-        spec = StateSpec(node, init, direction)
+        spec = StateSpec(node, init, direction, init_name=init_name or f"{name}0")
         self.states[name] = spec
         h = State(self, node)
         h.spec = spec
         return h
 
-    def output(self, name: str, expr, at=None) -> Var:
-        """Declare an output o(t) (at every step, or only ``at``: "last" or a list of steps)."""
-        node = self._own(name, expr, "output")
+    def output(self, name: str, expr=None, at=None) -> Var:
+        """Declare an output o(t) (at every step, or only ``at``: "last" or a list of steps).
+
+        Without ``expr``, ``name`` must be a state or a named value of the circuit already,
+        which becomes an output under its own name."""
+        if expr is None:
+            if name not in self.named:
+                raise CircuitError(f"output {name}: there is no variable {name!r} to output"
+                                   f"{suggest(name, self.named)}; give the expression too")
+            node = self.named[name]
+            if node.kind == "state":
+                node = self.states[name].next
+                if node is None:
+                    raise CircuitError(f"output {name}: set {name}.next before declaring it an "
+                                       "output")
+            elif node.kind != "op":
+                raise CircuitError(f"output {name}: {name} is a {node.kind}; outputs are "
+                                   "computed values")
+        else:
+            node = self._own(name, expr, "output")
         self.outputs[name] = (node, at)
         return Var(self, node)
 
@@ -382,7 +403,7 @@ class Circuit:
         shapes = {k: p.node.aval.shape for k, p in self.params.items()}
         for name, s in self.states.items():
             if s.init == "param":
-                shapes[f"{name}0"] = init_shape(s)
+                shapes[s.init_name] = init_shape(s)
         return shapes
 
     def unroll(self, steps: int):

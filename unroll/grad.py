@@ -67,7 +67,7 @@ class _Transform:
     def __init__(self, g: Graph, wrt: tuple):
         self.g = g
         self.gg = gg = Graph(g.name, g.steps)
-        for k in ("params", "seq_inputs", "static_inputs", "zero_defaults", "outputs",
+        for k in ("params", "seq_inputs", "static_inputs", "zero_defaults", "outputs", "output_at",
                   "states", "loss", "step_losses", "bounds", "circuit"):
             setattr(gg, k, getattr(g, k))
         gg.base = g
@@ -340,7 +340,7 @@ def hvp_graph(gg: Graph) -> Graph:
     """A graph whose loss is Σ_k <∂L/∂θ_k, v_k> for the gradients of ``gg``; differentiating
     it gives Hessian-vector products H v. The directions are parameters named ``"v:" + k``."""
     h = Graph(gg.name, gg.steps)
-    for k in ("seq_inputs", "static_inputs", "zero_defaults", "outputs", "states",
+    for k in ("seq_inputs", "static_inputs", "zero_defaults", "outputs", "output_at", "states",
               "step_losses", "bounds", "circuit"):
         setattr(h, k, getattr(gg, k))
     h.params = dict(gg.params)

@@ -66,6 +66,7 @@ class Graph:
         self.static_inputs: dict[str, Value] = {}
         self.zero_defaults: set[str] = set()    # static inputs that default to zeros (h0)
         self.outputs: dict[str, dict] = {}      # name -> {t: Value}
+        self.output_at: dict[str, object] = {}  # name -> the circuit's `at` (None, "last", ...)
         self.states: dict[str, dict] = {}       # name -> {t: Value}, initial values included
         self.loss: Value | None = None          # total loss (unbatched scalar)
         self.step_losses: dict[int, Value] = {}  # t -> per-example loss at step t
@@ -74,6 +75,7 @@ class Graph:
         self.contributions: dict[str, list] = {}  # param -> [(t, Value)]: the W(t) copies
         self.circuit = None                     # the Circuit it came from, if any
         self.base = None                        # the forward Graph a gradient graph extends
+        self.parts: tuple = ()                  # the graphs a composed graph joins (chain)
         self._cache: dict = {}                  # compiled programs and derived graphs
 
     # --- reading ---------------------------------------------------------------------------

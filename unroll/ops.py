@@ -21,7 +21,7 @@ import math
 from .core import FLOAT, INT, Aval, Lit, ShapeMismatch, Var, bind, defprim, matmul
 
 __all__ = ["tanh", "sigmoid", "relu", "exp", "log", "softmax", "log_softmax", "sum", "mean",
-           "concat", "split", "softmax_cross_entropy", "mse", "one_hot", "stop_gradient",
+           "concat", "split", "softmax_cross_entropy", "mse", "one_hot", "hardmax", "stop_gradient",
            "matmul", "reshape"]
 
 
@@ -544,6 +544,12 @@ defprim("pick", nargs=2, forward=_pick_forward, shape=_pick_shape, vjp=_pick_vjp
         domain=lambda d: ([d.array((k := d.integer(1, 4),)), d.ints((), k)], {}),
         doc="x[y]: the entry of the class y (cross-entropy)")
 
+defprim("hardmax", nargs=1,
+        forward=lambda xp, x: xp.astype(x == xp.max(x, axis=-1, keepdims=True), x.dtype),
+        shape=lambda x: _same(x) if x.shape else _raise("hardmax needs a vector, got {0}"),
+        vjp=None, fmt="hardmax({0})",
+        domain=lambda d: ([d.array(d.shape(1, 2))], {}),
+        doc="one-hot vector of the largest entry (greedy decoding); no gradient")
 defprim("one_hot", nargs=1,
         forward=lambda xp, y, *, n: xp.astype(y[..., None] == xp.arange(n), xp.float_dtype),
         shape=lambda y, *, n: (Aval(y.shape + (n,), FLOAT, y.batched) if y.dtype == INT else
@@ -636,6 +642,12 @@ def log_softmax(x) -> Var:
 def softmax(x) -> Var:
     """softmax over the last axis, exp(log_softmax(x))."""
     return exp(log_softmax(x))
+
+
+def hardmax(x) -> Var:
+    """One-hot vector of the largest entry of ``x`` (last axis): greedy feedback of a model's
+    own output. Constant for the backward pass."""
+    return bind("hardmax", x)
 
 
 def one_hot(y, n: int) -> Var:

@@ -118,7 +118,7 @@ def bind_arguments(g: Graph, params: dict, inputs: dict, check_values: bool = Tr
     for k in list(g.seq_inputs) + list(g.static_inputs):
         if k not in inputs and k not in g.zero_defaults:
             v = g.seq_inputs[k][0] if k in g.seq_inputs else g.static_inputs[k]
-            lead = f"(T={g.steps}, B, " if k in g.seq_inputs else "(B, "
+            lead = f"(T={len(g.seq_inputs[k])}, B, " if k in g.seq_inputs else "(B, "
             raise InputError(f"missing input {k}: expected an array of shape {lead}"
                              f"{', '.join(map(str, v.shape))}) of {v.aval.dtype}s")
     fdt = _float_dtype(g, params)
@@ -137,10 +137,10 @@ def bind_arguments(g: Graph, params: dict, inputs: dict, check_values: bool = Tr
         env[v] = params[k]
     for k, xs in g.seq_inputs.items():
         a = _check_input(g, k, inputs[k], xs[0], fdt, batched, xp, check_values)
-        if a.shape[0] != g.steps:
+        if a.shape[0] != len(xs):
             raise InputError(f"input {k} has {a.shape[0]} steps, but the graph was unrolled "
-                             f"for τ = {g.steps}; unroll again with steps={a.shape[0]} or pass "
-                             f"{g.steps} steps")
+                             f"for τ = {len(xs)}; unroll again with steps={a.shape[0]} or pass "
+                             f"{len(xs)} steps")
         arrays[k] = a
         for t, x in enumerate(xs):
             env[x] = a[t, ...]
@@ -262,10 +262,8 @@ def _stack(xp, vals):
 def _collect(g: Graph, bound: Bound, arrays: list) -> dict:
     """Name the forward program's results; drop the batch axis the user did not give."""
     res = {}
-    c = g.circuit
     for (name, d), a in zip(g.outputs.items(), arrays):
-        at = c.outputs[name][1] if c is not None else None
-        if at in ("last", "first"):
+        if g.output_at.get(name) in ("last", "first"):
             res[name] = _unbatch(bound, a[0, ...])
         else:
             res[name] = _unbatch(bound, a, 1)
@@ -274,8 +272,15 @@ def _collect(g: Graph, bound: Bound, arrays: list) -> dict:
     return res
 
 
-def run(g: Graph, params: dict, **inputs) -> dict:
+def run(g: Graph, params: dict, return_state: bool = False, **inputs) -> dict:
     """Forward pass of ``g``.
+
+    Parameters
+    ----------
+    return_state : bool
+        Also return ``"state"``: for each state, its last value(s) in the direction it runs
+        (h(τ) of a forward state, h(1) of a backward one; with delays up to k, the last k,
+        oldest first, shape (k, B, ...)): what to pass as the initial state of a next chunk.
 
     Returns
     -------
@@ -284,7 +289,31 @@ def run(g: Graph, params: dict, **inputs) -> dict:
         output declared ``at="last"``) and ``"loss"`` if the circuit has a loss.
     """
     bound = bind_arguments(g, params, inputs)
-    return _collect(g, bound, _execute(g, _forward_items(g), bound, "forward"))
+    items = _forward_items(g)
+    finals = _final_state_items(g) if return_state else {}
+    arrays = _execute(g, items + list(finals.values()), bound,
+                      "forward+state" if return_state else "forward")
+    res = _collect(g, bound, arrays[:len(items)])
+    if return_state:
+        res["state"] = {}
+        for (name, vals), a in zip(finals.items(), arrays[len(items):]):
+            a = a if len(vals) > 1 else a[0, ...]
+            res["state"][name] = _unbatch(bound, a, 1 if len(vals) > 1 else 0)
+    return res
+
+
+def _final_state_items(g: Graph) -> dict:
+    """name -> the per-step Values a next chunk starts from, oldest first."""
+    out = {}
+    c = g.circuit
+    for name, vals in g.states.items():
+        spec = c.states[name] if c is not None else None
+        k = spec.max_delay if spec is not None else 1
+        forward = spec is None or spec.direction == "forward"
+        ts = sorted(vals)
+        last = ts[-k:] if forward else ts[:k][::-1]
+        out[name] = tuple(vals[t] for t in last)
+    return out
 
 
 def evaluate(g: Graph, params: dict, values=(), **inputs) -> dict:
@@ -312,7 +341,7 @@ def program(g: Graph, items, kind: str):
     key = ("program", kind)
     prog = g._cache.get(key)
     if prog is None:
-        prog = g._cache[key] = compile_graph(g, items, name=f"{_ident(g.name)}_{kind}")
+        prog = g._cache[key] = compile_graph(g, items, name=_ident(f"{g.name}_{kind}"))
     return prog
 
 

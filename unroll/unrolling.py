@@ -120,7 +120,7 @@ class _Unroller:
 
     def _init_source(self, name, s, shape) -> Value:
         g, init = self.g, s.init
-        key = f"{name}0"
+        key = s.init_name
         if init in ("zeros", "param"):
             if key in self.c.named:
                 raise CircuitError(f"state {name}: its initial value is called {key}, but the "
@@ -284,8 +284,9 @@ class _Unroller:
     def finish(self) -> None:
         g, c = self.g, self.c
         for name, ts in self.out_steps.items():
-            node = c.outputs[name][0]
+            node, at = c.outputs[name]
             g.outputs[name] = {t: self._resolve(node, t) for t in ts}
+            g.output_at[name] = at
         for name, s in c.states.items():
             for t in range(1, self.T + 1):
                 g.states[name][t] = self._resolve(s.next, t)

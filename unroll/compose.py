@@ -1,0 +1,93 @@
+"""Composing unrolled graphs: one graph that runs another's results into its inputs.
+
+An encoder-decoder (fig. 10.12) reads a sequence of one length and writes one of another: two
+circuits, unrolled over their own τ, and :func:`chain` joins them into one Graph in which the
+decoder's static input (the context C) is the encoder's last state. Because a Graph is a flat
+list of equations, joining is concatenation plus substitution; the result runs, differentiates,
+compiles and prints like any other graph.
+"""
+from __future__ import annotations
+
+from .core import PRIMITIVES
+from .errors import CircuitError, ShapeError
+from .ir import Eqn, Graph, Value
+
+__all__ = ["chain"]
+
+
+def chain(first: Graph, second: Graph, links: dict, name: str | None = None) -> Graph:
+    """Run ``first``, then ``second`` with some of its static inputs taken from ``first``.
+
+    Parameters
+    ----------
+    links : dict
+        ``{static input of second: Value of first}``, e.g. ``{"C": enc.states["h"][n]}``.
+
+    Returns
+    -------
+    Graph
+        Parameters, inputs and outputs of both (their names must not clash); values are
+        renamed ``<graph name>.<value name>``; the loss is the sum of both losses.
+    """
+    g = Graph(name or f"{first.name}+{second.name}", first.steps + second.steps)
+    for k, v in links.items():
+        if k not in second.static_inputs:
+            raise CircuitError(f"chain: {second.name} has no static input {k!r} to link")
+        if v.aval.shape != second.static_inputs[k].aval.shape:
+            raise ShapeError(f"chain: {second.name}'s input {k} has shape "
+                             f"{second.static_inputs[k].shape}, but {v!r} of {first.name} has "
+                             f"shape {v.shape}")
+    maps = [_Renamer(first), _Renamer(second)]
+    maps[1].sub = {second.static_inputs[k]: maps[0].value(v) for k, v in links.items()}
+    for part, m in zip((first, second), maps):
+        for field in ("params", "seq_inputs", "outputs", "bounds"):
+            _merge(getattr(g, field), getattr(part, field), field, m)
+        for k, v in part.static_inputs.items():
+            if v not in m.sub:
+                _merge(g.static_inputs, {k: v}, "static inputs", m)
+        g.zero_defaults |= {k for k in part.zero_defaults if k in g.static_inputs}
+        g.output_at.update(part.output_at)
+        for k, d in part.states.items():
+            g.states[f"{part.name}.{k}"] = {t: m.value(v) for t, v in d.items()}
+        g.eqns += [Eqn(e.prim, tuple(m.value(x) for x in e.inputs), e.params,
+                       tuple(m.value(v) for v in e.outs), e.step) for e in part.eqns]
+    losses = [m.value(p.loss) for p, m in zip((first, second), maps) if p.loss is not None]
+    if len(losses) == 2:
+        g.loss = Value("L", None, losses[0].aval)
+        g.eqns.append(Eqn(PRIMITIVES["add"], tuple(losses), {}, (g.loss,), None))
+    elif losses:
+        g.loss = losses[0]
+    g.parts = (first, second)
+    return g
+
+
+class _Renamer:
+    """Copies of one graph's values, named ``<graph>.<name>``; inputs keep their names."""
+
+    def __init__(self, part: Graph):
+        self.part, self.new, self.sub = part, {}, {}
+
+    def value(self, x):
+        if type(x) is not Value:
+            return x
+        if x in self.sub:
+            return self.sub[x]
+        y = self.new.get(x)
+        if y is None:
+            name = x.name if x.role is not None else f"{self.part.name}.{x.name}"
+            y = self.new[x] = Value(name, x.t, x.aval, x.role)
+        return y
+
+
+def _merge(into: dict, src: dict, what: str, m: _Renamer) -> None:
+    for k, v in src.items():
+        if k in into:
+            raise CircuitError(f"chain: both graphs have {what[:-1] if what.endswith('s') else what}"
+                               f" {k!r}; give one of them another name")
+        if isinstance(v, Value):
+            v = m.value(v)
+        elif isinstance(v, list):
+            v = [m.value(x) for x in v]
+        elif isinstance(v, dict):
+            v = {t: m.value(x) for t, x in v.items()}
+        into[k] = v

@@ -1,0 +1,83 @@
+"""One-to-many: generate a sequence by feeding each output back as the next input."""
+from __future__ import annotations
+
+import numpy as np
+
+import unroll as ur
+
+__all__ = ["generate"]
+
+
+def generate(circuit: ur.Circuit, params: dict, prime, steps: int, *, input: str = "x",
+             output: str = "o", temperature: float = 1.0, greedy: bool = False,
+             seed: int | None = 0, encode=None) -> list:
+    """Prime the model with the tokens ``prime``, then sample ``steps`` more, each fed back
+    as the next input.
+
+    The circuit is run one step at a time (a graph unrolled over one step, its final state
+    passed on as the next initial state). Token k enters as ``encode(k)`` (default: a one-hot
+    vector of the input's size); the output's logits give the next token, the argmax with
+    ``greedy=True``, else a sample from softmax(logits / temperature).
+
+    Parameters
+    ----------
+    prime : sequence of int
+        At least one token.
+    steps : int
+        How many tokens to generate after the prime.
+
+    Returns
+    -------
+    list of int
+        The prime followed by the generated tokens.
+
+    Examples
+    --------
+    >>> import unroll as ur
+    >>> c = ur.models.elman(4, 8, 4)
+    >>> out = ur.models.generate(c, c.init_params(seed=1), [0], 5, greedy=True)
+    >>> len(out), all(0 <= k < 4 for k in out)
+    (6, True)
+    """
+    if not len(prime):
+        raise ur.InputError("generate: prime with at least one token")
+    if input not in circuit.inputs:
+        raise ur.InputError(f"generate: the circuit has no sequence input {input!r}"
+                            f"{ur.errors.suggest(input, circuit.inputs)}")
+    if output not in circuit.outputs:
+        raise ur.InputError(f"generate: the circuit has no output {output!r}"
+                            f"{ur.errors.suggest(output, circuit.outputs)}")
+    if temperature <= 0:
+        raise ur.InputError("generate: temperature must be positive (greedy=True for argmax)")
+    D = circuit.inputs[input].aval.shape[0]
+    encode = encode or (lambda k: np.eye(D)[k])
+    dtype = next(iter(params.values())).dtype if params else np.float64
+    g = circuit.unroll(steps=1)
+    rng = np.random.default_rng(seed)
+    # other sequence inputs (targets the loss reads): placeholders, the loss is not used
+    extra = {k: np.zeros((1,) + v[0].shape, dtype=int if v[0].aval.dtype == "int" else dtype)
+             for k, v in g.seq_inputs.items() if k != input}
+    state: dict = {}
+    tokens = [int(k) for k in prime]
+    params = dict(params)
+    for i in range(len(tokens) + steps - 1):
+        feed = {input: np.asarray(encode(tokens[i]), dtype=dtype)[None], **extra}
+        for name, value in state.items():
+            spec = circuit.states[name]
+            if spec.init == "param":
+                params[spec.init_name] = value
+            else:
+                feed[spec.init_name if spec.init == "zeros" else spec.init] = value
+        out = g.run(params, return_state=True, **feed)
+        state = out["state"]
+        if i >= len(tokens) - 1:
+            tokens.append(_pick(np.asarray(out[output])[0], greedy, temperature, rng))
+    return tokens
+
+
+def _pick(logits, greedy: bool, temperature: float, rng) -> int:
+    if greedy:
+        return int(np.argmax(logits))
+    z = logits / temperature
+    p = np.exp(z - z.max())
+    return int(rng.choice(len(p), p=p / p.sum()))

@@ -1,0 +1,108 @@
+"""Stacks of recurrent layers in PyTorch's parameter layout: ``rnn``, ``lstm``, ``gru`` (the
+counterparts of ``torch.nn.RNN``, ``nn.LSTM``, ``nn.GRU``) and ``stacked`` (any cells, any
+sizes).
+
+Parameters carry PyTorch's names (``weight_ih_l0``, ``bias_hh_l1_reverse``, ...) and shapes,
+gates are in PyTorch's order, and the circuit's output ``"h"`` is the top layer's hidden
+sequence: shape (T, B, directions·H) from :meth:`~unroll.Graph.run`, PyTorch's ``output``.
+Each layer's states are ``h_l{k}`` (and ``c_l{k}`` for an LSTM), ``_reverse`` for the
+backward direction, with initial values ``h0_l{k}``... (zeros unless passed), PyTorch's
+``h_0[k]``. Add a readout and a loss through ``c["h"]``.
+"""
+from __future__ import annotations
+
+import unroll as ur
+
+from .cells import LSTM_VARIANTS, gru_cell, lstm_cell, rnn_cell
+
+__all__ = ["rnn", "lstm", "gru", "stacked", "torch_names"]
+
+
+def torch_names(layer: int, suffix: str = "") -> dict:
+    """Parameter names of layer ``layer`` (``suffix`` "_reverse" for the backward direction).
+    The LSTM-variant extras (peepholes, full gate recurrence) have no PyTorch counterpart."""
+    s = f"_l{layer}{suffix}"
+    return {"W_ih": f"weight_ih{s}", "W_hh": f"weight_hh{s}", "b_ih": f"bias_ih{s}",
+            "b_hh": f"bias_hh{s}", "p_i": f"peephole_i{s}", "p_f": f"peephole_f{s}",
+            "p_o": f"peephole_o{s}", "R": f"weight_gates{s}"}
+
+
+def _build(name, input_size, num_layers, bidirectional, layer):
+    if num_layers < 1:
+        raise ur.CircuitError(f"{name}: num_layers must be at least 1, not {num_layers}")
+    c = ur.Circuit(name)
+    inp = c.input("x", (input_size,))
+    for k in range(num_layers):
+        outs = [layer(c, inp, k, "", "forward")]
+        if bidirectional:
+            outs.append(layer(c, inp, k, "_reverse", "backward"))
+        inp = outs[0] if len(outs) == 1 else ur.concat(outs)
+    c.output("h", inp)
+    return c
+
+
+def rnn(input_size: int, hidden_size: int, num_layers: int = 1, nonlinearity: str = "tanh",
+        bias: bool = True, bidirectional: bool = False, name: str = "rnn") -> ur.Circuit:
+    """``torch.nn.RNN``: h(t) = act(W_ih x(t) + b_ih + W_hh h(t-1) + b_hh), per layer."""
+    def layer(c, x, k, suffix, direction):
+        return rnn_cell(c, x, hidden_size, names=torch_names(k, suffix), bias=bias,
+                        nonlinearity=nonlinearity, direction=direction,
+                        state=f"h_l{k}{suffix}", init_name=f"h0_l{k}{suffix}")
+    return _build(name, input_size, num_layers, bidirectional, layer)
+
+
+def lstm(input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
+         bidirectional: bool = False, variant: str | None = None, name: str = "lstm",
+         **options) -> ur.Circuit:
+    """``torch.nn.LSTM`` (gates i, f, g, o), and every variant of Greff et al.'s "LSTM: A
+    Search Space Odyssey" through ``variant`` ("V", "NIG", "NFG", "NOG", "NIAF", "NOAF", "NP",
+    "CIFG", "FGR") or the options of :func:`~unroll.models.cells.lstm_cell` (``peepholes``,
+    ``input_gate``, ``forget_gate``, ``output_gate``, ``input_activation``,
+    ``output_activation``, ``coupled``, ``full_gate_recurrence``). Without them it is exactly
+    PyTorch's LSTM (which has no peepholes: the Odyssey's "NP")."""
+    if variant is not None:
+        if variant not in LSTM_VARIANTS:
+            raise ur.CircuitError(f"lstm: unknown variant {variant!r}; choose one of "
+                                  f"{', '.join(LSTM_VARIANTS)}")
+        options = {**LSTM_VARIANTS[variant], **options}
+
+    def layer(c, x, k, suffix, direction):
+        h, _ = lstm_cell(c, x, hidden_size, names=torch_names(k, suffix), bias=bias,
+                         direction=direction, state=f"h_l{k}{suffix}", cell=f"c_l{k}{suffix}",
+                         init_names=(f"h0_l{k}{suffix}", f"c0_l{k}{suffix}"), **options)
+        return h
+    return _build(name, input_size, num_layers, bidirectional, layer)
+
+
+def gru(input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
+        bidirectional: bool = False, name: str = "gru") -> ur.Circuit:
+    """``torch.nn.GRU`` (gates r, z, n; r applied to W_hn h + b_hn)."""
+    def layer(c, x, k, suffix, direction):
+        return gru_cell(c, x, hidden_size, names=torch_names(k, suffix), bias=bias,
+                        direction=direction, state=f"h_l{k}{suffix}",
+                        init_name=f"h0_l{k}{suffix}")
+    return _build(name, input_size, num_layers, bidirectional, layer)
+
+
+def stacked(input_size: int, layers: list, bidirectional: bool = False,
+            name: str = "stacked") -> ur.Circuit:
+    """A deep RNN of any depth and any cells: ``layers`` is a list of ``(cell, hidden_size)``
+    with cell "rnn", "lstm" or "gru" (or a dict of lstm options with key "cell"), bottom
+    first. Each layer reads the hidden sequence of the one below; ``"h"`` is the top one."""
+    def layer(c, x, k, suffix, direction):
+        spec, H = layers[k]
+        opts = dict(spec) if isinstance(spec, dict) else {"cell": spec}
+        cell = opts.pop("cell")
+        common = dict(names=torch_names(k, suffix), direction=direction,
+                      state=f"h_l{k}{suffix}")
+        if cell == "rnn":
+            return rnn_cell(c, x, H, init_name=f"h0_l{k}{suffix}", **common, **opts)
+        if cell == "gru":
+            return gru_cell(c, x, H, init_name=f"h0_l{k}{suffix}", **common, **opts)
+        if cell == "lstm":
+            return lstm_cell(c, x, H, cell=f"c_l{k}{suffix}",
+                             init_names=(f"h0_l{k}{suffix}", f"c0_l{k}{suffix}"),
+                             **common, **opts)[0]
+        raise ur.CircuitError(f"stacked: layer {k} has unknown cell {cell!r}; use 'rnn', "
+                              "'lstm' or 'gru'")
+    return _build(name, input_size, len(layers), bidirectional, layer)
