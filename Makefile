@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
 
-.PHONY: demo test bench clean
+.PHONY: demo test test-torch bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,11 @@ $(VENV)-bench/.ok: pyproject.toml
 	test -x $(VENV)-bench/bin/python || $(PYTHON) -m venv $(VENV)-bench
 	$(VENV)-bench/bin/python -m pip --disable-pip-version-check -q install -e . 	    torch==2.13.0 jax jaxlib autograd threadpoolctl
 	touch $@
+
+# the suite once more with PyTorch installed: the torch comparisons run instead of skipping
+test-torch: $(VENV)-bench/.ok
+	$(VENV)-bench/bin/python -m pip --disable-pip-version-check -q install -e ".[test]"
+	$(VENV)-bench/bin/python -m pytest -q
 
 bench: $(VENV)-bench/.ok
 	$(VENV)-bench/bin/python benchmarks/construction.py
