@@ -127,6 +127,7 @@ class Circuit:
         self.states: dict[str, StateSpec] = {}
         self.outputs: dict[str, tuple] = {}     # name -> (op node, at)
         self.losses: list[tuple] = []           # (op node, at)
+        self.shown: set = set()                 # named values the textbook view draws
         self._version = 0                       # bumped on every change (schedule cache)
         self._schedule = None
 
@@ -268,7 +269,7 @@ class Circuit:
     def where(self) -> str:
         return f" (in circuit {self.name})"
 
-    def set_name(self, node: Node, name: str) -> None:
+    def set_name(self, node: Node, name: str, show: bool = False) -> None:
         if node.kind != "op":
             raise CircuitError(f"{node.name} already has a name; names go on computed values")
         self._claim(name)
@@ -276,6 +277,8 @@ class Circuit:
             del self.named[node.name]
         node.name = name
         self.named[name] = node
+        if show:
+            self.shown.add(node)
 
     # --- internals -----------------------------------------------------------------------------
 
@@ -389,6 +392,23 @@ class Circuit:
         phases = _schedule(self)
         self._schedule = (self._version, phases)
         return phases
+
+    # --- pictures ------------------------------------------------------------------------------
+
+    def to_dot(self, detail: str = "variables", params: str = "edges", title: bool = False):
+        """The circuit diagram as a ``graphviz.Digraph`` (see :func:`unroll.render.circuit_dot`):
+        variables as circles, weights on the edges, delays through the book's black square."""
+        from .render import circuit_dot
+        return circuit_dot(self, detail=detail, params=params, title=title)
+
+    def render(self, path, detail: str = "variables", params: str = "edges", **kw):
+        """Draw the circuit diagram to ``path`` (.svg, .png, .pdf or .dot); returns the path."""
+        from .render import render
+        return render(self.to_dot(detail=detail, params=params), path, **kw)
+
+    def _repr_mimebundle_(self, include=None, exclude=None):
+        from .render import svg
+        return {"image/svg+xml": svg(self.to_dot())}
 
     def init_params(self, seed: int = 0, dtype="float64", xp=None) -> dict:
         """Fresh parameter arrays, reproducible from ``seed``: a dict name -> array.

@@ -108,6 +108,7 @@ class Primitive:
     bounds: Callable | None = None     # bounds(*avals, **params) -> {operand index: n classes}
     leading: Callable | None = None    # leading(**params) -> "map" | "sum" | "other", see below
     accumulates: bool = False          # a running sum over steps: out[t] = out[t∓1] + x[t]
+    weights: bool = False              # its parameter operands are weights (edge labels: U, W)
     doc: str = ""                      # one line for the docs
     extra: dict = field(default_factory=dict)  # anything a later stage wants to attach
 
@@ -176,9 +177,11 @@ class Var:
     def ndim(self) -> int:
         return len(self.node.aval.shape)
 
-    def named(self, name: str) -> "Var":
-        """Give this value a name (shown in printouts and diagrams); returns ``self``."""
-        self.builder.set_name(self.node, name)
+    def named(self, name: str, show: bool = False) -> "Var":
+        """Give this value a name (shown in printouts and in detailed diagrams); returns
+        ``self``. ``show=True`` also draws it in the textbook view of the circuit (the hidden
+        layer h of a Jordan network, say)."""
+        self.builder.set_name(self.node, name, show)
         return self
 
     def __repr__(self) -> str:

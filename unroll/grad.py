@@ -202,8 +202,10 @@ class _Transform:
             c = cs[0]
             if self._temporary(c):              # a value computed once stays untimed
                 c.name, c.t = "∂" + o.name, (o.t if c.t is not None else None)
-            return c
-        return self._sum(cs, "∂" + o.name, o.t)
+        else:
+            c = self._sum(cs, "∂" + o.name, o.t)
+        self.gg.cotangents[o] = c
+        return c
 
     def _temporary(self, v: Value) -> bool:
         """A piece made by a VJP rule that has not been given a total's name yet."""

@@ -73,6 +73,7 @@ class Graph:
         self.bounds: dict[str, int] = {}        # integer input -> number of classes
         self.grads: dict[str, Any] = {}         # gradient graphs: name -> Value or {t: Value}
         self.contributions: dict[str, list] = {}  # param -> [(t, Value)]: the W(t) copies
+        self.cotangents: dict = {}              # gradient graphs: forward Value -> its ∂L/∂v
         self.circuit = None                     # the Circuit it came from, if any
         self.base = None                        # the forward Graph a gradient graph extends
         self.parts: tuple = ()                  # the graphs a composed graph joins (chain)
@@ -197,6 +198,24 @@ class Graph:
         from .runtime import value_and_grad
         return value_and_grad(self, params, wrt=wrt, check_finite=check_finite, **inputs)
 
+    # --- pictures ------------------------------------------------------------------------------
+
+    def to_dot(self, **options):
+        """The unrolled graph as a ``graphviz.Digraph``: one column per step, inputs below,
+        losses above (see :func:`unroll.render.unrolled_dot` for the options)."""
+        from .render import unrolled_dot
+        return unrolled_dot(self, **options)
+
+    def render(self, path, **options):
+        """Draw the unrolled graph to ``path`` (.svg, .png, .pdf or .dot); returns the path."""
+        from .render import render
+        zoom = options.pop("zoom", 2.0)
+        return render(self.to_dot(**options), path, zoom=zoom)
+
+    def _repr_mimebundle_(self, include=None, exclude=None):
+        from .render import svg
+        return {"image/svg+xml": svg(self.to_dot())}
+
     def program(self, grad: bool = False, wrt=None):
         """The compiled :class:`~unroll.compile.Program` that runs this graph (forward, or with
         ``grad=True`` forward and backward); ``print()`` it to read the generated Python."""
@@ -296,7 +315,7 @@ class GraphBuilder:
     def where(self) -> str:
         return f" (in graph {self.graph.name}, step {self.step})"
 
-    def set_name(self, v, name: str) -> None:
+    def set_name(self, v, name: str, show: bool = False) -> None:
         v.name = name
 
     def __str__(self) -> str:

@@ -62,12 +62,12 @@ def _unary(name, forward, vjp, fmt, code, low=-2.0, high=2.0, away=False, doc=""
                    domain=lambda d: ([d.array(d.shape(), low, high, away_from_zero=away)], {}))
 
 
-def _binary(name, forward, vjp, fmt, code, away=False, doc=""):
+def _binary(name, forward, vjp, fmt, code, away=False, doc="", weights=False):
     def domain(d):
         s = d.shape()
         return [d.array(s), d.array(d.broadcastable(s), away_from_zero=away)], {}
     return defprim(name, nargs=2, forward=forward, shape=_broadcast, vjp=vjp, fmt=fmt,
-                   code=code, elementwise=True, domain=domain, doc=doc)
+                   code=code, elementwise=True, domain=domain, doc=doc, weights=weights)
 
 
 _binary("add", lambda xp, a, b: a + b, lambda g, out, a, b: (g, g),
@@ -80,7 +80,7 @@ defprim("accumulate", nargs=2, forward=lambda xp, acc, x: acc + x, shape=_broadc
 _binary("sub", lambda xp, a, b: a - b, lambda g, out, a, b: (g, -g),
         "{0} - {1}", "({0} - {1})", doc="a - b")
 _binary("mul", lambda xp, a, b: a * b, lambda g, out, a, b: (g * b, g * a),
-        "{0} * {1}", "({0} * {1})", doc="a * b (elementwise)")
+        "{0} * {1}", "({0} * {1})", doc="a * b (elementwise)", weights=True)
 _binary("div", lambda xp, a, b: a / b, lambda g, out, a, b: (g / b, -(g * out) / b),
         "{0} / {1}", "({0} / {1})", away=True, doc="a / b (elementwise)")
 
@@ -149,7 +149,7 @@ def _matvec_domain(d):
 
 
 defprim("matvec", nargs=2, forward=_matvec_forward, shape=_matvec_shape, vjp=_matvec_vjp,
-        fmt="{0} @ {1}", domain=_matvec_domain,
+        fmt="{0} @ {1}", domain=_matvec_domain, weights=True,
         code=lambda avals: None if avals[0].batched else "({1} @ {0}.T)",
         doc="matrix times vector, W @ h (per example)")
 
@@ -195,7 +195,7 @@ def _matmul_shape(A, B):
 defprim("matmul", nargs=2, forward=lambda xp, A, B: A @ B, shape=_matmul_shape,
         vjp=lambda g, out, A, B: (bind("matmul", g, bind("transpose", B)),
                                   bind("matmul", bind("transpose", A), g)),
-        fmt="{0} @ {1}", code="({0} @ {1})",
+        fmt="{0} @ {1}", code="({0} @ {1})", weights=True,
         domain=lambda d: ([d.array((d.integer(1, 3), k := d.integer(1, 3))),
                            d.array((k, d.integer(1, 3)))], {}),
         doc="matrix product (per example)")

@@ -75,7 +75,7 @@ def jordan(input_size: int, hidden_size: int, output_size: int, nonlinearity: st
     V = c.param("V", (output_size, hidden_size))
     b, cb = c.param("b", (hidden_size,)), c.param("c", (output_size,))
     o = c.state("o", (output_size,))
-    h = _act(nonlinearity)(b + W @ o.prev + U @ x).named("h")
+    h = _act(nonlinearity)(b + W @ o.prev + U @ x).named("h", show=True)
     o.next = cb + V @ h
     c.output("o")
     _loss(c, c["o"], y, loss)
@@ -132,7 +132,7 @@ def teacher_forcing(input_size: int, hidden_size: int, output_size: int, mode: s
     V = c.param("V", (output_size, hidden_size))
     b, cb = c.param("b", (hidden_size,)), c.param("c", (output_size,))
     fb = c.state("fb", (output_size,))
-    h = ur.tanh(b + W @ fb.prev + U @ x).named("h")
+    h = ur.tanh(b + W @ fb.prev + U @ x).named("h", show=True)
     o = c.output("o", cb + V @ h)
     _loss(c, o, y, loss)
     fb.next = _feedback(o, y, mode, loss, output_size)

