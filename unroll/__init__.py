@@ -19,7 +19,8 @@ from . import grad as _grad_module  # noqa: F401  (imported first: `ur.grad` is 
 from .circuit import Circuit, State
 from .core import Var
 from .errors import (AlgebraicLoopError, CircuitError, DTypeError, GradcheckError,
-                     InputError, NonFiniteError, ParamError, ShapeError, UnrollError)
+                     InputError, NonFiniteError, ParamError, RenderError, ShapeError,
+                     UnrollError)
 from .ir import Eqn, Graph, Value
 from .ops import (concat, exp, hardmax, log, log_softmax, matmul, mean, mse, one_hot, relu,
                   reshape,
@@ -36,7 +37,7 @@ __all__ = [
     "concat", "split", "softmax_cross_entropy", "mse", "one_hot", "hardmax", "stop_gradient",
     "matmul",
     "reshape", "UnrollError", "CircuitError", "AlgebraicLoopError", "ShapeError", "DTypeError",
-    "InputError", "ParamError", "NonFiniteError", "GradcheckError",
+    "InputError", "ParamError", "NonFiniteError", "GradcheckError", "RenderError",
 ]
 
-from . import interop, models  # noqa: E402  (built on the API above)
+from . import interop, models, render  # noqa: E402  (built on the API above)

@@ -55,6 +55,7 @@ class StateSpec:
     init: object                  # "zeros" | "param" | an input name | a Var of static values
     direction: str                # "forward" | "backward"
     init_name: str = ""           # name of the zero-default input / parameter holding h(0)
+    show: bool = True             # drawn in diagrams (False: folded, a mere delay line)
     next: Node | None = None      # the op node that computes h(t)
     delays: dict = field(default_factory=dict)   # k -> the delay leaf reading h(t∓k)
 
@@ -159,7 +160,7 @@ class Circuit:
         return Var(self, node)
 
     def state(self, name: str, shape, init="zeros", direction: str = "forward",
-              init_name: str | None = None) -> State:
+              init_name: str | None = None, show: bool = True) -> State:
         """Declare a state h with a delay edge: ``h.prev`` is h(t-1), ``h.next = expr``.
 
         Parameters
@@ -172,6 +173,9 @@ class Circuit:
             A backward state reads h(t+1) and is computed from t = τ down to 1 (fig. 10.11).
         init_name : str, optional
             The name of that initial-value input or parameter instead of ``{name}0``.
+        show : bool
+            False folds the state out of diagrams (a mere delay line, such as the previous
+            output fed back by teacher forcing: the book draws y(t-1) -> h(t) directly).
         """
         if direction not in ("forward", "backward"):
             raise CircuitError(f"state {name}: direction must be 'forward' or 'backward', "
@@ -180,7 +184,7 @@ class Circuit:
             raise CircuitError(f"state {name}: init must be 'zeros', 'param', an input name or "
                                f"an expression, not {init!r}")
         node = self._leaf("state", name, shape, FLOAT, ref=name)
-        spec = StateSpec(node, init, direction, init_name=init_name or f"{name}0")
+        spec = StateSpec(node, init, direction, init_name=init_name or f"{name}0", show=show)
         self.states[name] = spec
         h = State(self, node)
         h.spec = spec

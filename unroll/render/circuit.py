@@ -11,6 +11,7 @@ from __future__ import annotations
 import graphviz
 
 from ..circuit import PART, Circuit, Node
+from ..errors import RenderError
 from . import richtext
 from .backend import FONT
 
@@ -31,50 +32,55 @@ def circuit_dot(c: Circuit, detail: str = "variables", params: str = "edges",
     Parameters
     ----------
     detail : "variables", "named" or "ops"
-    params : "edges" (weights label the edges, as in the book) or "nodes" (each parameter a
-        node of its own, with edges to where it is used)
+    params : "edges" (weights label the edges, as in the book), "nodes" (each parameter a
+        node of its own, with edges to where it is used) or "none" (no weights: the cell's
+        structure alone, as fig. 10.16 draws it)
     title : bool
         Write the circuit's name under the picture.
     """
     if detail not in ("variables", "named", "ops"):
-        raise ValueError(f"detail must be 'variables', 'named' or 'ops', not {detail!r}")
-    if params not in ("edges", "nodes"):
-        raise ValueError(f"params must be 'edges' or 'nodes', not {params!r}")
+        raise RenderError(f"detail must be 'variables', 'named' or 'ops', not {detail!r}")
+    if params not in ("edges", "nodes", "none"):
+        raise RenderError(f"params must be 'edges', 'nodes' or 'none', not {params!r}")
     c.check()
     d = _new(c.name, title)
     v = _Visible(c, detail)
     for n in v.nodes:
         _node(d, n, v, c)
-    _rows(d, {n: v.rank(n) for n in v.nodes})
-    squares = 0
-    for (src, dst, delay), labels in v.edges().items():
+    edges = v.edges()
+    readers = {}                 # (state, delay) -> who reads it: one black square for all
+    for (src, dst, delay) in edges:
+        if delay:
+            readers.setdefault((src, delay), []).append(dst)
+    squares, rows = {}, {_id(n): v.rank(n) for n in v.nodes}
+    for (src, delay), dsts in readers.items():
+        sq = squares[src, delay] = f"delay{len(squares) + 1}"
+        mark = "" if delay == 1 else (str(delay) if delay > 0 else f"t+{-delay}")
+        d.node(sq, "", shape="square", style="filled", fillcolor="black", width="0.13",
+               height="0.13", fixedsize="true", **({"xlabel": mark} if mark else {}))
+        if dsts == [src]:        # the book's loop: out of h, through ■, back into h
+            rows[sq] = v.rank(src)
+            # (compass points are flipped vertically in a bottom-to-top layout)
+            d.edge(_id(src), sq, arrowhead="none", weight="100", tailport="se", headport="s")
+        else:                    # fed from below, like the inputs, to every reader
+            rows[sq] = max(0, min(v.rank(n) for n in dsts) - 1)
+            d.edge(_id(src), sq, arrowhead="none", constraint="false")
+    _rows(d, rows)
+    for (src, dst, delay), labels in edges.items():
         if params == "nodes":
             for p in sorted(labels):
                 d.node(f"param_{p}", richtext.to_html(richtext.var(p, vector=_rank(c, p) > 1)),
                        shape="box", style="filled", fillcolor=STYLE["param"][0])
                 d.edge(f"param_{p}", _id(dst), style="dotted", arrowhead="none")
             labels = set()
-        label = _weights(c, labels)
+        label = _weights(c, labels if params == "edges" else ())
         if delay == 0:
             d.edge(_id(src), _id(dst), **label)
-            continue
-        squares += 1
-        sq = f"delay{squares}"
-        mark = "" if delay == 1 else (str(delay) if delay > 0 else f"t+{-delay}")
-        d.node(sq, "", shape="square", style="filled", fillcolor="black", width="0.13",
-               height="0.13", fixedsize="true", **({"xlabel": mark} if mark else {}))
-        with d.subgraph() as s:
-            s.attr(rank="same")
-            s.node(_id(src))
-            s.node(sq)
-        if src is dst:                     # the book's loop: out of h, through ■, back into h
-            # (compass points are flipped vertically in a bottom-to-top layout)
-            d.edge(_id(src), sq, arrowhead="none", weight="100", tailport="se", headport="s")
-            d.edge(sq, _id(dst), constraint="false", tailport="n", headport="ne", **label)
+        elif readers[src, delay] == [src]:
+            d.edge(squares[src, delay], _id(dst), constraint="false", tailport="n",
+                   headport="ne", **label)
         else:
-            d.edge(_id(src), sq, arrowhead="none", constraint="false")
-            d.edge(sq, _id(dst), constraint="false" if v.rank(src) == v.rank(dst) else "true",
-                   **label)
+            d.edge(squares[src, delay], _id(dst), **label)
     return d
 
 
@@ -82,7 +88,7 @@ def _rows(d, rank_of: dict) -> None:
     """Put the nodes of each row side by side, and the rows in order (an invisible ladder)."""
     rows = {}
     for n, r in rank_of.items():
-        rows.setdefault(r, []).append(_id(n))
+        rows.setdefault(r, []).append(n)
     prev = None
     for r in sorted(rows):
         with d.subgraph() as s:
@@ -155,6 +161,7 @@ class _Visible:
     def __init__(self, c: Circuit, detail: str):
         self.c, self.detail = c, detail
         self.state_of = {s.next: name for name, s in c.states.items()}
+        self.shown_states = {name for name, s in c.states.items() if s.show}
         self.loss_nodes = {n for n, _ in c.losses}
         self.output_nodes = {n for n, _ in c.outputs.values()}
         targets = self._targets()
@@ -164,30 +171,31 @@ class _Visible:
             if r is not None:
                 self.roles[n] = r
         self.nodes = [n for n in c.nodes if n in self.roles]
+        self._ranks = None
 
     def _targets(self) -> set:
-        """Inputs that only losses read (the y of the book)."""
+        """Inputs a loss reads directly, not through the model (the y of the book), whatever
+        else reads them later (teacher forcing feeds y(t-1) back)."""
         feeds = {}
         for n in self.c.nodes:
             if n.kind == "op":
                 for x in n.inputs:
                     if isinstance(x, Node):
                         feeds.setdefault(x, []).append(n)
+        model = set(self.state_of) | self.output_nodes | self.c.shown
         out = set()
-        for name, n in {**self.c.inputs, **self.c.statics}.items():
-            todo, seen, ok = list(feeds.get(n, [])), set(), True
-            while todo and ok:
+        for n in list(self.c.inputs.values()) + list(self.c.statics.values()):
+            todo, seen = list(feeds.get(n, [])), set()
+            while todo:
                 m = todo.pop()
                 if m in seen:
                     continue
                 seen.add(m)
                 if m in self.loss_nodes:
-                    continue
-                if m in self.state_of or m in self.output_nodes:
-                    ok = False
-                todo += feeds.get(m, [])
-            if ok and seen:
-                out.add(n)
+                    out.add(n)
+                    break
+                if m not in model:
+                    todo += feeds.get(m, [])
         return out
 
     def _role(self, n: Node, targets: set):
@@ -196,7 +204,7 @@ class _Visible:
         if n.kind != "op" or n.prim is PART and n.name is None:
             return None
         if n in self.state_of:
-            return "state"
+            return "state" if self.state_of[n] in self.shown_states else None
         if n in self.loss_nodes:
             return "loss"
         if n in self.output_nodes:
@@ -216,16 +224,46 @@ class _Visible:
         return n.name or n.prim.name
 
     def rank(self, n: Node) -> int:
-        """Rows from the bottom: inputs, hidden values, forward states, backward states (above
-        them, as in fig. 10.11), outputs and targets, losses."""
-        role = self.roles[n]
-        if role == "state" and self.c.states[self.state_of[n]].direction == "backward":
-            return 3
-        order = {"input": 0, "static": 0, "named": 1, "hidden": 1, "state": 2, "output": 4,
-                 "target": 4, "loss": 5}
-        if role == "target" and not self.output_nodes:
-            return 3
-        return order[role]
+        """Rows from the bottom, by what each value is computed from within a step: inputs,
+        then (for an LSTM cell) the gates, the cell state, the hidden state; outputs above
+        the states; backward states above forward ones (fig. 10.11); targets on top."""
+        if self._ranks is None:
+            self._ranks = self._layers()
+        return self._ranks[n]
+
+    def _layers(self) -> dict:
+        preds = {n: set() for n in self.nodes}
+        low: dict = {}
+        for (src, dst, delay) in self.edges():
+            if delay == 0 and src is not dst:
+                preds[dst].add(src)
+            elif src is not dst:                 # fed by a delay square, drawn below it
+                low[dst] = 1
+        ranks: dict = {}
+
+        def depth(n):
+            if n not in ranks:
+                ranks[n] = max([low.get(n, 0)] + [depth(p) + 1 for p in preds[n]
+                                                  if self.roles[p] != "target"])
+            return ranks[n]
+        for _ in range(2):
+            ranks = {}
+            for n in self.nodes:
+                depth(n)
+            forward = {ranks[n] for n in self.nodes if self._direction(n) == "forward"}
+            for n in self.nodes:                 # a backward chain in a row above
+                if self._direction(n) == "backward" and ranks[n] in forward:
+                    low[n] = max(forward) + 1
+        top = max((r for n, r in ranks.items() if self.roles[n] != "target"), default=0)
+        for n in self.nodes:
+            if self.roles[n] == "target":
+                ranks[n] = top + 1
+        return ranks
+
+    def _direction(self, n: Node):
+        if self.roles[n] != "state":
+            return None
+        return self.c.states[self.state_of[n]].direction
 
     def edges(self) -> dict:
         """{(source node, node, delay): set of weight names} between drawn nodes."""
@@ -241,22 +279,23 @@ class _Visible:
         """The drawn nodes n reads, through hidden operations: (node, delay, weights)."""
         found = []
 
-        def walk(m: Node, labels: frozenset):
+        def walk(m: Node, labels: frozenset, delay: int):
             weights = m.prim.weights
             params = {x.name for x in m.inputs if isinstance(x, Node) and x.kind == "param"}
             for x in m.inputs:
                 if not isinstance(x, Node) or x.kind == "param":
                     continue
                 lab = labels | (params if weights else set())
-                if x.kind == "delay":
+                if x.kind in ("delay", "state"):
                     s = self.c.states[x.ref]
-                    k = x.k if s.direction == "forward" else -x.k
-                    found.append((s.next, k, lab))
-                elif x.kind == "state":
-                    found.append((self.c.states[x.ref].next, 0, lab))
+                    k = 0 if x.kind == "state" else (x.k if s.direction == "forward" else -x.k)
+                    if s.show:
+                        found.append((s.next, delay + k, lab))
+                    else:                            # a folded delay line: look through it
+                        walk(s.next, lab, delay + k)
                 elif x in self.roles:
-                    found.append((x, 0, lab))
+                    found.append((x, delay, lab))
                 elif x.kind == "op":
-                    walk(x, lab)
-        walk(n, frozenset())
+                    walk(x, lab, delay)
+        walk(n, frozenset(), 0)
         return found

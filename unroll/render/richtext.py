@@ -19,13 +19,18 @@ class Run(NamedTuple):
     bold: bool = False
     italic: bool = False
     sup: bool = False
+    sub: bool = False
 
 
 def var(name: str, step=None, vector: bool = True, prefix: str = "") -> tuple:
     """The label of a variable: ``h`` bold italic (a vector) or ``L`` italic, with the step
     as a superscript: ``h⁽ᵗ⁾``. ``step`` is an int, a string like "t-1", or None."""
     runs = [Run(prefix)] if prefix else []
-    runs.append(Run(name, bold=vector, italic=True))
+    base, _, index = name.partition("_")
+    if index and 0 < len(base) <= 2:        # W_f: the gate's weight, W with a subscript f
+        runs += [Run(base, bold=vector, italic=True), Run(index, italic=True, sub=True)]
+    else:
+        runs.append(Run(name, bold=vector, italic=True))
     if step is not None:
         runs.append(Run(f"({superscript(step)})", sup=True))
     return tuple(runs)
@@ -47,6 +52,8 @@ def to_html(runs) -> str:
             t = f"<B>{t}</B>"
         if r.sup:
             t = f"<SUP>{t}</SUP>"
+        if r.sub:
+            t = f"<SUB>{t}</SUB>"
         out.append(t)
     return "<" + "".join(out) + ">"
 
@@ -55,31 +62,37 @@ def to_plain(runs) -> str:
     return "".join(r.text for r in runs)
 
 
-_TAG = re.compile(r"<(/?)(B|I|SUP)>|([^<]+)")
+_TAG = re.compile(r"<(/?)(B|I|SUP|SUB)>|([^<]+)")
 
 
 def parse_html(label: str) -> tuple:
     """The runs of an HTML-like label made by :func:`to_html` (the inverse)."""
-    bold = italic = sup = 0
+    bold = italic = sup = sub = 0
     runs = []
     for close, tag, text in _TAG.findall(label):
         if text:
-            runs.append(Run(html.unescape(text), bool(bold), bool(italic), bool(sup)))
+            runs.append(Run(html.unescape(text), bool(bold), bool(italic), bool(sup),
+                            bool(sub)))
             continue
         d = -1 if close else 1
         if tag == "B":
             bold += d
         elif tag == "I":
             italic += d
-        else:
+        elif tag == "SUP":
             sup += d
+        else:
+            sub += d
     return tuple(runs)
+
+
+_SANS = set("✂⋯")
 
 
 def svg_spans(runs, font_size: float) -> str:
     """SVG ``<tspan>`` s for the runs (superscripts raised with ``dy``, which every SVG
     renderer understands)."""
-    out, raised = [], False
+    out, shift = [], 0.0                     # the baseline's current offset
     small = round(font_size * 0.72, 2)
     for r in runs:
         attrs = []
@@ -87,14 +100,14 @@ def svg_spans(runs, font_size: float) -> str:
             attrs.append('font-weight="bold"')
         if r.italic:
             attrs.append('font-style="italic"')
-        if r.sup and not raised:
-            attrs.append(f'dy="{-0.42 * font_size:.2f}"')
-            raised = True
-        elif not r.sup and raised:
-            attrs.append(f'dy="{0.42 * font_size:.2f}"')
-            raised = False
-        if r.sup:
+        want = -0.42 * font_size if r.sup else (0.22 * font_size if r.sub else 0.0)
+        if want != shift:
+            attrs.append(f'dy="{want - shift:.2f}"')
+            shift = want
+        if r.sup or r.sub:
             attrs.append(f'font-size="{small}"')
+        if _SANS.intersection(r.text):     # not in DejaVu Serif: say where it is, or a
+            attrs.append('font-family="DejaVu Sans"')  # renderer falls back for the rest too
         text = html.escape(r.text, quote=False)
         out.append(f"<tspan {' '.join(attrs)}>{text}</tspan>" if attrs else
                    f"<tspan>{text}</tspan>")

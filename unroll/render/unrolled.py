@@ -13,25 +13,32 @@ cut edges of truncated BPTT (dashed); checkpointed values (double border).
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import graphviz
 
 from ..ir import Graph, Value
+from ..errors import RenderError
 from . import richtext
 from .backend import FONT
 from .circuit import STYLE, _Visible
 
 __all__ = ["unrolled_dot", "roles"]
 
-_ROW = {"input": 0, "static": 0, "hidden": 1, "state": 2, "bstate": 3, "output": 4,
-        "target": 4, "loss": 5}
 _GRAD = "#b03a2e"
 
 
+class Role(NamedTuple):
+    role: str           # input, static, target, state, bstate, hidden, output, loss
+    shown: str          # the name drawn (a state's name for the value of its .next)
+    row: int            # from the bottom, as in the circuit diagram; a decoder above
+
+
 def roles(g: Graph) -> dict:
-    """{value name: (role, shown name)} for every variable a picture of ``g`` draws."""
+    """{value name: Role} for every variable a picture of ``g`` draws."""
     out = {}
     parts = g.parts or (g,)
+    base = 0
     for part in parts:
         c = part.circuit if part.circuit is not None else getattr(part.base, "circuit", None)
         if c is None:
@@ -39,13 +46,16 @@ def roles(g: Graph) -> dict:
         prefix = f"{part.name}." if g.parts else ""
         v = _Visible(c, "variables")
         for n, role in v.roles.items():
+            row = base + v.rank(n)
             if n.kind in ("input", "static"):
-                out[n.name] = (role, n.name)
+                out[n.name] = Role(role, n.name, row)
                 continue
             name = v.label(n)
             if role == "state" and c.states[name].direction == "backward":
                 role = "bstate"
-            out[prefix + (name if role in ("state", "bstate") else n.name)] = (role, name)
+            out[prefix + (name if role in ("state", "bstate") else n.name)] = \
+                Role(role, name, row)
+        base = 1 + max((r.row for r in out.values()), default=-1)
     return out
 
 
@@ -71,8 +81,9 @@ def unrolled_dot(g: Graph, *, mode: str = "forward", params: str = "edges",
     checkpoints : steps whose states are checkpoints (double border)
     """
     if mode not in ("forward", "backward", "overlay"):
-        raise ValueError(f"mode must be 'forward', 'backward' or 'overlay', not {mode!r}")
+        raise RenderError(f"mode must be 'forward', 'backward' or 'overlay', not {mode!r}")
     u = _Unrolled(g, max_steps, keep, relative)
+    u.forward_pairs = _forward_pairs(u)
     d = graphviz.Digraph(name=f"unrolled_{g.name.replace('+', '_')}")
     d.attr(rankdir="BT", nodesep="0.35", ranksep="0.45", fontname=FONT, newrank="true")
     if title:
@@ -82,8 +93,10 @@ def unrolled_dot(g: Graph, *, mode: str = "forward", params: str = "edges",
     d.attr("edge", fontname=FONT, fontsize="12", arrowsize="0.6", penwidth="1.0")
     colors = _heat_colors(heat, u) if heat else {}
     ckpt = set(checkpoints)
+    if mode == "backward":             # no gradient flows into a target
+        u.drop(lambda v: u.role[v][0] == "target")
     for v in u.nodes:
-        role, shown = u.role[v]
+        role, shown, _ = u.role[v]
         back = mode == "backward" and role not in ("input", "static", "target")
         runs = richtext.var(shown, u.step_label(v), vector=role != "loss")
         if back:
@@ -95,10 +108,13 @@ def unrolled_dot(g: Graph, *, mode: str = "forward", params: str = "edges",
         if role in ("state", "bstate") and v.t in ckpt:
             attrs.update(peripheries="2", color="#1f5fbf")
         if v.t is not None and role != "target":      # a column: straight x -> h -> o -> L
-            attrs["group"] = f"col{v.t}"
+            attrs["group"] = f"col{_order(u, v)}"
         d.node(u.id(v), richtext.to_html(runs), **attrs)
-    for e in u.ellipses:
-        d.node(e.ident, e.label, **e.attrs)
+    for e in u.ellipses:                     # the ends sit in a column of their own
+        col = {"left": u.steps[0] - 1, "right": u.steps[-1] + 1}.get(e.col)
+        d.node(e.ident, e.label, **e.attrs, **({"group": f"col{col}"} if col is not None
+                                               else {}))
+    _anchor_ends(d, u)
     _rows(d, u)
     for (src, dst), labels in u.edges.items():
         _edge(d, u, src, dst, labels, mode, params, truncate)
@@ -145,6 +161,7 @@ class _Unrolled:
         self.ellipses: list = []            # "⋯" and h⁽…⁾ nodes
         self.gap_nodes: dict = {}           # variable name -> its "⋯" node
         self.gap_edges: list = []           # (last drawn value before the gap, its "⋯")
+        self.anchors: list = []             # invisible bottom-row nodes holding the ends
         self.edges = self._edges()
         if relative:
             self._relative_ends()
@@ -171,8 +188,19 @@ class _Unrolled:
         d = v.t - self.mid
         return "t" if d == 0 else (f"t+{d}" if d > 0 else f"t-{-d}")
 
-    def column(self, v: Value):
-        return None if v.t is None else v.t
+    def drop(self, which) -> None:
+        """Leave out the values ``which(v)`` selects, and their edges."""
+        gone = {v for v in self.nodes if which(v)}
+        self.nodes = [v for v in self.nodes if v not in gone]
+        self.edges = {k: l for k, l in self.edges.items() if k[0] not in gone
+                      and k[1] not in gone}
+
+    def part(self, v) -> int:
+        """Which part of a composed graph (encoder 0, decoder 1) a value belongs to."""
+        if not self.g.parts or isinstance(v, _Ellipsis):
+            return 0
+        return 1 if v.name.startswith(self.g.parts[1].name + ".") or \
+            v.name in self.g.parts[1].seq_inputs else 0
 
     # edges: walk back from each drawn value through the hidden ones
     def _edges(self) -> dict:
@@ -205,7 +233,7 @@ class _Unrolled:
         if x.name not in self.gap_nodes:
             e = _Ellipsis(f"gap_{len(self.gap_nodes)}", "⋯",
                           dict(shape="plaintext", fontsize="22", fillcolor="none", style=""),
-                          _ROW[self.names[x.name][0]], "gap")
+                          self.names[x.name].row, "gap")
             self.ellipses.append(e)
             self.gap_nodes[x.name] = e
             # the chain goes on: the last drawn value before the gap feeds the ellipsis
@@ -214,20 +242,30 @@ class _Unrolled:
         return self.gap_nodes[x.name]
 
     def _relative_ends(self) -> None:
-        """The book's h⁽…⁾ before the first drawn step and after the last."""
-        chains = {}
-        for (src, dst), labels in self.edges.items():
-            if isinstance(src, Value) and src.name == dst.name and src.t is not None:
-                chains.setdefault(dst.name, labels)
-        for name, labels in chains.items():
-            drawn = sorted((v for v in self.nodes if v.name == name), key=lambda v: v.t)
-            role, shown = self.role[drawn[0]]
-            first, last = (drawn[0], drawn[-1]) if role == "state" else (drawn[-1], drawn[0])
-            for end, edge in (("left", lambda e: (e, first)), ("right", lambda e: (last, e))):
-                ident = f"dots_{end}_{len(self.ellipses)}"
-                runs = richtext.var(shown, "…")
-                e = _Ellipsis(ident, richtext.to_html(runs),
-                              dict(fillcolor="white", style="filled,dashed"), _ROW[role], end)
+        """The book's ⁽…⁾ nodes: what feeds the first drawn step from before it (o⁽…⁾ -> h),
+        and what the last drawn step feeds after it (h -> h⁽…⁾)."""
+        first, last = self.steps[0], self.steps[-1]
+        ends = {}
+        for (src, dst), labels in list(self.edges.items()):
+            if not (isinstance(src, Value) and isinstance(dst, Value)) or src.t is None or \
+                    dst.t is None or abs(src.t - dst.t) != 1:
+                continue
+            forward = dst.t == src.t + 1
+            if (dst.t == first + 1) if forward else (dst.t == last - 1):
+                ends[("in", src.name, dst.name, forward)] = labels
+        for (_, sname, dname, forward), labels in ends.items():
+            entry = next(v for v in self.nodes if v.name == dname
+                         and v.t == (first if forward else last))
+            leave = next(v for v in self.nodes if v.name == sname
+                         and v.t == (last if forward else first))
+            for side, edge, name in (("left" if forward else "right",
+                                      lambda e: (e, entry), sname),
+                                     ("right" if forward else "left",
+                                      lambda e: (leave, e), dname)):
+                _, shown, row = self.names[name]
+                e = _Ellipsis(f"dots_{side}_{len(self.ellipses)}",
+                              richtext.to_html(richtext.var(shown, "…")),
+                              dict(fillcolor="white", style="filled,dashed"), row, side)
                 self.ellipses.append(e)
                 self.edges[edge(e)] = set(labels)
 
@@ -237,11 +275,8 @@ class _Unrolled:
 def _rows(d, u: _Unrolled) -> None:
     """Each role's row side by side and in step order; rows stacked bottom to top."""
     rows = {}
-    for v in u.nodes:
-        rows.setdefault(_ROW[u.role[v][0]], []).append((_order(u, v), u.id(v)))
-    for e in u.ellipses:
-        key = {"left": -1e9, "right": 1e9, "gap": (u.gap[0] + 0.5) if u.gap else 0}[e.col]
-        rows.setdefault(e.row, []).append((key, e.ident))
+    for v in list(u.nodes) + u.ellipses + u.anchors:
+        rows.setdefault(_row_of(u, v), []).append((_key(u, v), _ident(u, v)))
     prev = None
     for r in sorted(rows):
         ids = [i for _, i in sorted(rows[r])]
@@ -251,7 +286,8 @@ def _rows(d, u: _Unrolled) -> None:
             for i in ids:
                 s.node(i)
         for a, b in zip(ids, ids[1:]):
-            d.edge(a, b, style="invis", weight="5")
+            if (a, b) not in u.forward_pairs:   # (a parallel invisible edge hides the real one)
+                d.edge(a, b, style="invis", weight="5")
         if prev is not None:
             d.edge(prev, f"row{r}", style="invis")
         prev = f"row{r}"
@@ -259,34 +295,95 @@ def _rows(d, u: _Unrolled) -> None:
         d.edge(u.id(src), e.ident)
 
 
+def _anchor_ends(d, u: _Unrolled) -> None:
+    """Hold each ⁽…⁾ end in its column from below (an invisible node in the bottom row):
+    without it, edges crossing the end's row can push it out of place."""
+    bottom = min((_row_of(u, v) for v in u.nodes), default=0)
+    for e in u.ellipses:
+        if e.col in ("left", "right") and e.row != bottom:
+            anchor = f"anchor_{e.ident}"
+            col = u.steps[0] - 1 if e.col == "left" else u.steps[-1] + 1
+            d.node(anchor, "", style="invis", width="0.1", height="0.1", group=f"col{col}")
+            d.edge(anchor, e.ident, style="invis", weight="10")
+            u.anchors.append(_Ellipsis(anchor, "", {}, bottom, e.col))
+
+
+def _forward_pairs(u: _Unrolled) -> set:
+    """Edges along a row, left to right, between neighbours (they keep the row in order)."""
+    pairs = set()
+    for src, dst in u.edges:
+        if _row_of(u, src) == _row_of(u, dst) and _key(u, src) < _key(u, dst):
+            pairs.add((_ident(u, src), _ident(u, dst)))
+    return pairs
+
+
+def _ident(u, v) -> str:
+    return v.ident if isinstance(v, _Ellipsis) else u.id(v)
+
+
+def _key(u, v):
+    if isinstance(v, _Ellipsis):
+        return {"left": -1e9, "right": 1e9, "gap": (u.gap[0] + 0.5) if u.gap else 0}[v.col]
+    return _order(u, v)
+
+
+def _row_of(u: _Unrolled, v) -> int:
+    if isinstance(v, _Ellipsis):
+        return v.row
+    return u.role[v].row
+
+
 def _order(u: _Unrolled, v: Value):
-    return -1e8 if v.t is None else v.t
+    if v.t is None:
+        return -1e8
+    return v.t + (u.g.parts[0].steps + 1 if u.part(v) else 0)   # and to its right
 
 
 def _edge(d, u, src, dst, labels, mode, params, truncate) -> None:
     s = src.ident if isinstance(src, _Ellipsis) else u.id(src)
     t = dst.ident if isinstance(dst, _Ellipsis) else u.id(dst)
-    attrs = {}
+    same = isinstance(src, Value) and isinstance(dst, Value) and src.name == dst.name
+    cut = bool(truncate and same and src.t is not None and dst.t is not None and
+               min(src.t, dst.t) > 0 and min(src.t, dst.t) % truncate == 0)
+    attrs, runs = {}, []
     if labels and params == "edges":
-        runs = []
         for i, p in enumerate(sorted(labels)):
             runs += ([richtext.Run(", ")] if i else []) + list(richtext.var(p))
+    if runs:
         attrs["label"] = richtext.to_html(runs)
     if params == "nodes":
         for p in labels:
             d.edge(f"param_{p}", t, style="dotted", arrowhead="none", color="#8a7a3a",
                    constraint="false")
-    same = isinstance(src, Value) and isinstance(dst, Value) and src.name == dst.name
-    if truncate and same and src.t is not None and dst.t is not None and \
-            min(src.t, dst.t) % truncate == 0:
-        attrs.update(style="dashed", color="#777777", xlabel="✂")
-    if mode == "backward":
-        d.edge(t, s, dir="back", style="dashed", color=_GRAD, fontcolor=_GRAD, **{
-            k: v for k, v in attrs.items() if k == "label"})
+    if _row_of(u, src) == _row_of(u, dst) and "label" in attrs:
+        # a label on an edge along a row is laid out as a node in the row above, which
+        # unsettles that row's order: place it after layout instead
+        attrs["xlabel"] = attrs.pop("label")
+    if (s, t) not in u.forward_pairs and _row_of(u, src) >= _row_of(u, dst):
+        # against the order of a row (g(t+1) -> g(t)) or down a row (y(t-1) -> h(t)): the
+        # rows and their order are fixed already, the edge only has to be drawn
+        attrs["constraint"] = "false"
+    if cut:                                  # truncated BPTT: no gradient crosses this edge
+        attrs.update(style="dashed", color="#777777", headlabel="✂", labelfontsize="16",
+                     labelfontname="DejaVu Sans", labelangle="-60", labeldistance="2.5")
+    down = _row_of(u, src) > _row_of(u, dst)        # y(t-1) -> h(t): against the rows
+    if down:
+        attrs.pop("constraint", None)
+    # the layout is the forward one; gradients flow against the edges: arrowheads reversed
+    a, b = (t, s) if down else (s, t)   # y(t-1) -> h(t) is laid out upwards, h -> y
+    grad = dict(style="dashed", color=_GRAD, fontcolor=_GRAD,
+                dir="forward" if down else "back")
+    if mode == "backward" and cut:          # the chain is drawn, no gradient along it
+        d.edge(a, b, style="dotted", color="#777777", dir="none",
+               **{k: v for k, v in attrs.items() if "label" in k})
         return
-    d.edge(s, t, **attrs)
-    if mode == "overlay":
-        d.edge(t, s, style="dashed", color=_GRAD, constraint="false", arrowsize="0.5")
+    if mode == "backward":
+        d.edge(a, b, **grad, **{k: v for k, v in attrs.items() if k in ("label", "xlabel")})
+        return
+    d.edge(a, b, **(dict(dir="back") if down else {}), **attrs)
+    target = any(isinstance(v, Value) and u.role[v][0] == "target" for v in (src, dst))
+    if mode == "overlay" and not target and not cut:   # none into a target, none across a cut
+        d.edge(a, b, **grad, arrowsize="0.5")
 
 
 # --- heat map -----------------------------------------------------------------------------------
@@ -320,18 +417,31 @@ def _color(x: float, lo: float, hi: float) -> str:
 
 
 def _legend(d, heat: dict, u: _Unrolled) -> None:
+    """A colour bar under the inputs: low to high, with the values at each colour."""
     lo, hi = _range(heat)
     names = ", ".join(heat)
+    bottom = min(_row_of(u, v) for v in u.nodes)
     with d.subgraph(name="cluster_legend") as s:
-        s.attr(label=f"‖∂L/∂{names}⁽ᵗ⁾‖ (log scale)", fontsize="11", style="rounded",
-               color="#999999", rank="sink")
-        prev = None
-        for i, col in enumerate(_MAP):
-            value = 10 ** (math.log10(lo) + (math.log10(hi) - math.log10(lo)) * i /
-                           (len(_MAP) - 1)) if hi > lo else hi
-            ident = f"legend{i}"
-            s.node(ident, f"{value:.0e}", shape="box", fillcolor=col, width="0.55",
-                   height="0.3", fontsize="9", fixedsize="true")
-            if prev:
-                s.edge(prev, ident, style="invis")
-            prev = ident
+        s.attr(label=f"‖∂L/∂{names}⁽ᵗ⁾‖, log scale", fontsize="12", style="rounded",
+               color="#999999", labelloc="b")
+        with s.subgraph() as r:                # one row, low to high, left to right
+            r.attr(rank="same")
+            prev = None
+            for i, col in enumerate(_MAP):
+                value = 10 ** (math.log10(lo) + (math.log10(hi) - math.log10(lo)) * i /
+                               (len(_MAP) - 1)) if hi > lo else hi
+                ident = f"legend{i}"
+                r.node(ident, f"{value:.1e}", shape="box", style="filled", fillcolor=col,
+                       width="0.75", height="0.3", fontsize="10", fixedsize="true",
+                       fontcolor="white" if i >= len(_MAP) - 2 else "black")
+                if prev:
+                    r.edge(prev, ident, style="invis", minlen="0")
+                prev = ident
+    under = sorted((_key(u, v), u.id(v)) for v in u.nodes if _row_of(u, v) == bottom
+                   and v.t is not None)
+    if not under:
+        d.edge("legend0", f"row{bottom}", style="invis")
+        return
+    mid = (len(_MAP) - 1) // 2                  # under the bottom row, centred on the steps
+    d.edge(f"legend{mid}", under[(len(under) - 1) // 2][1], style="invis", weight="10")
+    d.edge(f"legend{mid + 1}", under[len(under) // 2][1], style="invis", weight="10")
