@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
 
-.PHONY: demo test test-torch bench clean
+.PHONY: demo test test-torch bench gallery clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +20,10 @@ $(VENV)/.test: pyproject.toml $(VENV)/.base
 
 demo: $(VENV)/.base
 	$(BIN)/python examples/demo.py
+
+# docs/gallery/: the chapter-10 figures as SVG and PNG, and docs/gallery.md
+gallery: $(VENV)/.base
+	$(BIN)/python docs/make_gallery.py
 
 test: $(VENV)/.test
 	$(BIN)/python -m pytest -q

@@ -8,6 +8,7 @@ Goodfellow, Bengio & Courville, *Deep Learning*, fig. 10.3 and eq. 10.8-10.11:
 Run ``python examples/demo.py --quick`` for the short version the tests run.
 """
 import argparse
+from pathlib import Path
 
 import numpy as np
 
@@ -29,11 +30,27 @@ def elman(D: int = 4, H: int = 3, K: int = 4) -> ur.Circuit:
     return c
 
 
-def main(quick: bool = False) -> dict:
+def pictures(c: ur.Circuit, g: ur.Graph, out: Path) -> list:
+    """The circuit diagram (fig. 10.3, left), the unrolled graph (right) and the BPTT graph."""
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for ext in ("svg", "png"):
+        written.append(c.render(out / f"elman-circuit.{ext}"))
+        written.append(g.render(out / f"elman-unrolled.{ext}"))
+        written.append(g.render(out / f"elman-backward.{ext}", mode="backward"))
+    return written
+
+
+def main(quick: bool = False, out: str = "out/demo") -> dict:
     steps = 4
     c = elman()
     g = c.unroll(steps=steps)
     print(f"== the circuit: {c!r}")
+    files = pictures(c, g, Path(out))
+    print("== pictures of the circuit, the unrolled graph and its backward pass, in "
+          f"{Path(out).resolve()}:")
+    for f in files:
+        print(f"  {f.name}")
     print(f"\n== unrolled over τ = {steps} steps (forward equations)\n{g}")
 
     # the word "hell" -> predict "ello", characters one-hot over the vocabulary h, e, l, o
@@ -62,10 +79,11 @@ def main(quick: bool = False) -> dict:
     report = ur.gradcheck(g, params, x=xs, y=ys)
     print(f"\n== {report}")
     report.raise_if_failed()
-    return {"loss": float(loss), "grads": grads, "report": report}
+    return {"loss": float(loss), "grads": grads, "report": report, "pictures": files}
 
 
 if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="the short version (for the tests)")
+    ap.add_argument("--out", default="out/demo", help="where the pictures go")
     main(**vars(ap.parse_args()))

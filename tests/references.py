@@ -106,13 +106,14 @@ def teacher_forcing(p, x, y, mode):
 
 
 def conditioned(p, xvec, y, T, feed_previous):
-    B = xvec.shape[0]
+    """xvec: (B, D) for one vector, or (T, B, D) for a sequence (fig. 10.10)."""
+    B = xvec.shape[-2]
     K = p["V"].shape[0]
     h = np.zeros((B, p["W"].shape[0]), dtype=p["W"].dtype)
     prev = np.zeros((B, K))
     os = []
     for t in range(T):
-        a = p["b"] + lin(p["W"], h) + lin(p["R"], xvec)
+        a = p["b"] + lin(p["W"], h) + lin(p["R"], xvec if xvec.ndim == 2 else xvec[t])
         if feed_previous:
             a = a + lin(p["U"], prev)
             prev = np.eye(K)[y[t]]

@@ -86,11 +86,13 @@ def test_teacher_forcing_graphs_have_the_textbook_edges():
         set(M.teacher_forcing(D, H, K, mode="train").param_shapes())
 
 
-@pytest.mark.parametrize("feed_previous", [False, True])
-def test_conditioned(feed_previous):
-    c = M.conditioned(D, H, K, feed_previous=feed_previous)
+@pytest.mark.parametrize("feed_previous, sequence", [(False, False), (True, False),
+                                                     (True, True)])
+def test_conditioned(feed_previous, sequence):
+    """Fig. 10.9 (one vector x, y(t-1) fed back) and fig. 10.10 (a sequence x(t))."""
+    c = M.conditioned(D, H, K, feed_previous=feed_previous, sequence=sequence)
     p, (x, y) = rand_params(c, 5), inputs()
-    xv = x[0]
+    xv = x if sequence else x[0]
     agree(c.unroll(steps=T), p,
           lambda q: ref.total(ref.cross_entropy(ref.conditioned(q, xv, y, T, feed_previous),
                                                 y)), x=xv, y=y)

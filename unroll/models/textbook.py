@@ -148,18 +148,21 @@ def _feedback(o, y, mode: str, loss: str, K: int):
 
 
 def conditioned(vector_size: int, hidden_size: int, output_size: int,
-                feed_previous: bool = False, loss: str = "cross_entropy",
-                name: str | None = None) -> ur.Circuit:
-    """An RNN conditioned on one fixed vector x that feeds every step (fig. 10.9), e.g. an
-    image embedding for captioning; with ``feed_previous`` the previous target y(t-1) feeds
-    h(t) as well (fig. 10.10)::
+                feed_previous: bool = False, sequence: bool = False,
+                loss: str = "cross_entropy", name: str | None = None) -> ur.Circuit:
+    """An RNN conditioned on one fixed vector x that feeds every step, e.g. an image embedding
+    for captioning; with ``feed_previous`` the previous target y(t-1) feeds h(t) as well, so
+    each y(t) is both the target at t and an input at t+1 (fig. 10.9 draws exactly this).
+    With ``sequence=True``, x is a sequence x(t) instead of one vector: the conditional RNN of
+    fig. 10.10 (with ``feed_previous=True``)::
 
         h(t) = tanh(b + W h(t-1) + R x [+ U y(t-1)])    o(t) = c + V h(t)
 
-    ``x`` is a static input (shape (B, vector_size) at run time); y(t-1) is the state ``fb``.
+    ``x`` is a static input (shape (B, vector_size) at run time) unless ``sequence``; y(t-1)
+    is the state ``fb``.
     """
     c = ur.Circuit(name or ("conditioned_y" if feed_previous else "conditioned"))
-    xv = c.input("x", (vector_size,), per_step=False)
+    xv = c.input("x", (vector_size,), per_step=sequence)
     y = _target(c, loss, output_size)
     R, W = c.param("R", (hidden_size, vector_size)), c.param("W", (hidden_size, hidden_size))
     V = c.param("V", (output_size, hidden_size))

@@ -169,7 +169,7 @@ def pdf(dot) -> bytes:
                       style="italic" if ("Italic" in style or "Oblique" in style)
                       else "normal")
     import io
-    drawing = svg2rlg(io.StringIO(svg(src)))
+    drawing = svg2rlg(io.BytesIO(svg(src).encode()))
     return renderPDF.drawToString(drawing)
 
 

@@ -62,6 +62,9 @@ def circuit_dot(c: Circuit, detail: str = "variables", params: str = "edges",
             rows[sq] = v.rank(src)
             # (compass points are flipped vertically in a bottom-to-top layout)
             d.edge(_id(src), sq, arrowhead="none", weight="100", tailport="se", headport="s")
+        elif len(set(dsts)) == 1:   # beside its one reader (o -> ■ -> h, fig. 10.4)
+            rows[sq] = v.rank(dsts[0])
+            d.edge(_id(src), sq, arrowhead="none", constraint="false")
         else:                    # fed from below, like the inputs, to every reader
             rows[sq] = max(0, min(v.rank(n) for n in dsts) - 1)
             d.edge(_id(src), sq, arrowhead="none", constraint="false")
@@ -74,18 +77,23 @@ def circuit_dot(c: Circuit, detail: str = "variables", params: str = "edges",
                 d.edge(f"param_{p}", _id(dst), style="dotted", arrowhead="none")
             labels = set()
         label = _weights(c, labels if params == "edges" else ())
-        if delay == 0:
+        if delay == 0 and v.rank(src) > v.rank(dst):   # a target down into its loss:
+            d.edge(_id(dst), _id(src), dir="back", **label)   # laid out upwards, drawn down
+        elif delay == 0:
             d.edge(_id(src), _id(dst), **label)
         elif readers[src, delay] == [src]:
             d.edge(squares[src, delay], _id(dst), constraint="false", tailport="n",
-                   headport="ne", **label)
+                   headport="e", **label)
+        elif rows[squares[src, delay]] == v.rank(dst):
+            d.edge(squares[src, delay], _id(dst), constraint="false", **label)
         else:
             d.edge(squares[src, delay], _id(dst), **label)
     return d
 
 
 def _rows(d, rank_of: dict) -> None:
-    """Put the nodes of each row side by side, and the rows in order (an invisible ladder)."""
+    """Put the nodes of each row side by side, and the rows in order: an invisible edge from
+    each row to the next (weight 0, so it orders the rows without pulling nodes sideways)."""
     rows = {}
     for n, r in rank_of.items():
         rows.setdefault(r, []).append(n)
@@ -93,12 +101,11 @@ def _rows(d, rank_of: dict) -> None:
     for r in sorted(rows):
         with d.subgraph() as s:
             s.attr(rank="same")
-            s.node(f"row{r}", style="invis", width="0", height="0", label="")
             for i in rows[r]:
                 s.node(i)
         if prev is not None:
-            d.edge(prev, f"row{r}", style="invis")
-        prev = f"row{r}"
+            d.edge(prev, rows[r][0], style="invis", weight="0")
+        prev = rows[r][0]
 
 
 def _new(name: str, title: bool) -> graphviz.Digraph:
@@ -279,7 +286,7 @@ class _Visible:
         """The drawn nodes n reads, through hidden operations: (node, delay, weights)."""
         found = []
 
-        def walk(m: Node, labels: frozenset, delay: int):
+        def walk(m: Node, labels: frozenset, delay: int, through: frozenset):
             weights = m.prim.weights
             params = {x.name for x in m.inputs if isinstance(x, Node) and x.kind == "param"}
             for x in m.inputs:
@@ -291,11 +298,11 @@ class _Visible:
                     k = 0 if x.kind == "state" else (x.k if s.direction == "forward" else -x.k)
                     if s.show:
                         found.append((s.next, delay + k, lab))
-                    else:                            # a folded delay line: look through it
-                        walk(s.next, lab, delay + k)
-                elif x in self.roles:
+                    elif x.ref not in through:       # a folded delay line: look through it
+                        walk(s.next, lab, delay + k, through | {x.ref})   # (once: it may
+                elif x in self.roles:                                      # read itself)
                     found.append((x, delay, lab))
                 elif x.kind == "op":
-                    walk(x, lab, delay)
-        walk(n, frozenset(), 0)
+                    walk(x, lab, delay, through)
+        walk(n, frozenset(), 0, frozenset())
         return found

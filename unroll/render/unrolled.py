@@ -61,29 +61,35 @@ def roles(g: Graph) -> dict:
 
 def unrolled_dot(g: Graph, *, mode: str = "forward", params: str = "edges",
                  max_steps: int = 8, keep: int = 3, relative: bool = False,
-                 heat: dict | None = None, truncate: int | None = None,
-                 checkpoints=(), title: str | None = None) -> graphviz.Digraph:
+                 heat: dict | None = None, heat_range: tuple | None = None,
+                 truncate: int | None = None, checkpoints=(),
+                 title: str | None = None) -> graphviz.Digraph:
     """The unrolled graph of ``g`` as a ``graphviz.Digraph``.
 
     Parameters
     ----------
     mode : "forward", "backward" (the BPTT graph: nodes ∂L/∂v, edges reversed and dashed) or
         "overlay" (the forward graph with the gradient flow drawn over it)
-    params : "edges" (every copy of an edge carries its weight) or "nodes" (each parameter
-        once, with edges to every use: sharing made visible)
+    params : "edges" (every copy of an edge carries its weight), "nodes" (each parameter
+        once, with edges to every use: sharing made visible) or "none" (no weights)
     max_steps, keep : a graph of more than ``max_steps`` steps shows the first and last
         ``keep`` and "⋯" between them
     relative : label steps t-1, t, t+1 around the middle one, with h⁽…⁾ at both ends of each
         state chain (the book's drawing of an arbitrary stretch of time)
     heat : {state name: per-step values (index t-1)}: colour those nodes (e.g. ‖∂L/∂h(t)‖ from
-        :func:`unroll.render.gradient_norms`), log scale, with a legend
+        :func:`unroll.diagnostics.gradient_norms`), log scale, with a legend
+    heat_range : (low, high) of the colour scale (default: the values' own range); give two
+        pictures the same one to compare them
     truncate : draw the state edges cut by truncated BPTT every ``truncate`` steps dashed
     checkpoints : steps whose states are checkpoints (double border)
     """
     if mode not in ("forward", "backward", "overlay"):
         raise RenderError(f"mode must be 'forward', 'backward' or 'overlay', not {mode!r}")
+    if params not in ("edges", "nodes", "none"):
+        raise RenderError(f"params must be 'edges', 'nodes' or 'none', not {params!r}")
     u = _Unrolled(g, max_steps, keep, relative)
     u.forward_pairs = _forward_pairs(u)
+    u.params = params
     d = graphviz.Digraph(name=f"unrolled_{g.name.replace('+', '_')}")
     d.attr(rankdir="BT", nodesep="0.35", ranksep="0.45", fontname=FONT, newrank="true")
     if title:
@@ -91,10 +97,14 @@ def unrolled_dot(g: Graph, *, mode: str = "forward", params: str = "edges",
     d.attr("node", shape="circle", fontname=FONT, fontsize="14", width="0.62", height="0.62",
            fixedsize="true", penwidth="1.1", style="filled", fillcolor="white")
     d.attr("edge", fontname=FONT, fontsize="12", arrowsize="0.6", penwidth="1.0")
-    colors = _heat_colors(heat, u) if heat else {}
+    if heat is not None and not isinstance(heat, dict):
+        raise RenderError("heat must be a dict {state name: per-step values}, e.g. "
+                          "ur.diagnostics.gradient_norms(g, params, **inputs)")
+    lo_hi = tuple(heat_range) if heat_range else _range(heat) if heat else None
+    colors = _heat_colors(heat, u, lo_hi) if heat else {}
     ckpt = set(checkpoints)
-    if mode == "backward":             # no gradient flows into a target
-        u.drop(lambda v: u.role[v][0] == "target")
+    if mode == "backward":    # gradients flow back to what the model computed, not into data
+        u.drop(lambda v: u.role[v][0] in ("target", "input", "static"))
     for v in u.nodes:
         role, shown, _ = u.role[v]
         back = mode == "backward" and role not in ("input", "static", "target")
@@ -107,7 +117,7 @@ def unrolled_dot(g: Graph, *, mode: str = "forward", params: str = "edges",
             attrs.update(shape="ellipse", width="1.05", fontsize="12")
         if role in ("state", "bstate") and v.t in ckpt:
             attrs.update(peripheries="2", color="#1f5fbf")
-        if v.t is not None and role != "target":      # a column: straight x -> h -> o -> L
+        if v.t is not None:                 # a column: straight x -> h -> o -> L <- y
             attrs["group"] = f"col{_order(u, v)}"
         d.node(u.id(v), richtext.to_html(runs), **attrs)
     for e in u.ellipses:                     # the ends sit in a column of their own
@@ -123,7 +133,7 @@ def unrolled_dot(g: Graph, *, mode: str = "forward", params: str = "edges",
             d.node(f"param_{p}", richtext.to_html(richtext.var(p)), shape="box",
                    fillcolor=STYLE["param"][0], width="0.4", height="0.3")
     if heat:
-        _legend(d, heat, u)
+        _legend(d, heat, u, lo_hi)
     return d
 
 
@@ -253,6 +263,7 @@ class _Unrolled:
             forward = dst.t == src.t + 1
             if (dst.t == first + 1) if forward else (dst.t == last - 1):
                 ends[("in", src.name, dst.name, forward)] = labels
+        made = {}                              # (side, name) -> its end: one per chain
         for (_, sname, dname, forward), labels in ends.items():
             entry = next(v for v in self.nodes if v.name == dname
                          and v.t == (first if forward else last))
@@ -263,11 +274,14 @@ class _Unrolled:
                                      ("right" if forward else "left",
                                       lambda e: (leave, e), dname)):
                 _, shown, row = self.names[name]
-                e = _Ellipsis(f"dots_{side}_{len(self.ellipses)}",
-                              richtext.to_html(richtext.var(shown, "…")),
-                              dict(fillcolor="white", style="filled,dashed"), row, side)
-                self.ellipses.append(e)
-                self.edges[edge(e)] = set(labels)
+                e = made.get((side, name))
+                if e is None:
+                    e = made[side, name] = _Ellipsis(
+                        f"dots_{side}_{len(self.ellipses)}",
+                        richtext.to_html(richtext.var(shown, "…")),
+                        dict(fillcolor="white", style="filled,dashed"), row, side)
+                    self.ellipses.append(e)
+                self.edges.setdefault(edge(e), set()).update(labels)
 
 
 # --- layout -----------------------------------------------------------------------------------
@@ -291,8 +305,13 @@ def _rows(d, u: _Unrolled) -> None:
         if prev is not None:
             d.edge(prev, f"row{r}", style="invis")
         prev = f"row{r}"
-    for src, e in u.gap_edges:
-        d.edge(u.id(src), e.ident)
+    for src, e in u.gap_edges:               # into "⋯" with the weight it goes on with
+        labels = set().union(*[l for (a, _), l in u.edges.items() if a is e]) \
+            if u.params == "edges" else set()
+        runs = []
+        for i, p in enumerate(sorted(labels)):
+            runs += ([richtext.Run(", ")] if i else []) + list(richtext.var(p))
+        d.edge(u.id(src), e.ident, **({"xlabel": richtext.to_html(runs)} if runs else {}))
 
 
 def _anchor_ends(d, u: _Unrolled) -> None:
@@ -306,6 +325,18 @@ def _anchor_ends(d, u: _Unrolled) -> None:
             d.node(anchor, "", style="invis", width="0.1", height="0.1", group=f"col{col}")
             d.edge(anchor, e.ident, style="invis", weight="10")
             u.anchors.append(_Ellipsis(anchor, "", {}, bottom, e.col))
+    # the same for the initial states h(0) (and g(τ+1) of a backward chain): one anchor a side
+    sides = {}
+    for v in u.nodes:
+        if v.t is None or v.t in u.steps or _row_of(u, v) == bottom:
+            continue
+        side = "first" if v.t < u.steps[0] else "last"
+        if side not in sides:
+            sides[side] = anchor = f"anchor_{side}"
+            d.node(anchor, "", style="invis", width="0.1", height="0.1",
+                   group=f"col{_order(u, v)}")
+            u.anchors.append(_Ellipsis(anchor, "", {}, bottom, side))
+        d.edge(sides[side], u.id(v), style="invis", weight="10")
 
 
 def _forward_pairs(u: _Unrolled) -> set:
@@ -314,6 +345,8 @@ def _forward_pairs(u: _Unrolled) -> set:
     for src, dst in u.edges:
         if _row_of(u, src) == _row_of(u, dst) and _key(u, src) < _key(u, dst):
             pairs.add((_ident(u, src), _ident(u, dst)))
+    for src, e in u.gap_edges:                      # h(keep) -> "⋯"
+        pairs.add((u.id(src), e.ident))
     return pairs
 
 
@@ -323,7 +356,8 @@ def _ident(u, v) -> str:
 
 def _key(u, v):
     if isinstance(v, _Ellipsis):
-        return {"left": -1e9, "right": 1e9, "gap": (u.gap[0] + 0.5) if u.gap else 0}[v.col]
+        return {"left": -1e9, "right": 1e9, "first": -1e7, "last": 1e7,
+                "gap": (u.gap[0] + 0.5) if u.gap else 0}[v.col]
     return _order(u, v)
 
 
@@ -391,8 +425,8 @@ def _edge(d, u, src, dst, labels, mode, params, truncate) -> None:
 _MAP = ["#ffffcc", "#ffeda0", "#fed976", "#feb24c", "#fd8d3c", "#fc4e2a", "#e31a1c", "#b10026"]
 
 
-def _heat_colors(heat: dict, u: _Unrolled) -> dict:
-    lo, hi = _range(heat)
+def _heat_colors(heat: dict, u: _Unrolled, lo_hi: tuple) -> dict:
+    lo, hi = lo_hi
     out = {}
     for v in u.nodes:
         vals = heat.get(u.role[v][1])
@@ -416,9 +450,9 @@ def _color(x: float, lo: float, hi: float) -> str:
     return _MAP[min(len(_MAP) - 1, max(0, int(round(f * (len(_MAP) - 1)))))]
 
 
-def _legend(d, heat: dict, u: _Unrolled) -> None:
+def _legend(d, heat: dict, u: _Unrolled, lo_hi: tuple) -> None:
     """A colour bar under the inputs: low to high, with the values at each colour."""
-    lo, hi = _range(heat)
+    lo, hi = lo_hi
     names = ", ".join(heat)
     bottom = min(_row_of(u, v) for v in u.nodes)
     with d.subgraph(name="cluster_legend") as s:

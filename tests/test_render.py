@@ -1,0 +1,374 @@
+"""Pictures: the DOT structure of circuit diagrams and unrolled graphs, rendering to SVG, PNG and
+PDF with no system Graphviz, text in the PNGs, Jupyter display, and the command line."""
+import io
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import unroll as ur
+from unroll.models import textbook as tb
+from unroll.render import backend
+
+ROOT = Path(__file__).resolve().parents[1]
+D, H, K = 3, 4, 2
+
+
+def _load_gallery():
+    """docs/make_gallery.py as the module ``docs_gallery`` (its figures are tested here)."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("docs_gallery",
+                                                  ROOT / "docs" / "make_gallery.py")
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules["docs_gallery"] = mod
+    spec.loader.exec_module(mod)
+    return mod
+
+
+_load_gallery()
+
+
+# --- a small reader of the DOT the graphviz package writes (one statement per line) --------
+
+_ATTR = re.compile(r'(\w+)=("(?:[^"\\]|\\.)*"|<.*?>(?= \w+=|\]$)|[^\s\]]+)')
+
+
+def parse(dot):
+    """{node id: attrs}, [(tail, head, attrs)] of a graphviz.Digraph (subgraphs included)."""
+    nodes, edges = {}, []
+    for line in dot.source.splitlines():
+        line = line.strip()
+        m = re.match(r'^("?[\w.]+"?) -> ("?[\w.]+"?)(?: \[(.*)\])?$', line)
+        if m:
+            edges.append((m.group(1), m.group(2), _attrs(m.group(3) or "")))
+            continue
+        m = re.match(r'^("?[\w.]+"?) \[(.*)\]$', line)
+        if m and m.group(1) not in ("node", "edge", "graph"):
+            nodes.setdefault(m.group(1), {}).update(_attrs(m.group(2)))
+    return nodes, edges
+
+
+def _attrs(text):
+    return {k: v.strip('"') for k, v in _ATTR.findall(text + "]")}
+
+
+def plain(label):
+    """The text of an HTML-like label: <<B><I>h</I></B><SUP>(3)</SUP>> -> h(3)."""
+    label = label or ""
+    if label.startswith("<") and label.endswith(">"):
+        label = label[1:-1]
+    return re.sub(r"<[^<>]*>", "", label)
+
+
+def labels(nodes):
+    return {plain(a.get("label")) for a in nodes.values() if a.get("style") != "invis"}
+
+
+def elman():
+    return tb.elman(D, H, K)
+
+
+# --- circuit diagrams ----------------------------------------------------------------------
+
+def test_circuit_variables_roles_and_delay_square():
+    nodes, edges = parse(elman().to_dot())
+    assert {"x", "h", "o", "L", "y"} <= labels(nodes)
+    squares = [n for n, a in nodes.items() if a.get("shape") == "square"]
+    assert len(squares) == 1 and nodes[squares[0]]["fillcolor"] == "black"
+    name = {plain(a.get("label")): n for n, a in nodes.items() if "label" in a}
+    sq = squares[0]
+    # the loop: h -> ■ -> h, the recurrent weight W on the way back in
+    assert any(t == name["h"] and h == sq for t, h, _ in edges)
+    back = [a for t, h, a in edges if t == sq and h == name["h"]]
+    assert back and plain(back[0]["label"]) == "W"
+    weights = {plain(a.get("label")) for t, h, a in edges if "label" in a}
+    assert {"U", "V", "W"} <= weights
+    # roles by fill: h is a state, L a loss
+    assert nodes[name["h"]]["fillcolor"] == ur.render.circuit.STYLE["state"][0]
+    assert nodes[name["L"]]["fillcolor"] == ur.render.circuit.STYLE["loss"][0]
+
+
+def test_circuit_rows_follow_the_book():
+    """x at the bottom, then h, o, L, and the target y on top (fig. 10.3, left)."""
+    c = elman()
+    from unroll.render.circuit import _Visible
+    v = _Visible(c, "variables")
+    rank = {v.label(n): v.rank(n) for n in v.nodes}
+    assert rank["x"] < rank["h"] < rank["o"] < rank["L"] < rank["y"]
+
+
+def test_static_input_double_border_and_backward_state_above():
+    v_nodes, _ = parse(tb.conditioned(D, H, K).to_dot())
+    x = [a for a in v_nodes.values() if plain(a.get("label")) == "x"][0]
+    assert x["peripheries"] == "2"
+    from unroll.render.circuit import _Visible
+    v = _Visible(tb.bidirectional(D, H, K), "variables")
+    rank = {v.label(n): v.rank(n) for n in v.nodes}
+    assert rank["h"] < rank["g"] < rank["o"]
+
+
+def test_backward_state_delay_is_marked():
+    nodes, _ = parse(tb.bidirectional(D, H, K).to_dot())
+    marks = {a.get("xlabel") for a in nodes.values() if a.get("shape") == "square"}
+    assert "t+1" in marks                    # g reads g(t+1)
+
+
+def test_k_step_delay_mark():
+    c = ur.Circuit("k2")
+    x = c.input("x", (D,))
+    h = c.state("h", (H,))
+    h.next = ur.tanh(c.param("W", (H, H)) @ h.delayed(2) + c.param("U", (H, D)) @ x)
+    nodes, _ = parse(c.to_dot())
+    assert [a.get("xlabel") for a in nodes.values() if a.get("shape") == "square"] == ["2"]
+
+
+def test_one_square_per_delayed_value_shared_by_its_readers():
+    """An LSTM's h(t-1) feeds four gates: one black square, four edges out of it."""
+    from docs_gallery import lstm_cell_circuit
+    nodes, edges = parse(lstm_cell_circuit().to_dot())
+    squares = [n for n, a in nodes.items() if a.get("shape") == "square"]
+    assert len(squares) == 2                 # h(t-1) and s(t-1)
+    outs = {sq: [h for t, h, _ in edges if t == sq] for sq in squares}
+    assert sorted(len(v) for v in outs.values()) == [1, 4]
+    assert {"f", "g", "q", "i", "s", "h", "x"} <= labels(nodes)
+
+
+def test_detail_levels_and_param_options():
+    c = tb.elman(D, H, K)
+    ops, _ = parse(c.to_dot(detail="ops"))
+    named, _ = parse(c.to_dot(detail="named"))
+    textbook, _ = parse(c.to_dot())
+    boxes = [a for a in ops.values() if a.get("shape") == "box"]
+    assert {"·", "+", "log_softmax"} <= {a["label"] for a in boxes}
+    assert "a" in labels(named) and "a" not in labels(textbook)    # the named value a(t)
+    pn, pe = parse(c.to_dot(params="nodes"))
+    assert {"param_U", "param_V", "param_W"} <= set(pn)
+    _, none_edges = parse(c.to_dot(params="none"))
+    assert not any("label" in a for _, _, a in none_edges)
+    with pytest.raises(ur.RenderError, match="detail"):
+        c.to_dot(detail="everything")
+    with pytest.raises(ur.RenderError, match="params"):
+        c.to_dot(params="badges")
+
+
+def test_weights_with_an_index_are_subscripted():
+    assert ur.render.richtext.to_html(ur.render.richtext.var("W_f")) == \
+        "<<B><I>W</I></B><SUB><I>f</I></SUB>>"
+    assert ur.render.richtext.to_html(ur.render.richtext.var("weight_hh_l0")) == \
+        "<<B><I>weight_hh_l0</I></B>>"
+
+
+# --- unrolled graphs -----------------------------------------------------------------------
+
+def test_unrolled_columns_superscripts_and_initial_state():
+    g = elman().unroll(steps=4)
+    nodes, edges = parse(g.to_dot())
+    for t in range(1, 5):
+        for v in "xhoLy":
+            n = nodes[f"v_{v}_{t}"]
+            assert plain(n["label"]) == f"{v}({t})" and f"<SUP>({t})</SUP>" in n["label"]
+            assert n["group"] == f"col{t}"           # one column per step
+    assert plain(nodes["v_h_0"]["label"]) == "h(0)"
+    chain = {(t, h): plain(a.get("xlabel", a.get("label"))) for t, h, a in edges}
+    for t in range(1, 5):
+        assert chain[(f"v_h_{t - 1}", f"v_h_{t}")] == "W"     # W on every copy of its edge
+        assert chain[(f"v_x_{t}", f"v_h_{t}")] == "U"
+
+
+def test_unrolled_elision_keeps_a_long_graph_readable():
+    g = elman().unroll(steps=1000)
+    nodes, edges = parse(g.to_dot())
+    steps = {int(m.group(1)) for n in nodes if (m := re.match(r"v_h_(\d+)$", n))}
+    assert steps == {0, 1, 2, 3, 998, 999, 1000}
+    gaps = [n for n, a in nodes.items() if a.get("label") == "⋯"]
+    assert gaps
+    assert any(t == "v_h_3" and h in gaps for t, h, _ in edges)
+    assert any(t in gaps and h == "v_h_998" for t, h, _ in edges)
+    assert len(nodes) < 60
+
+
+def test_relative_labels_and_open_ends():
+    nodes, _ = parse(elman().unroll(steps=3).to_dot(relative=True))
+    text = labels(nodes)
+    assert {"h(t−1)", "h(t)", "h(t+1)", "h(…)"} <= text
+    assert not any(re.search(r"\(\d\)", s) for s in text)
+
+
+def test_backward_graph_reverses_and_dashes_every_edge():
+    nodes, edges = parse(elman().unroll(steps=3).to_dot(mode="backward"))
+    text = labels(nodes)
+    assert {"∂L/∂h(1)", "∂L/∂o(3)", "∂L/∂h(0)"} <= text
+    assert not any(s.startswith(("x", "y")) for s in text)    # no gradient into data
+    assert edges and all(a.get("style") == "dashed" and a.get("dir") in ("back", "forward")
+                         for _, _, a in edges if a.get("style") != "invis")
+
+
+def test_overlay_draws_both_flows_and_truncation_cuts():
+    g = elman().unroll(steps=6)
+    nodes, edges = parse(g.to_dot(mode="overlay", truncate=3, checkpoints=[3, 6]))
+    grad = [(t, h) for t, h, a in edges if a.get("color") == "#b03a2e"]
+    fwd = [(t, h) for t, h, a in edges if a.get("style") not in ("invis", "dashed")]
+    assert ("v_h_1", "v_h_2") in grad and ("v_h_1", "v_h_2") in fwd
+    cut = [a for t, h, a in edges if (t, h) == ("v_h_3", "v_h_4") and a.get("style") ==
+           "dashed" and a.get("color") == "#777777"]
+    assert cut and cut[0].get("headlabel") == "✂"
+    assert ("v_h_3", "v_h_4") not in grad                    # no gradient across the cut
+    assert not any(h.startswith("v_y") or t.startswith("v_y") for t, h in grad)
+    assert nodes["v_h_3"]["peripheries"] == "2" and nodes["v_h_6"]["peripheries"] == "2"
+    assert "peripheries" not in nodes["v_h_2"]
+
+
+def test_heat_map_colours_from_a_real_backward_pass():
+    c = ur.Circuit("fade")
+    x = c.input("x", (D,))
+    h = c.state("h", (H,))
+    h.next = ur.tanh(c.param("W", (H, H)) @ h.prev + c.param("U", (H, D)) @ x)
+    c.loss(ur.sum(h * h), at="last")
+    g = c.unroll(steps=8)
+    p = c.init_params(seed=0)
+    p["W"] = p["W"] * 0.5                                      # contracting: gradients fade
+    heat = ur.diagnostics.gradient_norms(g, p, x=np.random.default_rng(0).normal(size=(8, D)))
+    assert np.all(np.diff(heat["h"]) > 0)                      # larger towards the loss
+    nodes, _ = parse(g.to_dot(heat=heat))
+    from unroll.render.unrolled import _MAP
+    assert nodes["v_h_1"]["fillcolor"] == _MAP[0] and nodes["v_h_8"]["fillcolor"] == _MAP[-1]
+    legend = [n for n in nodes if n.startswith("legend")]
+    assert len(legend) == len(_MAP)
+    assert float(nodes["legend0"]["label"]) == pytest.approx(heat["h"].min(), rel=0.05)
+    assert float(nodes[f"legend{len(_MAP) - 1}"]["label"]) == \
+        pytest.approx(heat["h"].max(), rel=0.05)
+    with pytest.raises(ur.RenderError, match="dict"):
+        g.to_dot(heat=heat["h"])
+
+
+def test_params_as_nodes_draws_each_weight_once():
+    nodes, edges = parse(elman().unroll(steps=3).to_dot(params="nodes"))
+    assert {"param_U", "param_W", "param_V"} <= set(nodes)
+    assert sum(1 for t, h, a in edges if t == "param_W") == 3
+    assert not any("label" in a or "xlabel" in a for t, h, a in edges
+                   if not t.startswith("param_") and a.get("style") != "invis")
+
+
+def test_encoder_decoder_and_teacher_forcing_edges():
+    g = tb.encoder_decoder(D, H, K).unroll(input_steps=3, output_steps=4)
+    nodes, edges = parse(g.to_dot())
+    assert any(plain(nodes[h].get("label")) == "s(1)" and plain(nodes[t].get("label")) ==
+               "h(3)" for t, h, _ in edges if t in nodes and h in nodes)
+    _, tf = parse(tb.teacher_forcing(D, H, K, mode="train").unroll(steps=3).to_dot())
+    _, free = parse(tb.teacher_forcing(D, H, K, mode="free").unroll(steps=3).to_dot())
+    def pairs(es):             # either way round: an edge down the rows is laid out upwards
+        return {frozenset((t, h)) for t, h, a in es if a.get("style") != "invis"}
+    assert {"v_y_1", "v_h_2"} in pairs(tf) and {"v_o_1", "v_h_2"} not in pairs(tf)
+    assert {"v_o_1", "v_h_2"} in pairs(free) and {"v_y_1", "v_h_2"} not in pairs(free)
+
+
+# --- rendering -----------------------------------------------------------------------------
+
+@pytest.fixture
+def no_system_dot(monkeypatch):
+    monkeypatch.setattr(backend, "has_system_dot", lambda: False)
+
+
+def test_svg_without_a_system_graphviz(no_system_dot, tmp_path):
+    path = elman().render(tmp_path / "elman.svg")
+    text = path.read_text()
+    assert text.lstrip().startswith(("<?xml", "<svg"))
+    assert 'font-style="italic"' in text and ">W</tspan>" in text     # rich labels restyled
+    g = elman().unroll(steps=3)
+    svg = g.render(tmp_path / "g.svg").read_text()
+    assert svg.count('class="node"') >= 15 and 'dy="' in svg           # superscripts
+
+
+def _dark(png_bytes):
+    from PIL import Image
+    img = np.asarray(Image.open(io.BytesIO(png_bytes)).convert("L"), dtype=float)
+    return img < 128
+
+
+def test_png_has_its_text(no_system_dot):
+    """The same picture with and without labels: the labelled one has many more dark pixels
+    inside the nodes, so the fonts resolved (a PNG without its text is a failure)."""
+    dot = elman().to_dot()
+    blank = dot.copy()
+    blank.body = [line if "->" in line else re.sub(r"label=<.*?>(?= \w+=|\])", 'label=""', line)
+                  for line in dot.body]
+    with_text, without = _dark(backend.png(dot)), _dark(backend.png(blank))
+    assert with_text.shape == without.shape
+    assert with_text.sum() - without.sum() > 400
+
+
+def test_png_and_pdf_files(no_system_dot, tmp_path):
+    png = elman().unroll(steps=2).render(tmp_path / "g.png")
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    from PIL import Image
+    w, h = Image.open(png).size
+    assert w > 200 and h > 200
+    pdf = elman().render(tmp_path / "c.pdf")
+    assert pdf.read_bytes()[:5] == b"%PDF-"
+    dot = elman().render(tmp_path / "c.dot")
+    assert dot.read_text().startswith("digraph")
+    with pytest.raises(ur.RenderError, match=r"\.svg, \.png"):
+        elman().render(tmp_path / "c.jpeg")
+
+
+@pytest.mark.dot
+def test_system_dot_agrees(tmp_path):
+    text = ur.render.svg(elman().to_dot())
+    assert "<svg" in text and "W" in text
+
+
+def test_jupyter_shows_svg(no_system_dot):
+    bundle = elman()._repr_mimebundle_()
+    assert "<svg" in bundle["image/svg+xml"]
+    assert "<svg" in elman().unroll(steps=2)._repr_mimebundle_()["image/svg+xml"]
+
+
+# --- the command line ----------------------------------------------------------------------
+
+MODELS = '''
+import unroll as ur
+from unroll.models import textbook as tb
+
+def model():
+    return tb.elman(3, 4, 2)
+
+circuit = model()
+'''
+
+
+def cli(*args, cwd):
+    return subprocess.run([sys.executable, "-m", "unroll", *args], cwd=cwd,
+                          capture_output=True, text=True, timeout=120,
+                          env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
+
+
+def test_cli_end_to_end(tmp_path):
+    (tmp_path / "models.py").write_text(MODELS)
+    r = cli("render", "models.py:model", "--steps", "4", "-o", "fig.svg", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "<svg" in (tmp_path / "fig.svg").read_text() and "wrote fig.svg" in r.stdout
+    r = cli("render", "models.py:circuit", "-o", "c.png", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "c.png").read_bytes()[:4] == b"\x89PNG"
+    r = cli("render", "unroll.models.textbook:elman", "-o", "x.svg", cwd=tmp_path)
+    assert r.returncode == 2 and "needs arguments" in r.stderr
+    r = cli("render", "models.py:nothing", "-o", "x.svg", cwd=tmp_path)
+    assert r.returncode == 2 and "has no 'nothing'" in r.stderr
+    r = cli("render", "models.py", "-o", "x.svg", cwd=tmp_path)
+    assert r.returncode == 2 and "MODULE:OBJECT" in r.stderr
+
+
+# --- the gallery ---------------------------------------------------------------------------
+
+def test_gallery_figures_build_and_the_page_is_current():
+    import docs_gallery as gal
+    for title, fn in gal.FIGURES:
+        for key, dot in fn().items():
+            assert dot.source.startswith("digraph"), (title, key)
+            page = (ROOT / "docs" / "gallery.md").read_text()
+            assert f"gallery/{fn.__name__}_{key}.png" in page
+            assert (ROOT / "docs" / "gallery" / f"{fn.__name__}_{key}.png").exists()
+            assert (ROOT / "docs" / "gallery" / f"{fn.__name__}_{key}.svg").exists()

@@ -1,0 +1,127 @@
+"""The command line: ``unroll render MODULE:OBJECT [--steps N] -o FILE``.
+
+MODULE is a Python file (``models.py``) or an importable module (``unroll.models.textbook``);
+OBJECT is a Circuit, a Graph, or a function that returns one when called without arguments.
+Without ``--steps`` the circuit diagram is drawn; with it, the graph unrolled over that many
+steps. The output format follows the file's extension (.svg, .png, .pdf, .dot).
+
+    unroll render examples/models.py:elman -o elman.svg
+    unroll render unroll.models.textbook:elman --steps 4 -o elman-unrolled.png
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import importlib.util
+import inspect
+import sys
+from pathlib import Path
+
+from .errors import RenderError, UnrollError
+
+__all__ = ["main", "load_object"]
+
+
+def load_object(spec: str):
+    """The object named by ``MODULE:OBJECT`` (a file path or a module name, then a name)."""
+    if ":" not in spec:
+        raise RenderError(f"{spec!r}: write MODULE:OBJECT, e.g. models.py:elman or "
+                          "unroll.models.textbook:elman")
+    where, name = spec.rsplit(":", 1)
+    path = Path(where)
+    if where.endswith(".py") or path.exists():
+        if not path.is_file():
+            raise RenderError(f"no such file: {where}")
+        mod_name = f"_unroll_cli_{path.stem}"
+        loader = importlib.util.spec_from_file_location(mod_name, path)
+        module = importlib.util.module_from_spec(loader)
+        sys.modules[mod_name] = module
+        sys.path.insert(0, str(path.resolve().parent))
+        try:
+            loader.loader.exec_module(module)
+        finally:
+            sys.path.pop(0)
+    else:
+        try:
+            module = importlib.import_module(where)
+        except ImportError as e:
+            raise RenderError(f"cannot import {where!r} ({e}); give a file path or a module "
+                              "on the Python path") from None
+    obj = module
+    for part in name.split("."):
+        if not hasattr(obj, part):
+            known = [k for k in dir(module) if not k.startswith("_")]
+            raise RenderError(f"{where} has no {name!r}; it defines {', '.join(known[:12])}"
+                              f"{' ...' if len(known) > 12 else ''}")
+        obj = getattr(obj, part)
+    return obj
+
+
+def _materialise(obj, spec: str):
+    from .circuit import Circuit
+    from .ir import Graph
+    if isinstance(obj, (Circuit, Graph)) or hasattr(obj, "unroll") and hasattr(obj, "encoder"):
+        return obj
+    if callable(obj):
+        sig = inspect.signature(obj)
+        required = [p.name for p in sig.parameters.values()
+                    if p.default is p.empty and p.kind in (p.POSITIONAL_ONLY,
+                                                           p.POSITIONAL_OR_KEYWORD)]
+        if required:
+            raise RenderError(f"{spec} needs arguments ({', '.join(required)}); wrap it in a "
+                              "function with none, e.g. def model(): return "
+                              f"{getattr(obj, '__name__', 'f')}(3, 4, 2)")
+        return _materialise(obj(), spec)
+    raise RenderError(f"{spec} is a {type(obj).__name__}; expected a Circuit, a Graph or a "
+                      "function returning one")
+
+
+def _render(args) -> Path:
+    from . import render
+    from .circuit import Circuit
+    from .ir import Graph
+    obj = _materialise(load_object(args.object), args.object)
+    if isinstance(obj, Circuit) and args.steps is None:
+        dot = obj.to_dot(detail=args.detail, params=args.params, title=args.title)
+    else:
+        if isinstance(obj, Graph):
+            g = obj
+        elif args.steps is None:
+            raise RenderError(f"{args.object} is a sequence-to-sequence model: give --steps "
+                              "(and --output-steps)")
+        elif isinstance(obj, Circuit):
+            g = obj.unroll(steps=args.steps)
+        else:
+            g = obj.unroll(args.steps, args.output_steps or args.steps)
+        dot = g.to_dot(mode=args.mode, params=args.params, relative=args.relative,
+                       max_steps=args.max_steps, title=g.name if args.title else None)
+    return render.render(dot, args.output)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="unroll", description=__doc__.split("\n\n")[0])
+    sub = p.add_subparsers(dest="command", required=True)
+    r = sub.add_parser("render", help="draw a circuit or its unrolled graph",
+                       description="Draw a circuit diagram (no --steps) or the unrolled graph.")
+    r.add_argument("object", metavar="MODULE:OBJECT")
+    r.add_argument("-o", "--output", required=True, help="file to write: .svg .png .pdf .dot")
+    r.add_argument("--steps", type=int, help="unroll over this many steps")
+    r.add_argument("--output-steps", type=int, help="decoder steps of an encoder-decoder")
+    r.add_argument("--detail", default="variables", choices=("variables", "named", "ops"))
+    r.add_argument("--params", default="edges", choices=("edges", "nodes", "none"))
+    r.add_argument("--mode", default="forward", choices=("forward", "backward", "overlay"))
+    r.add_argument("--relative", action="store_true", help="label steps t-1, t, t+1")
+    r.add_argument("--max-steps", type=int, default=8, help="elide beyond this many steps")
+    r.add_argument("--title", action="store_true", help="write the name under the picture")
+    args = p.parse_args(argv)
+    try:
+        path = _render(args)
+    except UnrollError as e:
+        print(f"unroll: error: {e}", file=sys.stderr)
+        return 2
+    print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

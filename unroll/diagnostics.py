@@ -1,0 +1,229 @@
+"""Gradient diagnostics: vanishing and exploding gradients, measured on a real backward pass.
+
+Two quantities explain why plain RNNs forget (Goodfellow et al., section 10.7; Bengio et al.
+1994; Pascanu et al. 2013):
+
+* :func:`gradient_norms`: ‖∂L/∂h⁽ᵗ⁾‖ for t = 1..τ, the total gradient reaching each step's
+  state. When the loss sits at the end, it shrinks (or grows) geometrically going back in time.
+* :func:`jacobian_norms`: ‖∂h⁽ᵗ⁾/∂h⁽ᵗ⁻¹⁾‖₂, the spectral norm of one step's state transition
+  (the other states held fixed). The gradient that reaches step t from step τ is multiplied by
+  τ - t of these Jacobians, hence the geometry. An LSTM's cell state has
+  ∂c⁽ᵗ⁾/∂c⁽ᵗ⁻¹⁾ = diag(f⁽ᵗ⁾): with forget gates near 1, nothing vanishes.
+
+:func:`plot` draws either (or a dict of several models' curves) with matplotlib to a PNG.
+Both take the same ``params`` and inputs as :meth:`Graph.value_and_grad`.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from . import backends
+from .core import Var, bind
+from .errors import UnrollError
+from .ir import Graph, GraphBuilder, Value, live_eqns
+from .runtime import grad_graph, value_and_grad
+from .ops import sum as _sum
+
+__all__ = ["gradient_norms", "jacobian_norms", "jacobians", "plot"]
+
+
+def gradient_norms(g: Graph, params: dict, states=None, **inputs) -> dict:
+    """‖∂L/∂s⁽ᵗ⁾‖ for every step t = 1..τ of each state s, from one backward pass.
+
+    The norm is taken over the batch and the state's features together (the loss averages the
+    batch, so it is the norm of the whole gradient arriving at that step).
+
+    Parameters
+    ----------
+    states : str or list of str, optional
+        The states to measure (default: all of the graph's states).
+
+    Returns
+    -------
+    dict
+        {state name: float64 array of shape (τ,)}, index t-1 for step t; it can be passed to
+        ``g.to_dot(heat=...)`` as is.
+    """
+    names = _states(g, states)
+    gg = grad_graph(g)
+    wanted = {s: [gg.cotangents.get(g.states[s].get(t)) for t in range(1, g.steps + 1)]
+              for s in names}
+    got = gg.evaluate(params, [v for vs in wanted.values() for v in vs if v is not None],
+                      **inputs)
+    return {s: np.array([0.0 if v is None else
+                         float(np.linalg.norm(backends.to_numpy(got[v]).ravel()))
+                         for v in vs]) for s, vs in wanted.items()}
+
+
+def jacobians(g: Graph, params: dict, state: str = "h", **inputs) -> np.ndarray:
+    """The Jacobians ∂s⁽ᵗ⁾/∂s⁽ᵗ⁻¹⁾ of state ``s`` for t = 1..τ, by reverse mode.
+
+    Each is the derivative of one step of the circuit with respect to the state's previous
+    value, at the values the forward pass actually reached, holding the step's inputs and the
+    other states fixed (for a backward-running state: ∂s⁽ᵗ⁾/∂s⁽ᵗ⁺¹⁾). All τ·B·H rows come from
+    one backward pass of a one-step graph over a batch of τ·B·H probes.
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape (τ, B, H, H) (or (τ, H, H) without a batch axis): row i, column j is
+        ∂s_i⁽ᵗ⁾/∂s_j⁽ᵗ⁻¹⁾. States with more than one feature axis are flattened.
+    """
+    c = g.circuit
+    if c is None or g.parts:
+        raise UnrollError("jacobians needs the graph of one circuit (c.unroll(...)); for a "
+                          "composed graph, measure each circuit's graph on its own")
+    _states(g, state)
+    for name, spec in c.states.items():
+        if spec.max_delay > 1:
+            raise UnrollError(f"jacobians: state {name} reads {name}.delayed"
+                              f"({spec.max_delay}); only one-step delays have a one-step "
+                              "Jacobian")
+    probe = _probe_graph(c, state)
+    T = g.steps
+    # the forward pass: every state's value at every step (and the initial ones)
+    need = {s: [g.states[s][t + 1 if c.states[s].direction == "backward" else t - 1]
+                for t in range(1, T + 1)] for s in probe.prev_names}
+    got = g.evaluate(params, [v for vs in need.values() for v in vs], **inputs)
+    one = next(iter(got.values())) if got else None
+    batched = one is not None and one.ndim == len(need[state][0].shape) + 1
+    H = int(np.prod(g.states[state][1].shape, dtype=int))
+
+    def lead(a, per_step: bool):
+        """(T, [B,] ...) or ([B,] ...) -> (T*B*H, ...): each row repeated for every probe."""
+        a = backends.to_numpy(a)
+        if not per_step:
+            a = np.broadcast_to(a, (T,) + a.shape)
+        if not batched:
+            a = a[:, None, ...]
+        a = np.repeat(a[:, :, None, ...], H, axis=2)
+        return np.ascontiguousarray(a.reshape((-1,) + a.shape[3:]))
+
+    feed = {}
+    for k, xs in probe.graph.seq_inputs.items():
+        feed[k] = lead(inputs[k], True)[None, ...]
+    for k in probe.graph.static_inputs:
+        if k in probe.prev_names.values() or k == "probe":
+            continue
+        if k in inputs:
+            feed[k] = lead(inputs[k], False)
+    for s, k in probe.prev_names.items():
+        vals = np.stack([backends.to_numpy(got[v]) for v in need[s]])
+        feed[k] = lead(vals, True)
+    B = one.shape[0] if batched else 1
+    eye = np.eye(H).reshape((H,) + g.states[state][1].shape)
+    dtype = next(iter(params.values())).dtype if params else np.float64
+    feed["probe"] = np.ascontiguousarray(np.broadcast_to(
+        eye, (T, B) + eye.shape).reshape((-1,) + eye.shape[1:])).astype(dtype)
+    feed = {k: v.astype(dtype) if v.dtype.kind == "f" else v for k, v in feed.items()}
+    sub = {k: params[k] for k in probe.graph.params}
+    key = probe.prev_names[state]
+    _, grads = value_and_grad(probe.graph, sub, wrt=(key,), **feed)
+    n = feed["probe"].shape[0]
+    J = backends.to_numpy(grads[key]).reshape(T, B, H, H) * n    # mean over the probes undone
+    return J if batched else J[:, 0]
+
+
+def jacobian_norms(g: Graph, params: dict, state: str = "h", **inputs) -> np.ndarray:
+    """‖∂s⁽ᵗ⁾/∂s⁽ᵗ⁻¹⁾‖₂ (spectral norm) for t = 1..τ: shape (τ, B), or (τ,) without a batch
+    axis. Values below 1 shrink the gradient at every step back; above 1, it can explode.
+    See :func:`jacobians`."""
+    J = jacobians(g, params, state, **inputs)
+    return np.linalg.norm(J, 2, axis=(-2, -1))
+
+
+def plot(series: dict, path, *, title: str = "", ylabel: str = "‖∂L/∂h⁽ᵗ⁾‖",
+         xlabel: str = "step t", log: bool = True):
+    """Plot per-step curves ({label: array of shape (τ,) or (τ, B)}; a batch is averaged)
+    to ``path`` (PNG, SVG or PDF by extension) with matplotlib; returns the path."""
+    import matplotlib
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(6.4, 3.6), dpi=120)
+    for label, ys in series.items():
+        ys = np.asarray(ys, dtype=float)
+        if ys.ndim == 2:
+            ys = ys.mean(axis=1)
+        ax.plot(np.arange(1, len(ys) + 1), ys, marker="o", markersize=3, label=label)
+    if log:
+        ax.set_yscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title)
+    ax.grid(True, which="both", alpha=0.3)
+    if len(series) > 1:
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+# --- internals ------------------------------------------------------------------------------
+
+def _states(g: Graph, states) -> list:
+    names = list(g.states) if states is None else [states] if isinstance(states, str) \
+        else list(states)
+    for s in names:
+        if s not in g.states:
+            raise UnrollError(f"{g.name} has no state {s!r}; its states are "
+                              f"{', '.join(g.states) or 'none'}")
+    return names
+
+
+class _Probe:
+    def __init__(self, graph, prev_names):
+        self.graph, self.prev_names = graph, prev_names
+
+
+def _probe_graph(c, state: str) -> _Probe:
+    """One step of ``c`` whose previous states are plain inputs, with the loss
+    mean_b(probe · s⁽¹⁾): its gradient with respect to the previous s is probe · ∂s/∂s_prev."""
+    key = ("jacobian_probe", state)
+    cache = c.__dict__.setdefault("_diagnostics_cache", {})
+    if key in cache and cache[key][0] == c._version:
+        return cache[key][1]
+    g1 = c.unroll(steps=1)
+    out = g1.states[state][1]
+    g = Graph(f"{c.name}_step_{state}", 1)
+    prev_names, swap = {}, {}
+    for s, spec in c.states.items():
+        t0 = 2 if spec.direction == "backward" else 0
+        v0 = g1.states[s].get(t0)
+        if v0 is None:
+            continue
+        name = f"{s}_prev__"
+        prev_names[s] = name
+        swap[v0] = Value(name, None, v0.aval.__class__(v0.shape, v0.aval.dtype, True),
+                         "input")
+    eqns = []
+    for e in live_eqns(g1.eqns, [out]):
+        ins = tuple(swap.get(x, x) if isinstance(x, Value) else x for x in e.inputs)
+        eqns.append(type(e)(e.prim, ins, e.params, e.outs, e.step))
+    g.eqns = eqns = live_eqns(eqns, [out])       # what computed the old initial values goes
+    used = {x for e in eqns for x in e.inputs if isinstance(x, Value)}
+    g.params = {k: v for k, v in g1.params.items() if v in used}
+    g.seq_inputs = {k: xs for k, xs in g1.seq_inputs.items() if xs[0] in used}
+    g.static_inputs = {k: v for k, v in g1.static_inputs.items() if v in used}
+    g.bounds = {k: b for k, b in g1.bounds.items() if k in g.seq_inputs or k in
+                g.static_inputs}
+    for s, v in swap.items():
+        if v in used or s in used:
+            g.static_inputs[v.name] = v
+    prev_names = {s: n for s, n in prev_names.items() if n in g.static_inputs}
+    if state not in prev_names:
+        raise UnrollError(f"state {state} does not depend on its own previous value; its "
+                          "one-step Jacobian is zero")
+    p = Value("probe", None, out.aval)
+    g.static_inputs["probe"] = p
+    b = GraphBuilder(g)
+    b.t, b.step = 1, 1
+    b.prefix = "_probe"                         # names of its own: the compiler keys by name
+    s = _sum(Var(b, p) * Var(b, out))
+    b.t = b.step = None                          # the loss is untimed, as unrolling makes it
+    g.loss = bind("mean_batch", s, rank=0).node
+    g.states = {state: {1: out}}
+    probe = _Probe(g, prev_names)
+    cache[key] = (c._version, probe)
+    return probe
