@@ -42,6 +42,7 @@ test-torch: $(VENV)-bench/.ok
 bench: $(VENV)-bench/.ok
 	$(VENV)-bench/bin/python benchmarks/construction.py
 	$(VENV)-bench/bin/python benchmarks/run.py
+	$(VENV)-bench/bin/python benchmarks/memory.py
 
 clean:
 	rm -rf $(VENV) $(VENV)-bench .pytest_cache .hypothesis build *.egg-info

@@ -5,6 +5,10 @@ Goodfellow, Bengio & Courville, *Deep Learning*, fig. 10.3 and eq. 10.8-10.11:
     a(t) = b + W h(t-1) + U x(t)        h(t) = tanh(a(t))
     o(t) = c + V h(t)                   L = Σ_t -log softmax(o(t))[y(t)]
 
+It draws the circuit and its unrolled graphs (``out/demo/``), prints the forward and backward
+equations, the loss, the gradients and a gradcheck report, then trains the network to predict
+"ello" from "hell" with a progress bar and lets it write "hello".
+
 Run ``python examples/demo.py --quick`` for the short version the tests run.
 """
 import argparse
@@ -41,7 +45,7 @@ def pictures(c: ur.Circuit, g: ur.Graph, out: Path) -> list:
     return written
 
 
-def main(quick: bool = False, out: str = "out/demo") -> dict:
+def main(quick: bool = False, out: str = "out/demo", progress: bool = True) -> dict:
     steps = 4
     c = elman()
     g = c.unroll(steps=steps)
@@ -79,7 +83,21 @@ def main(quick: bool = False, out: str = "out/demo") -> dict:
     report = ur.gradcheck(g, params, x=xs, y=ys)
     print(f"\n== {report}")
     report.raise_if_failed()
-    return {"loss": float(loss), "grads": grads, "report": report, "pictures": files}
+
+    # train it: Adam on the one sequence, until it predicts every next character
+    print("\n== training (Adam, lr 0.05) on 'hell' -> 'ello'")
+    guess = lambda: "".join(vocab[i] for i in np.argmax(g.run(params, x=xs, y=ys)["o"], -1))
+    before = guess()
+    hist = ur.training.train(g, params, [{"x": xs, "y": ys}], ur.optim.Adam(params, lr=0.05),
+                             epochs=400, target_loss=0.01, progress=progress, desc="elman")
+    after = guess()
+    generated = "".join(vocab[i] for i in ur.models.generate(c, params, [0], 4, greedy=True))
+    print(f"  loss {hist.losses[0]:.4f} -> {hist.final:.4f} in {len(hist.losses)} updates "
+          f"({hist.seconds:.2f} s)")
+    print(f"  'hell' -> {before!r} before training, {after!r} after")
+    print(f"  primed with 'h', it writes {generated!r}")
+    return {"loss": float(loss), "grads": grads, "report": report, "pictures": files,
+            "trained": after, "generated": generated}
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ def load(name):
 
 
 def test_demo(capsys, tmp_path):
-    out = load("demo").main(quick=True, out=str(tmp_path))
+    out = load("demo").main(quick=True, out=str(tmp_path), progress=False)
     text = capsys.readouterr().out
     assert out["report"].ok
     assert "h[4] = tanh(a[4])" in text and "∂h[3] = " in text
@@ -28,3 +28,54 @@ def test_demo(capsys, tmp_path):
     assert {"elman-circuit.png", "elman-unrolled.svg", "elman-backward.png"} <= names
     assert all((tmp_path / n).stat().st_size > 1000 for n in names)
     assert str(tmp_path) in text
+    assert out["trained"] == "ello" and out["generated"] == "hello"
+
+
+def test_hello_char_lm():
+    out = load("hello_char_lm").main(quick=True, progress=False)
+    assert out["prediction"] == "ello" and out["generated"] == "hello"
+
+
+def test_char_rnn(tmp_path):
+    out = load("char_rnn").main(quick=True, progress=False, out=str(tmp_path))
+    assert out["valid_bits"] < out["start_bits"] - 1.0          # it learned something
+    assert out["sample"].startswith("Return the ") and len(out["sample"]) == 51
+    assert (tmp_path / "loss.png").exists()
+
+
+def test_time_series(tmp_path):
+    out = load("time_series").main(quick=True, progress=False, out=str(tmp_path))
+    assert set(out) == {"naive", "RNN", "LSTM", "GRU"}
+    assert all(v > 0 and v == v for v in out.values())
+    assert (tmp_path / "training.png").exists()
+
+
+def test_sentiment_many_to_one():
+    out = load("sentiment_many_to_one").main(quick=True, progress=False)
+    assert 0.5 < out["accuracy"] <= 1.0 and 0.7 < out["baseline"] < 0.9
+
+
+def test_vanishing_gradients(tmp_path):
+    out = load("vanishing_gradients").main(quick=True, progress=False, out=str(tmp_path))
+    assert out["reach"]["RNN"] < out["reach"]["LSTM"]            # the LSTM's gradient reaches t=1
+    for name in ("gradient_norms.png", "jacobian_norms.png", "training.png"):
+        assert (tmp_path / name).exists()
+
+
+def test_dinner_schedule(tmp_path):
+    out = load("dinner_schedule").main(quick=True, progress=False, out=str(tmp_path))
+    assert 0.0 <= out["accuracy"] <= 1.0
+    assert (tmp_path / "dinner_circuit.png").exists()
+    assert (tmp_path / "dinner_unrolled.png").exists()
+
+
+def test_lstm_odyssey():
+    out = load("lstm_odyssey").main(quick=True, progress=False)
+    assert set(out["table"]) == {"V", "NIG", "NFG"}
+    assert all(0 < v[0] < 1 for v in out["table"].values())
+
+
+def test_seq2seq_reverse(tmp_path):
+    out = load("seq2seq_reverse").main(quick=True, progress=False, out=str(tmp_path))
+    assert 0.0 <= out["digits"] <= 1.0
+    assert (tmp_path / "seq2seq_test.png").exists()

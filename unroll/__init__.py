@@ -40,4 +40,4 @@ __all__ = [
     "InputError", "ParamError", "NonFiniteError", "GradcheckError", "RenderError",
 ]
 
-from . import diagnostics, interop, models, render  # noqa: E402  (built on the API above)
+from . import diagnostics, interop, models, optim, render, training  # noqa: E402  (built on the API above)

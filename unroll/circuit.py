@@ -430,8 +430,12 @@ class Circuit:
                 shapes[s.init_name] = init_shape(s)
         return shapes
 
-    def unroll(self, steps: int):
+    def unroll(self, steps: int, loss_steps=None):
         """Unfold the circuit over ``steps`` = τ steps into an explicit :class:`~unroll.Graph`.
+
+        ``loss_steps`` (optional: "last" or a list of steps) keeps the losses only at those
+        steps (where the circuit has them): truncated BPTT with overlapping windows counts
+        each step's loss in one window only.
 
         Raises
         ------
@@ -439,7 +443,7 @@ class Circuit:
             If the circuit is ill-formed (see :meth:`check`) or τ < 1.
         """
         from .unrolling import unroll
-        return unroll(self, steps)
+        return unroll(self, steps, loss_steps=loss_steps)
 
 
 def init_shape(spec: StateSpec) -> tuple:

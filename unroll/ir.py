@@ -193,10 +193,15 @@ class Graph:
         from .runtime import run
         return run(self, params, **inputs)
 
-    def value_and_grad(self, params: dict, *, wrt=None, check_finite: bool = False, **inputs):
-        """The loss and its gradients (BPTT). See :func:`unroll.runtime.value_and_grad`."""
+    def value_and_grad(self, params: dict, *, wrt=None, check_finite: bool = False,
+                       executor: str = "compiled", checkpoint=None, return_state: bool = False,
+                       **inputs):
+        """The loss and its gradients (BPTT); ``checkpoint=k`` recomputes instead of storing
+        (see :func:`unroll.runtime.value_and_grad`)."""
         from .runtime import value_and_grad
-        return value_and_grad(self, params, wrt=wrt, check_finite=check_finite, **inputs)
+        return value_and_grad(self, params, wrt=wrt, check_finite=check_finite,
+                              executor=executor, checkpoint=checkpoint,
+                              return_state=return_state, **inputs)
 
     # --- pictures ------------------------------------------------------------------------------
 

@@ -383,7 +383,8 @@ def grad_graph(g: Graph, wrt=None) -> Graph:
 
 
 def value_and_grad(g: Graph, params: dict, *, wrt=None, check_finite: bool = False,
-                   executor: str = "compiled", **inputs):
+                   executor: str = "compiled", checkpoint=None, return_state: bool = False,
+                   **inputs):
     """The loss and its gradients, by reverse mode through the unrolled graph (BPTT).
 
     Parameters
@@ -395,17 +396,34 @@ def value_and_grad(g: Graph, params: dict, *, wrt=None, check_finite: bool = Fal
         If a NaN/Inf appears, raise :class:`NonFiniteError` naming the first equation and
         step where it did (found by re-running the reference interpreter).
     executor : "compiled" or "interpret"
+    checkpoint : int k or "sqrt", optional
+        Gradient checkpointing (rematerialisation): keep the forward values of every k-th
+        step only and recompute the others, segment by segment, as the backward sweep reaches
+        them; "sqrt" takes k = ⌈√τ⌉ (O(√τ) memory for one more forward pass). Runs the
+        reference interpreter's equations, so the results are bitwise those of
+        ``executor="interpret"``.
+    return_state : bool
+        Also return each state's last value(s), as :func:`run` does: the initial state of
+        the next chunk in truncated BPTT.
 
     Returns
     -------
     loss : 0-d array
     grads : dict name -> array
+    state : dict, only with ``return_state``
     """
     gg = grad_graph(g, wrt)
     bound = bind_arguments(g, params, inputs)
-    arrays = _execute(gg, _grad_items(gg), bound, "grad", executor)
+    items = _grad_items(gg)
+    finals = _final_state_items(g) if return_state else {}
+    every = list(items) + list(finals.values())
+    if checkpoint is not None:
+        arrays = _checkpointed(gg, every, bound, checkpoint, check_finite)
+    else:
+        arrays = _execute(gg, every, bound, "grad+state" if return_state else "grad",
+                          executor)
     loss, grads = arrays[0], {}
-    for (name, v), a in zip(gg.grads.items(), arrays[1:]):
+    for (name, v), a in zip(gg.grads.items(), arrays[1:len(items)]):
         if isinstance(v, dict):
             grads[name] = _unbatch(bound, a, 1)
         elif name in g.static_inputs:
@@ -416,4 +434,31 @@ def value_and_grad(g: Graph, params: dict, *, wrt=None, check_finite: bool = Fal
         xp = bound.xp
         if not all(bool(xp.all(xp.isfinite(a))) for a in [loss, *grads.values()]):
             interpret(gg, dict(bound.env), xp, check_finite=True)
-    return loss, grads
+    if not return_state:
+        return loss, grads
+    state = {}
+    for (name, vals), a in zip(finals.items(), arrays[len(items):]):
+        a = a if len(vals) > 1 else a[0, ...]
+        state[name] = _unbatch(bound, a, 1 if len(vals) > 1 else 0)
+    return loss, grads, state
+
+
+def _checkpointed(gg: Graph, items: list, bound: Bound, every, check_finite: bool) -> list:
+    from .compile.remat import run_checkpointed, segment_length
+    xp = bound.xp
+
+    def step(e, env):
+        args = [env[x] if type(x) is Value else _lit(xp, x) for x in e.inputs]
+        out = e.prim.forward(xp, *args, **e.params)
+        if e.prim.nouts == 1:
+            env[e.outs[0]] = out
+        else:
+            env.update(zip(e.outs, out))
+        if check_finite:
+            _check_eqn(xp, e, env)
+
+    flat = [v for it in items for v in (it if isinstance(it, tuple) else (it,))]
+    got = run_checkpointed(gg, dict(bound.env), xp, segment_length(every, gg.steps), flat,
+                           step)
+    return [_stack(xp, [got[v] for v in it]) if isinstance(it, tuple) else got[it]
+            for it in items]

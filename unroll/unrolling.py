@@ -37,17 +37,17 @@ def resolve_steps(at, steps: int, what: str) -> list:
     return ts
 
 
-def unroll(c: Circuit, steps: int) -> Graph:
+def unroll(c: Circuit, steps: int, loss_steps=None) -> Graph:
     """Unfold ``c`` over ``steps`` steps. See :meth:`Circuit.unroll`."""
     if not isinstance(steps, int) or isinstance(steps, bool) or steps < 1:
         raise CircuitError(f"unroll(steps={steps!r}): τ must be an integer >= 1")
     phases = c.schedule()
     with no_gc():
-        return _unroll(c, steps, phases)
+        return _unroll(c, steps, phases, loss_steps)
 
 
-def _unroll(c: Circuit, steps: int, phases) -> Graph:
-    u = _Unroller(c, steps)
+def _unroll(c: Circuit, steps: int, phases, loss_steps=None) -> Graph:
+    u = _Unroller(c, steps, loss_steps)
     u.declare_inputs()
     u.static_nodes()
     u.initial_values()
@@ -62,7 +62,7 @@ def _unroll(c: Circuit, steps: int, phases) -> Graph:
 
 
 class _Unroller:
-    def __init__(self, c: Circuit, steps: int):
+    def __init__(self, c: Circuit, steps: int, loss_steps=None):
         self.c, self.T = c, steps
         self.g = g = Graph(c.name, steps)
         g.circuit = c
@@ -75,6 +75,9 @@ class _Unroller:
         self.names = _names(c)
         self.loss_steps = {n: set(resolve_steps(at, steps, f"loss {n.name}"))
                            for n, at in c.losses}
+        if loss_steps is not None:
+            keep = set(resolve_steps(loss_steps, steps, "unroll(loss_steps=...)"))
+            self.loss_steps = {n: ts & keep for n, ts in self.loss_steps.items()}
         self.out_steps = {name: resolve_steps(at, steps, f"output {name}")
                           for name, (n, at) in c.outputs.items()}
         self.acc = None                      # running total of the loss

@@ -1,0 +1,70 @@
+"""Checkpointing's memory/time trade-off on W3 (the long LSTM: T = 1000, B = 16, H = 64) of
+../shared/bench: peak memory of one forward+backward pass and its time, with every activation
+stored (compiled program, reference interpreter) and with checkpoints every k steps.
+
+    .venv-bench/bin/python benchmarks/memory.py      # or: make bench
+
+Peak memory is tracemalloc's peak during the call (NumPy reports its allocations to it), above
+what was allocated before (parameters and data); times are medians of separate untraced runs.
+"""
+import gc
+import os
+import statistics
+import sys
+import time
+import tracemalloc
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "2")
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "..", "shared", "bench"))
+sys.path.insert(0, HERE)
+
+import numpy as np  # noqa: E402
+
+import impl_unroll  # noqa: E402
+import workloads  # noqa: E402
+
+
+def measure(g, params, data, repeat, **kw):
+    g.value_and_grad(params, **data, **kw)                  # compile / warm up
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        g.value_and_grad(params, **data, **kw)
+        times.append(time.perf_counter() - t0)
+    gc.collect()
+    tracemalloc.start()
+    base = tracemalloc.get_traced_memory()[0]
+    out = g.value_and_grad(params, **data, **kw)
+    peak = tracemalloc.get_traced_memory()[1] - base
+    tracemalloc.stop()
+    return statistics.median(times), peak, out
+
+
+def main(repeat: int = 3) -> None:
+    w = workloads.get("W3")
+    rng = np.random.default_rng(0)
+    params = {k: (0.1 * rng.standard_normal(s)).astype(np.float32)
+              for k, s in w.param_shapes().items()}
+    data = {"x": rng.standard_normal((w.T, w.B, w.D)).astype(np.float32),
+            "y": rng.standard_normal((w.T, w.B, w.K)).astype(np.float32)}
+    g = impl_unroll.circuit(w).unroll(steps=w.T)
+    rows = [("stored, compiled", {}), ("stored, interpreter", {"executor": "interpret"})]
+    rows += [(f"checkpoint every {k}", {"checkpoint": k}) for k in (250, 100)]
+    rows += [("checkpoint sqrt (k = 32)", {"checkpoint": "sqrt"}), ("checkpoint every 10",
+                                                                     {"checkpoint": 10})]
+    print(f"{w.describe()}, float32, fwd+bwd; median of {repeat}")
+    print(f"| executor | time (ms) | peak memory (MiB) | max |Δgrad| vs interpreter |")
+    print("|---|---|---|---|")
+    ref = None
+    for name, kw in rows:
+        t, peak, (loss, grads) = measure(g, params, data, repeat, **kw)
+        if kw.get("executor") == "interpret":
+            ref = grads
+        diff = "—" if ref is None else \
+            f"{max(float(np.abs(grads[k] - ref[k]).max()) for k in ref):.1e}"
+        print(f"| {name} | {t * 1e3:.0f} | {peak / 2 ** 20:.1f} | {diff} |")
+
+
+if __name__ == "__main__":
+    main()

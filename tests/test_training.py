@@ -1,0 +1,373 @@
+"""Training: optimizers against hand-computed updates, clipping, truncated BPTT against full
+BPTT and a hand-written truncated BPTT, checkpointing against stored activations, NaN
+localisation in the training loop, and the loop itself."""
+import math
+
+import numpy as np
+import pytest
+
+import unroll as ur
+from builders import elman
+
+D, H, K = 3, 5, 4
+
+
+def pair(seed=0):
+    rng = np.random.default_rng(seed)
+    p = {"w": rng.normal(size=(3, 2)), "b": rng.normal(size=(2,))}
+    gs = [{"w": rng.normal(size=(3, 2)), "b": rng.normal(size=(2,))} for _ in range(4)]
+    return p, gs
+
+
+# --- optimizers: the update rules written out by hand ---------------------------------------
+
+def test_sgd_plain_momentum_nesterov_weight_decay():
+    for momentum, nesterov, wd in [(0.0, False, 0.0), (0.9, False, 0.0), (0.9, True, 0.01)]:
+        p, gs = pair()
+        ref = {k: v.copy() for k, v in p.items()}
+        vel = {}
+        opt = ur.optim.SGD(p, lr=0.1, momentum=momentum, nesterov=nesterov, weight_decay=wd)
+        for g in gs:
+            opt.step({k: v.copy() for k, v in g.items()})
+            for k in ref:
+                d = g[k] + wd * ref[k]
+                if momentum:
+                    vel[k] = d.copy() if k not in vel else momentum * vel[k] + d
+                    d = d + momentum * vel[k] if nesterov else vel[k]
+                ref[k] = ref[k] - 0.1 * d
+            for k in ref:
+                np.testing.assert_allclose(p[k], ref[k], rtol=1e-14, atol=1e-15)
+
+
+def test_adam_matches_the_paper_with_bias_correction():
+    p, gs = pair(1)
+    ref = {k: v.copy() for k, v in p.items()}
+    m = {k: np.zeros_like(v) for k, v in p.items()}
+    v_ = {k: np.zeros_like(v) for k, v in p.items()}
+    opt = ur.optim.Adam(p, lr=0.01, betas=(0.9, 0.99), eps=1e-8)
+    for t, g in enumerate(gs, 1):
+        opt.step(g)
+        for k in ref:
+            m[k] = 0.9 * m[k] + 0.1 * g[k]
+            v_[k] = 0.99 * v_[k] + 0.01 * g[k] ** 2
+            mhat, vhat = m[k] / (1 - 0.9 ** t), v_[k] / (1 - 0.99 ** t)
+            ref[k] = ref[k] - 0.01 * mhat / (np.sqrt(vhat) + 1e-8)
+            np.testing.assert_allclose(p[k], ref[k], rtol=1e-12)
+    # the first Adam step moves every entry by about lr, whatever the gradient's scale
+    p, gs = pair(2)
+    before = {k: v.copy() for k, v in p.items()}
+    ur.optim.Adam(p, lr=0.01).step({k: 1e-3 * g for k, g in gs[0].items()})
+    for k in p:
+        np.testing.assert_allclose(np.abs(p[k] - before[k]), 0.01, rtol=1e-3)
+
+
+def test_rmsprop_plain_centered_momentum():
+    for centered, momentum in [(False, 0.0), (True, 0.0), (False, 0.5)]:
+        p, gs = pair(3)
+        ref = {k: v.copy() for k, v in p.items()}
+        s = {k: np.zeros_like(v) for k, v in p.items()}
+        gbar = {k: np.zeros_like(v) for k, v in p.items()}
+        buf = {k: np.zeros_like(v) for k, v in p.items()}
+        opt = ur.optim.RMSprop(p, lr=0.01, alpha=0.9, centered=centered, momentum=momentum)
+        for g in gs:
+            opt.step(g)
+            for k in ref:
+                s[k] = 0.9 * s[k] + 0.1 * g[k] ** 2
+                gbar[k] = 0.9 * gbar[k] + 0.1 * g[k]
+                denom = np.sqrt(s[k] - gbar[k] ** 2 if centered else s[k]) + 1e-8
+                if momentum:
+                    buf[k] = momentum * buf[k] + g[k] / denom
+                    ref[k] = ref[k] - 0.01 * buf[k]
+                else:
+                    ref[k] = ref[k] - 0.01 * g[k] / denom
+                np.testing.assert_allclose(p[k], ref[k], rtol=1e-12)
+
+
+def test_optimizers_against_torch():
+    torch = pytest.importorskip("torch")
+    for name, kw in [("SGD", dict(lr=0.1, momentum=0.9, nesterov=True)),
+                     ("Adam", dict(lr=0.01)), ("RMSprop", dict(lr=0.01, centered=True))]:
+        p, gs = pair(4)
+        tp = {k: torch.tensor(v, requires_grad=True) for k, v in p.items()}
+        topt = getattr(torch.optim, name)(list(tp.values()), **kw)
+        opt = getattr(ur.optim, name)(p, **kw)
+        for g in gs:
+            opt.step(g)
+            for k, t in tp.items():
+                t.grad = torch.tensor(g[k])
+            topt.step()
+        for k in p:
+            np.testing.assert_allclose(p[k], tp[k].detach().numpy(), rtol=1e-10, atol=1e-12)
+
+
+def test_optimizer_errors():
+    p, gs = pair()
+    with pytest.raises(ur.ParamError, match="learning rate"):
+        ur.optim.SGD(p, lr=0)
+    with pytest.raises(ur.ParamError, match="shape"):
+        ur.optim.Adam(p).step({"w": np.zeros((2, 3))})
+    with pytest.raises(ur.ParamError, match="dict of parameter arrays"):
+        ur.optim.Adam([np.zeros(3)])
+
+
+def test_clip_grad_norm_and_value():
+    g = {"a": np.array([3.0, 0.0]), "b": np.array([[4.0]])}
+    norm = ur.optim.clip_grad_norm(g, 1.0)
+    assert norm == pytest.approx(5.0)
+    assert ur.optim.global_norm(g) == pytest.approx(1.0, rel=1e-6)
+    np.testing.assert_allclose(g["a"], [3.0 / (5 + 1e-6), 0.0])
+    g = {"a": np.array([0.3, -0.4])}
+    assert ur.optim.clip_grad_norm(g, 1.0) == pytest.approx(0.5)
+    np.testing.assert_array_equal(g["a"], [0.3, -0.4])          # under the limit: untouched
+    g = {"a": np.array([-3.0, 0.2, 7.0])}
+    ur.optim.clip_grad_value(g, 1.0)
+    np.testing.assert_array_equal(g["a"], [-1.0, 0.2, 1.0])
+
+
+# --- truncated BPTT --------------------------------------------------------------------------
+
+def truncated_by_hand(p, x, y, k):
+    """Elman BPTT (eq. 10.18-10.28) with the chain ∂L/∂h cut every k steps."""
+    T, B, _ = x.shape
+    h = np.zeros((T + 1, B, H))
+    yhat, loss = [], 0.0
+    for t in range(1, T + 1):
+        h[t] = np.tanh(p["b"] + h[t - 1] @ p["W"].T + x[t - 1] @ p["U"].T)
+        o = p["c"] + h[t] @ p["V"].T
+        e = np.exp(o - o.max(-1, keepdims=True))
+        yhat.append(e / e.sum(-1, keepdims=True))
+        loss -= np.log(yhat[-1][np.arange(B), y[t - 1]]).sum() / B
+    grads = {n: np.zeros_like(v) for n, v in p.items()}
+    nxt = np.zeros((B, H))
+    for t in range(T, 0, -1):
+        if t % k == 0:
+            nxt = np.zeros((B, H))                   # no gradient across the cut h(t) -> h(t+1)
+        do = yhat[t - 1].copy()
+        do[np.arange(B), y[t - 1]] -= 1.0
+        do /= B
+        da = (1.0 - h[t] ** 2) * (do @ p["V"] + nxt)
+        grads["c"] += do.sum(0)
+        grads["b"] += da.sum(0)
+        grads["V"] += do.T @ h[t]
+        grads["W"] += da.T @ h[t - 1]
+        grads["U"] += da.T @ x[t - 1]
+        nxt = da @ p["W"]
+    return loss, grads
+
+
+@pytest.fixture
+def seq():
+    rng = np.random.default_rng(5)
+    T, B = 17, 3
+    c = elman(D, H, K)
+    p = {k: rng.uniform(-0.8, 0.8, size=s) for k, s in c.param_shapes().items()}
+    return c, p, rng.standard_normal((T, B, D)), rng.integers(0, K, size=(T, B))
+
+
+def test_tbptt_covering_the_sequence_is_full_bptt(seq):
+    c, p, x, y = seq
+    loss, full = c.unroll(steps=len(x)).value_and_grad(p, x=x, y=y)
+    for k1, k2 in [(17, 17), (40, 40), (5, 22)]:       # one window, or windows reaching t=0
+        total, grads = ur.training.TruncatedBPTT(c, k1, k2).grads(p, x=x, y=y)
+        assert total == pytest.approx(float(loss), rel=1e-13)
+        for name in full:
+            np.testing.assert_allclose(grads[name], full[name], rtol=1e-11, atol=1e-13)
+
+
+@pytest.mark.parametrize("k", [1, 4, 5, 16])
+def test_tbptt_chunks_cut_the_chain_as_documented(seq, k):
+    """Same loss (the state is carried), gradients of the chain cut every k steps."""
+    c, p, x, y = seq
+    ref_loss, ref = truncated_by_hand(p, x, y, k)
+    tb = ur.training.TruncatedBPTT(c, k)
+    total, grads = tb.grads(p, x=x, y=y)
+    assert total == pytest.approx(ref_loss, rel=1e-12)
+    for name in ref:
+        np.testing.assert_allclose(grads[name], ref[name], rtol=1e-10, atol=1e-12)
+    _, full = c.unroll(steps=len(x)).value_and_grad(p, x=x, y=y)
+    assert np.abs(grads["W"] - full["W"]).max() > 1e-6           # and it is not full BPTT
+
+
+def test_tbptt_overlapping_windows_count_each_loss_once(seq):
+    c, p, x, y = seq
+    loss, _ = c.unroll(steps=len(x)).value_and_grad(p, x=x, y=y)
+    tb = ur.training.TruncatedBPTT(c, 3, 8)
+    parts = list(tb.chunks(p, x=x, y=y))
+    assert len(parts) == math.ceil(len(x) / 3)
+    assert sum(float(l) for l, _ in parts) == pytest.approx(float(loss), rel=1e-12)
+    # each window back-propagates through 8 steps: its W-gradient is the full one of a graph
+    # that starts 8 steps back from the state reached there, losses on the last 3 steps only
+    g8 = c.unroll(steps=8, loss_steps=[6, 7, 8])
+    gfull = c.unroll(steps=len(x))
+    h4 = gfull.evaluate(p, [gfull.states["h"][4]], x=x, y=y)[gfull.states["h"][4]]
+    _, want = g8.value_and_grad(p, x=x[4:12], y=y[4:12], h0=h4)
+    for name in want:
+        np.testing.assert_allclose(parts[3][1][name], want[name], rtol=1e-12, atol=1e-14)
+
+
+def test_tbptt_state_carries_across_calls(seq):
+    c, p, x, y = seq
+    whole = ur.training.TruncatedBPTT(c, 4)
+    a, _ = whole.grads(p, x=x, y=y)
+    split = ur.training.TruncatedBPTT(c, 4)
+    b1, _ = split.grads(p, x=x[:8], y=y[:8])
+    b2, _ = split.grads(p, x=x[8:], y=y[8:])
+    assert a == pytest.approx(b1 + b2, rel=1e-12)            # stateful across batches
+    split.reset()
+    b3, _ = split.grads(p, x=x[8:], y=y[8:])
+    assert abs(b3 - b2) > 1e-6                              # reset: back to zeros
+
+
+def test_tbptt_errors(seq):
+    c, p, x, y = seq
+    with pytest.raises(ur.UnrollError, match="k2 = 2 < k1 = 3"):
+        ur.training.TruncatedBPTT(c, 3, 2)
+    with pytest.raises(ur.UnrollError, match="k1 must be an integer"):
+        ur.training.TruncatedBPTT(c, 0)
+    with pytest.raises(ur.InputError, match="missing sequence input"):
+        list(ur.training.TruncatedBPTT(c, 3).chunks(p, x=x))
+    bi = ur.models.bidirectional(D, H, K)
+    with pytest.raises(ur.CircuitError, match="backward"):
+        ur.training.TruncatedBPTT(bi, 3)
+
+
+# --- checkpointing -----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("every", [1, 3, 5, "sqrt", 100])
+def test_checkpointed_gradients_equal_stored_ones_exactly(seq, every):
+    c, p, x, y = seq
+    g = c.unroll(steps=len(x))
+    l0, g0 = g.value_and_grad(p, x=x, y=y, executor="interpret", wrt=["W", "U", "x", "h0"])
+    l1, g1 = g.value_and_grad(p, x=x, y=y, checkpoint=every, wrt=["W", "U", "x", "h0"])
+    assert float(l0) == float(l1)
+    for k in g0:
+        assert np.array_equal(g0[k], g1[k]), k                   # bitwise
+    lc, gc = g.value_and_grad(p, x=x, y=y, wrt=["W", "U", "x", "h0"])
+    for k in g0:
+        np.testing.assert_allclose(g1[k], gc[k], rtol=1e-12, atol=1e-14)
+
+
+def test_checkpointing_an_lstm_and_a_two_step_delay():
+    c = ur.models.lstm(D, H)
+    r = c.input("r", (H,))
+    c.loss(ur.mse(c["h"], r))
+    rng = np.random.default_rng(0)
+    T = 12
+    g = c.unroll(steps=T)
+    p = c.init_params(seed=0)
+    feed = dict(x=rng.normal(size=(T, 2, D)), r=rng.normal(size=(T, 2, H)))
+    _, a = g.value_and_grad(p, executor="interpret", **feed)
+    _, b = g.value_and_grad(p, checkpoint=4, **feed)
+    assert all(np.array_equal(a[k], b[k]) for k in a)
+    d2 = ur.Circuit("d2")
+    xin = d2.input("x", (D,))
+    h = d2.state("h", (H,))
+    h.next = ur.tanh(d2.param("W", (H, H)) @ h.delayed(2) + d2.param("U", (H, D)) @ xin)
+    d2.loss(ur.sum(h * h))
+    g2 = d2.unroll(steps=9)
+    p2 = d2.init_params(seed=0)
+    xs = rng.normal(size=(9, D))
+    _, a = g2.value_and_grad(p2, executor="interpret", x=xs)
+    _, b = g2.value_and_grad(p2, checkpoint=3, x=xs)
+    assert all(np.array_equal(a[k], b[k]) for k in a)
+    with pytest.raises(ur.UnrollError, match="at least 2 steps"):
+        g2.value_and_grad(p2, checkpoint=1, x=xs)
+
+
+def test_checkpointing_refuses_what_it_cannot_do(seq):
+    c, p, x, y = seq
+    with pytest.raises(ur.UnrollError, match="checkpoint must be"):
+        c.unroll(steps=4).value_and_grad(p, x=x[:4], y=y[:4], checkpoint=0)
+    bi = ur.models.bidirectional(D, H, K)
+    g = bi.unroll(steps=4)
+    with pytest.raises(ur.UnrollError, match="backward-running state"):
+        g.value_and_grad(bi.init_params(seed=0), x=x[:4], y=y[:4], checkpoint=2)
+
+
+def test_checkpointing_keeps_fewer_values_alive(seq):
+    """Count the forward values held at the start of the backward sweep: O(τ/k + k)."""
+    from unroll.compile.remat import Plan
+    c, p, x, y = seq
+    g = c.unroll(steps=100)
+    gg = ur.grad(g)
+    plan = Plan(gg, 10)
+    kept = [t for t in range(1, 101) if plan.kept(t)]
+    assert kept == list(range(10, 101, 10))
+
+
+# --- losses at some steps only -----------------------------------------------------------------
+
+def test_unroll_loss_steps(seq):
+    c, p, x, y = seq
+    full = c.unroll(steps=6)
+    part = c.unroll(steps=6, loss_steps=[5, 6])
+    assert set(part.step_losses) == {5, 6}
+    per = full.evaluate(p, [v for t in (5, 6) for v in full.step_losses[t]], x=x[:6], y=y[:6])
+    want = sum(float(np.mean(a)) for a in per.values())
+    assert float(part.run(p, x=x[:6], y=y[:6])["loss"]) == pytest.approx(want, rel=1e-13)
+    with pytest.raises(ur.CircuitError, match="steps 1..6"):
+        c.unroll(steps=6, loss_steps=[7])
+
+
+# --- the training loop -----------------------------------------------------------------------
+
+def test_train_learns_and_stops_at_the_target(seq, tmp_path):
+    c, p, x, y = seq
+    g = c.unroll(steps=len(x))
+    params = c.init_params(seed=0)
+    hist = ur.training.train(g, params, [{"x": x, "y": y}], ur.optim.Adam(params, lr=0.05),
+                             epochs=500, target_loss=15.0, progress=False)
+    assert hist.losses[0] > 20 and hist.final <= 15.0 and len(hist.epochs) < 500
+    assert "target" in hist.stopped
+    assert hist.plot(tmp_path / "h.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_train_stops_on_the_first_nan_naming_node_and_step(seq):
+    c, p, x, y = seq
+    g = c.unroll(steps=len(x))
+    params = c.init_params(seed=0)
+    bad = x.copy()
+    bad[6, 1, 2] = np.inf                         # an Inf in the data at step 7
+    batches = [{"x": x, "y": y}, {"x": bad, "y": y}]
+    with pytest.raises(ur.NonFiniteError) as err:
+        ur.training.train(g, params, batches, ur.optim.SGD(params, lr=0.01), epochs=3,
+                          progress=False)
+    msg = str(err.value)
+    assert "training stopped at epoch 1, update 2" in msg and "x" in msg and "t = 7" in msg
+    assert len(err.value.history.losses) == 1
+
+
+def test_train_stops_when_the_updates_blow_up(seq):
+    c, p, x, y = seq
+    g = c.unroll(steps=len(x))
+    params = c.init_params(seed=0)
+    with np.errstate(all="ignore"), \
+            pytest.raises(ur.NonFiniteError, match="training stopped at epoch 2.*parameter"):
+        ur.training.train(g, params, [{"x": x, "y": y}], ur.optim.SGD(params, lr=1e308),
+                          epochs=5, progress=False)
+
+
+def test_train_with_tbptt_and_a_function(seq):
+    c, p, x, y = seq
+    params = c.init_params(seed=0)
+    tb = ur.training.TruncatedBPTT(c, 5)
+    hist = ur.training.train(tb, params, [{"x": x, "y": y}], ur.optim.Adam(params, lr=0.01),
+                             epochs=2, progress=False)
+    assert len(hist.losses) == 2 * 4                  # ceil(17 / 5) windows per epoch
+    g = c.unroll(steps=len(x))
+    hist = ur.training.train(lambda prm, b: g.value_and_grad(prm, **b), params,
+                             [{"x": x, "y": y}], ur.optim.Adam(params, lr=0.01), epochs=2,
+                             progress=False, clip_norm=0.5)
+    assert max(hist.grad_norms) > 0.5                 # the norm before clipping is recorded
+    with pytest.raises(ur.UnrollError, match="another dict"):
+        ur.training.train(g, dict(params), [], ur.optim.Adam(params), progress=False)
+
+
+def test_train_progress_bar_shows_the_loss(seq, capsys):
+    c, p, x, y = seq
+    g = c.unroll(steps=len(x))
+    params = c.init_params(seed=0)
+    ur.training.train(g, params, [{"x": x, "y": y}], ur.optim.Adam(params, lr=0.01),
+                      epochs=3, desc="elman")
+    err = capsys.readouterr().err
+    assert "elman" in err and "loss=" in err and "3/3" in err

@@ -1,0 +1,308 @@
+"""Training through time: truncated BPTT over long sequences and a small training loop.
+
+:class:`TruncatedBPTT` (Williams & Peng, 1990; Sutskever, 2013) trains on a long sequence in
+windows: every k₁ steps it back-propagates through the last k₂ steps, starting from the state
+the forward pass reached there, which is carried in as an input and so receives no gradient
+(the cut edge of the picture ``g.to_dot(truncate=k)``). With k₁ = k₂ = k the windows are the
+sequence's consecutive chunks; the state also carries over to the next call (stateful across
+batches) until :meth:`~TruncatedBPTT.reset`.
+
+:func:`train` runs an optimizer over batches with clipping, a progress bar, early stopping on a
+target loss, NaN/Inf localisation (training stops with the node and step of the first one) and
+returns a :class:`History` that can be plotted.
+"""
+from __future__ import annotations
+
+import math
+import time
+
+from .circuit import Circuit
+from .errors import CircuitError, InputError, NonFiniteError, UnrollError
+from .ir import Graph
+from . import optim as _optim
+
+__all__ = ["TruncatedBPTT", "train", "History"]
+
+
+class TruncatedBPTT:
+    """Gradients of a long sequence by truncated BPTT (k₁, k₂).
+
+    Parameters
+    ----------
+    circuit : Circuit
+        Its states must start from zeros (``init="zeros"``): that initial value is the input
+        through which the state is carried.
+    k1 : int
+        An update every k₁ steps (and one at the end of the sequence).
+    k2 : int, optional
+        Each update back-propagates through the last k₂ steps (k₂ ≥ k₁; default k₁): the k₁
+        new steps and k₂ - k₁ before them. Losses are counted once: a window's loss covers
+        its new steps only. The last window, after fewer than k₁ new steps, is shorter.
+    wrt, checkpoint : passed on to :meth:`Graph.value_and_grad`.
+
+    Examples
+    --------
+    >>> import numpy as np, unroll as ur
+    >>> c = ur.models.elman(3, 4, 2)
+    >>> params = c.init_params(seed=0)
+    >>> xs, ys = np.ones((100, 3)), np.zeros(100, dtype=int)     # a 100-step sequence
+    >>> tb = ur.training.TruncatedBPTT(c, k1=25)
+    >>> opt = ur.optim.SGD(params, lr=0.01)
+    >>> for loss, grads in tb.chunks(params, x=xs, y=ys):     # 4 updates of 25 steps each
+    ...     opt.step(grads)
+    >>> opt.steps, sorted(tb.state)
+    (4, ['h0'])
+    """
+
+    def __init__(self, circuit: Circuit, k1: int, k2: int | None = None, *, wrt=None,
+                 checkpoint=None):
+        k2 = k1 if k2 is None else k2
+        for name, k in (("k1", k1), ("k2", k2)):
+            if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+                raise UnrollError(f"truncated BPTT: {name} must be an integer >= 1, not {k!r}")
+        if k2 < k1:
+            raise UnrollError(f"truncated BPTT: k2 = {k2} < k1 = {k1}; each update must "
+                              "cover at least the k1 steps since the previous one")
+        for name, spec in circuit.states.items():
+            if not (isinstance(spec.init, str) and spec.init == "zeros"):
+                raise CircuitError(f"truncated BPTT carries each state through its initial "
+                                   f"value; state {name} starts from {spec.init!r}: declare "
+                                   f"it with init='zeros'")
+            if spec.max_delay > 1:
+                raise CircuitError(f"truncated BPTT carries one-step states; {name} reads "
+                                   f"{name}.delayed({spec.max_delay})")
+            if spec.direction != "forward":
+                raise CircuitError(f"truncated BPTT needs states that run forward in time; "
+                                   f"{name} runs backward")
+        self.circuit, self.k1, self.k2 = circuit, k1, k2
+        self.wrt, self.checkpoint = wrt, checkpoint
+        self.state = None                       # init input name -> array: carried state
+        self._graphs: dict = {}
+
+    def reset(self) -> None:
+        """Forget the carried state (the next call starts from zeros)."""
+        self.state = None
+
+    def graph(self, steps: int, loss_from: int = 1) -> Graph:
+        """The unrolled window of ``steps`` steps, with losses from step ``loss_from`` on."""
+        key = (steps, loss_from)
+        if key not in self._graphs:
+            self._graphs[key] = self.circuit.unroll(
+                steps, loss_steps=None if loss_from == 1 else list(range(loss_from, steps + 1)))
+        return self._graphs[key]
+
+    def chunks(self, params: dict, **inputs):
+        """Yield ``(loss, grads)`` for each update over the sequence in ``inputs`` (shapes
+        (T, B, ...) as for :meth:`Graph.value_and_grad`); the losses add up to the sequence's
+        loss. The state reached at the end is kept for the next call."""
+        seq = [k for k in self.circuit.inputs if k in inputs]
+        missing = [k for k in self.circuit.inputs if k not in inputs]
+        if missing:
+            raise InputError(f"truncated BPTT: missing sequence input(s) {', '.join(missing)}")
+        T = int(inputs[seq[0]].shape[0]) if seq else None
+        if T is None:
+            raise InputError("truncated BPTT needs at least one sequence input")
+        for k in seq:
+            if int(inputs[k].shape[0]) != T:
+                raise InputError(f"input {k} has {inputs[k].shape[0]} steps, "
+                                 f"{seq[0]} has {T}: sequence inputs must have the same length")
+        names = {name: spec.init_name for name, spec in self.circuit.states.items()}
+        start_state = self.state
+        ends = list(range(self.k1, T, self.k1)) + [T]
+        starts_state = {0: start_state}
+        prev_end = 0
+        for j, end in enumerate(ends):
+            start = max(0, prev_end - (self.k2 - self.k1))   # the new steps, k2 - k1 before
+            if start not in starts_state:
+                raise UnrollError(f"internal: no state at step {start}")
+            feed = {k: v for k, v in inputs.items() if k not in seq}
+            feed.update({k: inputs[k][start:end] for k in seq})
+            if starts_state[start] is not None:
+                feed.update(starts_state[start])
+            g = self.graph(end - start, loss_from=prev_end - start + 1)
+            loss, grads, state = g.value_and_grad(params, wrt=self.wrt, return_state=True,
+                                                  checkpoint=self.checkpoint,
+                                                  check_finite=True, **feed)
+            starts_state[end] = {names[s]: a for s, a in state.items()}
+            if j + 1 < len(ends):
+                nxt = max(0, end - (self.k2 - self.k1))  # where the next window starts
+                if nxt not in starts_state:             # (inside this one when they overlap)
+                    starts_state[nxt] = self._advance(params, starts_state[start], start, nxt,
+                                                      inputs, seq)
+                for s in [s for s in starts_state if s < nxt]:
+                    del starts_state[s]
+            prev_end = end
+            yield loss, grads
+        self.state = starts_state[T]
+
+    def _advance(self, params, state, start, stop, inputs, seq):
+        """The state at step ``stop``, running forward from ``state`` at step ``start``."""
+        if stop == start:
+            return state
+        g = self.graph(stop - start)
+        feed = {k: v for k, v in inputs.items() if k not in seq}
+        feed.update({k: inputs[k][start:stop] for k in seq})
+        if state is not None:
+            feed.update(state)
+        out = g.run(params, return_state=True, **feed)["state"]
+        names = {name: spec.init_name for name, spec in self.circuit.states.items()}
+        return {names[s]: a for s, a in out.items()}
+
+    def grads(self, params: dict, **inputs):
+        """The total loss and the gradients summed over every update (what one optimizer
+        step on the whole sequence would use with truncated gradients)."""
+        total, acc = 0.0, None
+        for loss, grads in self.chunks(params, **inputs):
+            total += float(loss)
+            if acc is None:
+                acc = {k: v * 1.0 for k, v in grads.items()}
+            else:
+                for k, v in grads.items():
+                    acc[k] += v
+        return total, acc
+
+
+# --- the training loop ----------------------------------------------------------------------
+
+class History:
+    """What a training run did: the loss of every update and of every epoch, the gradient
+    norms, the wall time, and why it stopped."""
+
+    def __init__(self):
+        self.losses: list = []           # per update
+        self.grad_norms: list = []       # per update, before clipping
+        self.epochs: list = []           # mean loss per epoch (per update of that epoch)
+        self.seconds = 0.0
+        self.stopped = None              # None, or why training stopped early
+
+    @property
+    def final(self) -> float:
+        return self.epochs[-1] if self.epochs else math.nan
+
+    def plot(self, path, title: str = "", log: bool = True):
+        """The loss per update and per epoch, to a PNG/SVG/PDF file."""
+        import matplotlib
+        matplotlib.use("Agg", force=False)
+        import matplotlib.pyplot as plt
+        import numpy as np
+        fig, ax = plt.subplots(figsize=(6.4, 3.6), dpi=120)
+        ax.plot(np.arange(1, len(self.losses) + 1), self.losses, lw=0.8, alpha=0.6,
+                label="update")
+        if self.epochs:
+            per = len(self.losses) / len(self.epochs)
+            ax.plot(per * np.arange(1, len(self.epochs) + 1), self.epochs, "o-", ms=3,
+                    label="epoch mean")
+        if log and all(v > 0 for v in self.losses):
+            ax.set_yscale("log")
+        ax.set_xlabel("update")
+        ax.set_ylabel("loss")
+        ax.set_title(title)
+        ax.grid(True, alpha=0.3)
+        ax.legend()
+        fig.tight_layout()
+        fig.savefig(path)
+        plt.close(fig)
+        return path
+
+    def __repr__(self) -> str:
+        why = f", stopped: {self.stopped}" if self.stopped else ""
+        return (f"<History {len(self.epochs)} epochs, {len(self.losses)} updates, final loss "
+                f"{self.final:.6g}{why}>")
+
+
+def train(step, params: dict, batches, optimizer, *, epochs: int = 1, clip_norm=None,
+          clip_value=None, target_loss=None, progress: bool = True, desc: str = "train",
+          callback=None) -> History:
+    """Fit ``params`` (in place) and return the :class:`History`.
+
+    Parameters
+    ----------
+    step : Graph, TruncatedBPTT or callable
+        A Graph: ``value_and_grad(params, check_finite=True, **batch)`` on each batch. A
+        TruncatedBPTT: one update per window of each batch (its state carries across
+        batches; it is reset at each epoch). A callable ``(params, batch) -> (loss, grads)``
+        or an iterable of such pairs.
+    batches : list of dicts of inputs, or a callable ``epoch -> iterable`` of them
+    optimizer : an :class:`unroll.optim.Optimizer` over ``params``
+    clip_norm, clip_value : gradient clipping before each update
+    target_loss : stop after the first epoch whose mean loss is at most this
+    progress : a tqdm progress bar over the epochs, the loss shown
+    callback : called as ``callback(epoch, history)`` after each epoch; returning True stops
+
+    Raises
+    ------
+    NonFiniteError
+        On the first NaN/Inf, naming the node and step t where it appeared and the epoch and
+        update; ``err.history`` holds the run up to there.
+    """
+    if optimizer.params is not params:
+        raise UnrollError("the optimizer updates another dict than params: build it with "
+                          "the same dict, e.g. ur.optim.Adam(params, lr=...)")
+    grad_fn = _grad_fn(step)
+    hist = History()
+    t0 = time.perf_counter()
+    bar = _bar(epochs, desc, progress)
+    update = 0
+    try:
+        for epoch in range(1, epochs + 1):
+            if isinstance(step, TruncatedBPTT):
+                step.reset()
+            total, n = 0.0, 0
+            for batch in (batches(epoch) if callable(batches) else batches):
+                for loss, grads in grad_fn(params, batch):
+                    update += 1
+                    loss = float(loss)
+                    norm = _optim.global_norm(grads)
+                    if not math.isfinite(norm) or not math.isfinite(loss):
+                        raise NonFiniteError(f"loss {loss} or gradient norm {norm} is not "
+                                             "finite")
+                    if clip_norm is not None:
+                        _optim.clip_grad_norm(grads, clip_norm)
+                    if clip_value is not None:
+                        _optim.clip_grad_value(grads, clip_value)
+                    optimizer.step(grads)
+                    hist.losses.append(loss)
+                    hist.grad_norms.append(norm)
+                    total, n = total + loss, n + 1
+            hist.epochs.append(total / max(n, 1))
+            if bar is not None:
+                bar.set_postfix(loss=f"{hist.epochs[-1]:.4g}", refresh=False)
+                bar.update(1)
+            if target_loss is not None and hist.epochs[-1] <= target_loss:
+                hist.stopped = f"reached the target loss {target_loss} at epoch {epoch}"
+                break
+            if callback is not None and callback(epoch, hist):
+                hist.stopped = f"the callback stopped training at epoch {epoch}"
+                break
+    except NonFiniteError as e:
+        hist.stopped = f"NaN/Inf at epoch {epoch}, update {update + 1}"
+        err = NonFiniteError(f"training stopped at epoch {epoch}, update {update + 1}: {e}")
+        err.history = hist
+        raise err from None
+    finally:
+        hist.seconds = time.perf_counter() - t0
+        if bar is not None:
+            bar.close()
+    return hist
+
+
+def _grad_fn(step):
+    if isinstance(step, Graph):
+        return lambda params, batch: [step.value_and_grad(params, check_finite=True, **batch)]
+    if isinstance(step, TruncatedBPTT):
+        return lambda params, batch: step.chunks(params, **batch)
+    if callable(step):
+        def fn(params, batch):
+            out = step(params, batch)
+            return [out] if isinstance(out, tuple) and len(out) == 2 and \
+                isinstance(out[1], dict) else out
+        return fn
+    raise UnrollError(f"train: step must be a Graph, a TruncatedBPTT or a function "
+                      f"(params, batch) -> (loss, grads), not {type(step).__name__}")
+
+
+def _bar(epochs: int, desc: str, progress: bool):
+    if not progress:
+        return None
+    from tqdm.auto import tqdm
+    return tqdm(total=epochs, desc=desc, unit="epoch", leave=True, dynamic_ncols=True)
