@@ -49,7 +49,7 @@ def main(repeat: int = 3) -> None:
     data = {"x": rng.standard_normal((w.T, w.B, w.D)).astype(np.float32),
             "y": rng.standard_normal((w.T, w.B, w.K)).astype(np.float32)}
     g = impl_unroll.circuit(w).unroll(steps=w.T)
-    rows = [("stored, compiled", {}), ("stored, interpreter", {"executor": "interpret"})]
+    rows = [("stored, interpreter", {"executor": "interpret"}), ("stored, compiled", {})]
     rows += [(f"checkpoint every {k}", {"checkpoint": k}) for k in (250, 100)]
     rows += [("checkpoint sqrt (k = 32)", {"checkpoint": "sqrt"}), ("checkpoint every 10",
                                                                      {"checkpoint": 10})]

@@ -4,8 +4,9 @@ Vocabulary h, e, l, o (one-hot); the Elman network of fig. 10.3 reads "hell" and
 predict the next character at every step, "ello". Note that "l" is followed once by "l" and
 once by "o": the hidden state has to remember what came before.
 
-Quality (full run, seed 0): the loss falls from 5.55 to below 0.01 within 300 Adam updates;
-the model then predicts "ello" from "hell" and, primed with "h", generates "hello".
+Quality (full run, seed 0): the loss falls from 5.50 to the target 0.005 in 34 Adam updates
+(under a second); the model then predicts "ello" from "hell" and, primed with "h", generates
+"hello".
 
     python examples/hello_char_lm.py            # full run
     python examples/hello_char_lm.py --quick    # the tests' version

@@ -12,12 +12,15 @@ NIAF (no input activation), NOAF (no output activation), NP (no peepholes: PyTor
 CIFG (coupled input and forget gate, GRU-like), FGR (full gate recurrence).
 
 Each is trained with the same data, optimizer and budget, from three seeds; the table gives
-the mean and spread of the test MSE. As in the paper, removing the forget gate or the output
-activation hurts most, and coupling the gates (CIFG) or dropping peepholes (NP) costs little.
+the mean and spread of the test MSE.
 
-Quality (full run: T = 30, H = 16, 1,200 updates, 3 seeds): the vanilla LSTM reaches test
-MSE ≈ 0.01 or better (vs 0.167 for the constant guess); the table of the last full run is in
-examples/README.md.
+Quality (full run: T = 30, H = 16, 1,200 updates, 3 seeds): every variant solves the task
+(test MSE below 0.004, against 0.157 for the constant guess 1.0; the vanilla LSTM 0.0004).
+Dropping the input gate (NIG) costs most (≈ 8× the vanilla error) and full gate recurrence
+(FGR) converges slowest; the forget gate and the output activation, which Greff et al. found
+crucial on speech, handwriting and music, hardly matter here: the sequences are short and the
+state starts from zero each time, so there is nothing to forget. The table of the last full
+run is in examples/README.md.
 
     python examples/lstm_odyssey.py            # full run (a few minutes)
     python examples/lstm_odyssey.py --quick    # the tests' version
