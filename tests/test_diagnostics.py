@@ -5,6 +5,7 @@ import pytest
 
 import unroll as ur
 from builders import elman
+from test_elman_bptt import bptt
 
 D, H, K = 3, 5, 4
 
@@ -14,21 +15,8 @@ def _sigmoid(z):
 
 
 def dh_by_hand(p, x, y):
-    """∂L/∂h(t) for t = 1..T of the Elman network (eq. 10.19-10.21), batched."""
-    T, B, _ = x.shape
-    h = np.zeros((T + 1, B, H))
-    yhat = []
-    for t in range(1, T + 1):
-        h[t] = np.tanh(p["b"] + h[t - 1] @ p["W"].T + x[t - 1] @ p["U"].T)
-        o = p["c"] + h[t] @ p["V"].T
-        e = np.exp(o - o.max(-1, keepdims=True))
-        yhat.append(e / e.sum(-1, keepdims=True))
-    dh, nxt = np.zeros((T, B, H)), np.zeros((B, H))
-    for t in range(T, 0, -1):
-        do = yhat[t - 1].copy()
-        do[np.arange(B), y[t - 1]] -= 1.0
-        dh[t - 1] = do @ p["V"] / B + nxt
-        nxt = ((1.0 - h[t] ** 2) * dh[t - 1]) @ p["W"]
+    """∂L/∂h(t) for t = 1..T (eq. 10.19-10.21) and the states, from the hand-written BPTT."""
+    _, _, dh, h = bptt(p, x, y, per_step=True)
     return dh, h
 
 

@@ -9,8 +9,11 @@ from builders import elman
 
 
 
-def bptt(p, x, y):
-    """Eq. 10.8-10.11 forward and 10.18-10.28 backward; loss = mean over the batch of Σ_t."""
+def bptt(p, x, y, cut=None, per_step=False):
+    """Eq. 10.8-10.11 forward and 10.18-10.28 backward; loss = mean over the batch of Σ_t.
+
+    ``cut=k``: truncated BPTT, no gradient from h(t+1) into h(t) when t is a multiple of k.
+    ``per_step``: also return ∂L/∂h(t) for t = 1..T, shape (T, B, H)."""
     T, B, _ = x.shape
     H = p["W"].shape[0]
     h = np.zeros((T + 1, B, H))
@@ -25,11 +28,15 @@ def bptt(p, x, y):
         loss -= np.log(yhat[t - 1][np.arange(B), y[t - 1]]).sum() / B
     grads = {k: np.zeros_like(v) for k, v in p.items()}
     dh_next = np.zeros((B, H))                      # W^T diag(1-h(t+1)^2) ∇h(t+1) L
+    dhs = np.zeros((T, B, H))
     for t in range(T, 0, -1):
+        if cut and t % cut == 0:
+            dh_next = np.zeros((B, H))              # truncated: the chain is cut here
         do = yhat[t - 1].copy()                     # 10.18: ŷ - 1_{i = y}
         do[np.arange(B), y[t - 1]] -= 1.0
         do /= B                                     # the loss is a mean over the batch
         dh = do @ p["V"] + dh_next                  # 10.19 (t = τ) and 10.20-10.21
+        dhs[t - 1] = dh
         da = (1.0 - h[t] ** 2) * dh                 # diag(1 - h(t)^2) ∇h(t) L
         grads["c"] += do.sum(0)                     # 10.22
         grads["b"] += da.sum(0)                     # 10.23
@@ -37,7 +44,7 @@ def bptt(p, x, y):
         grads["W"] += da.T @ h[t - 1]               # 10.25-10.26
         grads["U"] += da.T @ x[t - 1]               # 10.28
         dh_next = da @ p["W"]
-    return loss, grads
+    return (loss, grads, dhs, h) if per_step else (loss, grads)
 
 
 @pytest.mark.parametrize("T,B", [(1, 1), (5, 3), (12, 4)])

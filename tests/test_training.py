@@ -8,6 +8,7 @@ import pytest
 
 import unroll as ur
 from builders import elman
+from test_elman_bptt import bptt
 
 D, H, K = 3, 5, 4
 
@@ -128,31 +129,7 @@ def test_clip_grad_norm_and_value():
 
 def truncated_by_hand(p, x, y, k):
     """Elman BPTT (eq. 10.18-10.28) with the chain ∂L/∂h cut every k steps."""
-    T, B, _ = x.shape
-    h = np.zeros((T + 1, B, H))
-    yhat, loss = [], 0.0
-    for t in range(1, T + 1):
-        h[t] = np.tanh(p["b"] + h[t - 1] @ p["W"].T + x[t - 1] @ p["U"].T)
-        o = p["c"] + h[t] @ p["V"].T
-        e = np.exp(o - o.max(-1, keepdims=True))
-        yhat.append(e / e.sum(-1, keepdims=True))
-        loss -= np.log(yhat[-1][np.arange(B), y[t - 1]]).sum() / B
-    grads = {n: np.zeros_like(v) for n, v in p.items()}
-    nxt = np.zeros((B, H))
-    for t in range(T, 0, -1):
-        if t % k == 0:
-            nxt = np.zeros((B, H))                   # no gradient across the cut h(t) -> h(t+1)
-        do = yhat[t - 1].copy()
-        do[np.arange(B), y[t - 1]] -= 1.0
-        do /= B
-        da = (1.0 - h[t] ** 2) * (do @ p["V"] + nxt)
-        grads["c"] += do.sum(0)
-        grads["b"] += da.sum(0)
-        grads["V"] += do.T @ h[t]
-        grads["W"] += da.T @ h[t - 1]
-        grads["U"] += da.T @ x[t - 1]
-        nxt = da @ p["W"]
-    return loss, grads
+    return bptt(p, x, y, cut=k)
 
 
 @pytest.fixture

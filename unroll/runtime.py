@@ -220,15 +220,20 @@ def _check_classes(xp, a, name, k, static) -> None:
 def interpret(g: Graph, env: dict, xp, check_finite: bool = False) -> dict:
     """Execute ``g``'s equations in order; ``env`` maps its input Values to arrays."""
     for e in g.eqns:
-        args = [env[x] if type(x) is Value else _lit(xp, x) for x in e.inputs]
-        out = e.prim.forward(xp, *args, **e.params)
-        if e.prim.nouts == 1:
-            env[e.outs[0]] = out
-        else:
-            env.update(zip(e.outs, out))
-        if check_finite:
-            _check_eqn(xp, e, env)
+        apply_eqn(xp, e, env, check_finite)
     return env
+
+
+def apply_eqn(xp, e, env: dict, check_finite: bool = False) -> None:
+    """Execute one equation: its operands from ``env``, its results into it."""
+    args = [env[x] if type(x) is Value else _lit(xp, x) for x in e.inputs]
+    out = e.prim.forward(xp, *args, **e.params)
+    if e.prim.nouts == 1:
+        env[e.outs[0]] = out
+    else:
+        env.update(zip(e.outs, out))
+    if check_finite:
+        _check_eqn(xp, e, env)
 
 
 def _lit(xp, x: Lit):
@@ -448,14 +453,7 @@ def _checkpointed(gg: Graph, items: list, bound: Bound, every, check_finite: boo
     xp = bound.xp
 
     def step(e, env):
-        args = [env[x] if type(x) is Value else _lit(xp, x) for x in e.inputs]
-        out = e.prim.forward(xp, *args, **e.params)
-        if e.prim.nouts == 1:
-            env[e.outs[0]] = out
-        else:
-            env.update(zip(e.outs, out))
-        if check_finite:
-            _check_eqn(xp, e, env)
+        apply_eqn(xp, e, env, check_finite)
 
     flat = [v for it in items for v in (it if isinstance(it, tuple) else (it,))]
     got = run_checkpointed(gg, dict(bound.env), xp, segment_length(every, gg.steps), flat,
