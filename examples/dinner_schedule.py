@@ -55,7 +55,7 @@ def main(quick: bool = False, seed: int = 0, progress: bool = True,
         yield {"x": x, "y": y}
 
     hist = ur.training.train(g, params, batches, ur.optim.Adam(params, lr=1e-2),
-                             epochs=100 if quick else 2000, clip_norm=5.0, progress=progress,
+                             epochs=400 if quick else 2000, clip_norm=5.0, progress=progress,
                              desc="dinner", target_loss=None if quick else 1e-3)
     x, y = days(500, 30, np.random.default_rng(seed + 100))
     g30 = c.unroll(steps=30)

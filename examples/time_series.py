@@ -86,25 +86,10 @@ def main(quick: bool = False, seed: int = 0, progress: bool = True,
         print(f"  {k:6s} {v:.4f}   ({naive / v:.1f}× better than naive)" if k != "naive"
               else f"  {k:6s} {v:.4f}   (ŝ(t+1) = s(t))")
     Path(out).mkdir(parents=True, exist_ok=True)
-    _plot(s, test_x, test_y, curves, Path(out))
+    ur.diagnostics.plot({k: np.convolve(h.losses, np.ones(20) / 20, mode="valid")
+                         for k, h in curves.items()}, Path(out) / "training.png",
+                        xlabel="update", ylabel="training loss (20-update mean)")
     return results
-
-
-def _plot(s, test_x, test_y, curves, out: Path) -> None:
-    import matplotlib
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=(6.4, 3.6), dpi=120)
-    for k, h in curves.items():
-        ax.plot(np.convolve(h.losses, np.ones(20) / 20, mode="valid"), label=k)
-    ax.set_yscale("log")
-    ax.set_xlabel("update")
-    ax.set_ylabel("training loss (20-update mean)")
-    ax.legend()
-    ax.grid(True, alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(out / "training.png")
-    plt.close(fig)
 
 
 if __name__ == "__main__":

@@ -23,3 +23,11 @@ def data(T=4, B=2, D=3, K=3, seed=0):
     """x of shape (T, B, D), class targets y of shape (T, B)."""
     rng = np.random.default_rng(seed)
     return rng.standard_normal((T, B, D)), rng.integers(0, K, size=(T, B))
+
+
+def elman_problem(T, B, D=3, H=5, K=4, seed=0, scale=0.8):
+    """The Elman circuit with parameters U(-scale, scale) and random data: (c, p, x, y)."""
+    rng = np.random.default_rng(seed)
+    c = elman(D, H, K)
+    p = {k: rng.uniform(-scale, scale, size=s) for k, s in c.param_shapes().items()}
+    return c, p, rng.standard_normal((T, B, D)), rng.integers(0, K, size=(T, B))

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import unroll as ur
-from builders import elman
+from builders import elman_problem
 from test_elman_bptt import bptt
 
 D, H, K = 3, 5, 4
@@ -22,13 +22,8 @@ def dh_by_hand(p, x, y):
 
 @pytest.fixture
 def problem():
-    rng = np.random.default_rng(3)
-    T, B = 7, 2
-    c = elman(D, H, K)
-    p = {k: rng.uniform(-0.9, 0.9, size=s) for k, s in c.param_shapes().items()}
-    x = rng.standard_normal((T, B, D))
-    y = rng.integers(0, K, size=(T, B))
-    return c, c.unroll(steps=T), p, x, y
+    c, p, x, y = elman_problem(7, 2, D, H, K, seed=3, scale=0.9)
+    return c, c.unroll(steps=7), p, x, y
 
 
 def test_gradient_norms_match_hand_written_bptt(problem):

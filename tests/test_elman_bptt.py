@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import unroll as ur
-from builders import elman
+from builders import elman, elman_problem
 
 
 
@@ -49,13 +49,8 @@ def bptt(p, x, y, cut=None, per_step=False):
 
 @pytest.mark.parametrize("T,B", [(1, 1), (5, 3), (12, 4)])
 def test_matches_hand_written_bptt_float64(T, B):
-    D, H, K = 3, 5, 4
-    rng = np.random.default_rng(T * 10 + B)
-    c = elman(D, H, K)
+    c, p, x, y = elman_problem(T, B, seed=T * 10 + B)
     g = c.unroll(steps=T)
-    p = {k: rng.uniform(-0.8, 0.8, size=s) for k, s in c.param_shapes().items()}
-    x = rng.standard_normal((T, B, D))
-    y = rng.integers(0, K, size=(T, B))
     ref_loss, ref = bptt(p, x, y)
     for executor in ("compiled", "interpret"):
         loss, grads = g.value_and_grad(p, x=x, y=y, executor=executor)
@@ -66,13 +61,8 @@ def test_matches_hand_written_bptt_float64(T, B):
 
 
 def test_matches_hand_written_bptt_float32():
-    T, B, D, H, K = 8, 3, 3, 5, 4
-    rng = np.random.default_rng(1)
-    c = elman(D, H, K)
-    g = c.unroll(steps=T)
-    p = {k: rng.uniform(-0.8, 0.8, size=s) for k, s in c.param_shapes().items()}
-    x = rng.standard_normal((T, B, D))
-    y = rng.integers(0, K, size=(T, B))
+    c, p, x, y = elman_problem(8, 3, seed=1)
+    g = c.unroll(steps=8)
     ref_loss, ref = bptt(p, x, y)
     p32 = {k: v.astype(np.float32) for k, v in p.items()}
     loss, grads = g.value_and_grad(p32, x=x.astype(np.float32), y=y)

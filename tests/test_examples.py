@@ -47,6 +47,7 @@ def test_time_series(tmp_path):
     out = load("time_series").main(quick=True, progress=False, out=str(tmp_path))
     assert set(out) == {"naive", "RNN", "LSTM", "GRU"}
     assert all(v > 0 and v == v for v in out.values())
+    assert min(out[k] for k in ("RNN", "LSTM", "GRU")) < out["naive"]   # even in seconds
     assert (tmp_path / "training.png").exists()
 
 
@@ -64,7 +65,7 @@ def test_vanishing_gradients(tmp_path):
 
 def test_dinner_schedule(tmp_path):
     out = load("dinner_schedule").main(quick=True, progress=False, out=str(tmp_path))
-    assert 0.0 <= out["accuracy"] <= 1.0
+    assert out["accuracy"] >= 0.95                 # the rule is learned in 400 updates
     assert (tmp_path / "dinner_circuit.png").exists()
     assert (tmp_path / "dinner_unrolled.png").exists()
 
@@ -77,5 +78,5 @@ def test_lstm_odyssey():
 
 def test_seq2seq_reverse(tmp_path):
     out = load("seq2seq_reverse").main(quick=True, progress=False, out=str(tmp_path))
-    assert 0.0 <= out["digits"] <= 1.0
+    assert 0.2 < out["digits"] <= 1.0              # chance is 0.1
     assert (tmp_path / "seq2seq_test.png").exists()

@@ -283,3 +283,7 @@ def test_generation_errors():
         M.generate(c, p, [0], 3, output="out")
     with pytest.raises(ur.InputError, match="temperature must be positive"):
         M.generate(c, p, [0], 3, temperature=0)
+    with pytest.raises(ur.InputError, match=r"prime token\(s\) \[7\] are not classes"):
+        M.generate(c, p, [0, 7], 3)
+    with pytest.raises(ur.InputError, match="steps must be an integer >= 0"):
+        M.generate(c, p, [0], -1)

@@ -242,6 +242,14 @@ def test_heat_map_colours_from_a_real_backward_pass():
         pytest.approx(heat["h"].max(), rel=0.05)
     with pytest.raises(ur.RenderError, match="dict"):
         g.to_dot(heat=heat["h"])
+    with pytest.raises(ur.RenderError, match=r"no state 'hh' to colour; did you mean 'h'"):
+        g.to_dot(heat={"hh": heat["h"]})
+    bad = heat["h"].copy()
+    bad[4] = np.nan
+    with pytest.raises(ur.RenderError, match=r"heat\['h'\] at step t = 5 is nan"):
+        g.to_dot(heat={"h": bad})
+    with pytest.raises(ur.RenderError, match="truncate must be"):
+        g.to_dot(truncate=0)
 
 
 def test_params_as_nodes_draws_each_weight_once():
@@ -359,6 +367,10 @@ def test_cli_end_to_end(tmp_path):
     assert r.returncode == 2 and "has no 'nothing'" in r.stderr
     r = cli("render", "models.py", "-o", "x.svg", cwd=tmp_path)
     assert r.returncode == 2 and "MODULE:OBJECT" in r.stderr
+    (tmp_path / "broken.py").write_text("import unroll\n1 / 0\n")
+    r = cli("render", "broken.py:model", "-o", "x.svg", cwd=tmp_path)
+    assert r.returncode == 2 and "running broken.py failed: ZeroDivisionError" in r.stderr
+    assert "Traceback" not in r.stderr
 
 
 # --- the gallery ---------------------------------------------------------------------------

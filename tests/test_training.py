@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import unroll as ur
-from builders import elman
+from builders import elman_problem
 from test_elman_bptt import bptt
 
 D, H, K = 3, 5, 4
@@ -107,6 +107,8 @@ def test_optimizer_errors():
         ur.optim.SGD(p, lr=0)
     with pytest.raises(ur.ParamError, match="shape"):
         ur.optim.Adam(p).step({"w": np.zeros((2, 3))})
+    with pytest.raises(ur.ParamError, match="gradient of b is a list, not an array"):
+        ur.optim.SGD(p).step({"b": [1.0, 2.0]})
     with pytest.raises(ur.ParamError, match="dict of parameter arrays"):
         ur.optim.Adam([np.zeros(3)])
 
@@ -134,11 +136,7 @@ def truncated_by_hand(p, x, y, k):
 
 @pytest.fixture
 def seq():
-    rng = np.random.default_rng(5)
-    T, B = 17, 3
-    c = elman(D, H, K)
-    p = {k: rng.uniform(-0.8, 0.8, size=s) for k, s in c.param_shapes().items()}
-    return c, p, rng.standard_normal((T, B, D)), rng.integers(0, K, size=(T, B))
+    return elman_problem(17, 3, D, H, K, seed=5)
 
 
 def test_tbptt_covering_the_sequence_is_full_bptt(seq):
@@ -203,6 +201,10 @@ def test_tbptt_errors(seq):
         ur.training.TruncatedBPTT(c, 0)
     with pytest.raises(ur.InputError, match="missing sequence input"):
         list(ur.training.TruncatedBPTT(c, 3).chunks(p, x=x))
+    with pytest.raises(ur.InputError, match="input x is a list, not an array"):
+        list(ur.training.TruncatedBPTT(c, 3).chunks(p, x=x.tolist(), y=y))
+    with pytest.raises(ur.InputError, match="input y has 16 steps, x has 17"):
+        list(ur.training.TruncatedBPTT(c, 3).chunks(p, x=x, y=y[1:]))
     bi = ur.models.bidirectional(D, H, K)
     with pytest.raises(ur.CircuitError, match="backward"):
         ur.training.TruncatedBPTT(bi, 3)
@@ -261,15 +263,31 @@ def test_checkpointing_refuses_what_it_cannot_do(seq):
         g.value_and_grad(bi.init_params(seed=0), x=x[:4], y=y[:4], checkpoint=2)
 
 
-def test_checkpointing_keeps_fewer_values_alive(seq):
-    """Count the forward values held at the start of the backward sweep: O(τ/k + k)."""
-    from unroll.compile.remat import Plan
-    c, p, x, y = seq
-    g = c.unroll(steps=100)
+def test_checkpointing_keeps_fewer_values_alive():
+    """The most arrays alive at once, counted while the equations run: about τ/k + k steps'
+    worth with checkpoints, all τ steps' worth without; the checkpoints are every k-th step."""
+    from unroll.compile.remat import Plan, run_checkpointed
+    from unroll.runtime import apply_eqn, bind_arguments, interpret
+    T = 100
+    c, p, x, y = elman_problem(T, 2, D, H, K, seed=0)
+    g = c.unroll(steps=T)
     gg = ur.grad(g)
-    plan = Plan(gg, 10)
-    kept = [t for t in range(1, 101) if plan.kept(t)]
-    assert kept == list(range(10, 101, 10))
+    assert [t for t in range(1, T + 1) if Plan(gg, 10).kept(t)] == list(range(10, T + 1, 10))
+    bound = bind_arguments(g, p, {"x": x, "y": y})
+    stored = len(interpret(gg, dict(bound.env), bound.xp)) - len(bound.env)
+
+    def peak(k):
+        most = 0
+
+        def apply(e, env):
+            nonlocal most
+            apply_eqn(bound.xp, e, env)
+            most = max(most, len(env) - len(bound.env))
+        run_checkpointed(gg, dict(bound.env), k, [gg.loss], apply)
+        return most
+    per_step = stored / T
+    assert peak(10) < 0.35 * stored and peak(10) < (T / 10 + 2 * 10 + 5) * per_step
+    assert peak(10) < peak(50) < stored                 # k = √τ keeps fewer than k = τ/2
 
 
 # --- losses at some steps only -----------------------------------------------------------------

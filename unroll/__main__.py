@@ -39,6 +39,8 @@ def load_object(spec: str):
         sys.path.insert(0, str(path.resolve().parent))
         try:
             loader.loader.exec_module(module)
+        except Exception as e:                  # the user's file: say which, and why
+            raise RenderError(f"running {where} failed: {type(e).__name__}: {e}") from e
         finally:
             sys.path.pop(0)
     else:
@@ -47,6 +49,8 @@ def load_object(spec: str):
         except ImportError as e:
             raise RenderError(f"cannot import {where!r} ({e}); give a file path or a module "
                               "on the Python path") from None
+        except Exception as e:
+            raise RenderError(f"importing {where} failed: {type(e).__name__}: {e}") from e
     obj = module
     for part in name.split("."):
         if not hasattr(obj, part):
@@ -60,7 +64,8 @@ def load_object(spec: str):
 def _materialise(obj, spec: str):
     from .circuit import Circuit
     from .ir import Graph
-    if isinstance(obj, (Circuit, Graph)) or hasattr(obj, "unroll") and hasattr(obj, "encoder"):
+    from .models import EncoderDecoder
+    if isinstance(obj, (Circuit, Graph, EncoderDecoder)):
         return obj
     if callable(obj):
         sig = inspect.signature(obj)

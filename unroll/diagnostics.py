@@ -15,6 +15,9 @@ Both take the same ``params`` and inputs as :meth:`Graph.value_and_grad`.
 """
 from __future__ import annotations
 
+import contextlib
+import weakref
+
 import numpy as np
 
 from . import backends
@@ -24,7 +27,7 @@ from .ir import Graph, GraphBuilder, Value, live_eqns
 from .runtime import grad_graph, value_and_grad
 from .ops import sum as _sum
 
-__all__ = ["gradient_norms", "jacobian_norms", "jacobians", "plot"]
+__all__ = ["gradient_norms", "jacobian_norms", "jacobians", "plot", "figure"]
 
 
 def gradient_norms(g: Graph, params: dict, states=None, **inputs) -> dict:
@@ -85,8 +88,9 @@ def jacobians(g: Graph, params: dict, state: str = "h", **inputs) -> np.ndarray:
     need = {s: [g.states[s][t + 1 if c.states[s].direction == "backward" else t - 1]
                 for t in range(1, T + 1)] for s in probe.prev_names}
     got = g.evaluate(params, [v for vs in need.values() for v in vs], **inputs)
-    one = next(iter(got.values())) if got else None
-    batched = one is not None and one.ndim == len(need[state][0].shape) + 1
+    first = backends.to_numpy(got[need[state][0]])
+    batched = first.ndim > len(need[state][0].shape)      # evaluate drops an axis not given
+    B = first.shape[0] if batched else 1
     H = int(np.prod(g.states[state][1].shape, dtype=int))
 
     def lead(a, per_step: bool):
@@ -110,7 +114,6 @@ def jacobians(g: Graph, params: dict, state: str = "h", **inputs) -> np.ndarray:
     for s, k in probe.prev_names.items():
         vals = np.stack([backends.to_numpy(got[v]) for v in need[s]])
         feed[k] = lead(vals, True)
-    B = one.shape[0] if batched else 1
     eye = np.eye(H).reshape((H,) + g.states[state][1].shape)
     dtype = next(iter(params.values())).dtype if params else np.float64
     feed["probe"] = np.ascontiguousarray(np.broadcast_to(
@@ -136,28 +139,39 @@ def plot(series: dict, path, *, title: str = "", ylabel: str = "‖∂L/∂h⁽�
          xlabel: str = "step t", log: bool = True):
     """Plot per-step curves ({label: array of shape (τ,) or (τ, B)}; a batch is averaged)
     to ``path`` (PNG, SVG or PDF by extension) with matplotlib; returns the path."""
+    with figure(path, title=title, xlabel=xlabel, ylabel=ylabel, log=log) as ax:
+        for label, ys in series.items():
+            ys = np.asarray(ys, dtype=float)
+            if ys.ndim == 2:
+                ys = ys.mean(axis=1)
+            ax.plot(np.arange(1, len(ys) + 1), ys, label=label, markersize=3,
+                    marker="o" if len(ys) <= 100 else None)      # (points on short curves)
+    return path
+
+
+@contextlib.contextmanager
+def figure(path, *, title: str = "", xlabel: str = "", ylabel: str = "", log: bool = True):
+    """A matplotlib axes to draw on; on leaving, labelled, log-scaled (when every value is
+    positive), with a legend for several curves, and saved to ``path``."""
     import matplotlib
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
     fig, ax = plt.subplots(figsize=(6.4, 3.6), dpi=120)
-    for label, ys in series.items():
-        ys = np.asarray(ys, dtype=float)
-        if ys.ndim == 2:
-            ys = ys.mean(axis=1)
-        ax.plot(np.arange(1, len(ys) + 1), ys, marker="o", markersize=3, label=label)
-    if log:
-        ax.set_yscale("log")
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
-    if title:
-        ax.set_title(title)
-    ax.grid(True, which="both", alpha=0.3)
-    if len(series) > 1:
-        ax.legend()
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    try:
+        yield ax
+        if log and all((line.get_ydata() > 0).all() for line in ax.get_lines()):
+            ax.set_yscale("log")
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
+        if title:
+            ax.set_title(title)
+        ax.grid(True, which="both", alpha=0.3)
+        if len(ax.get_lines()) > 1:
+            ax.legend()
+        fig.tight_layout()
+        fig.savefig(path)
+    finally:
+        plt.close(fig)
 
 
 # --- internals ------------------------------------------------------------------------------
@@ -172,6 +186,9 @@ def _states(g: Graph, states) -> list:
     return names
 
 
+_PROBES: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()   # circuit -> its probes
+
+
 class _Probe:
     def __init__(self, graph, prev_names):
         self.graph, self.prev_names = graph, prev_names
@@ -180,10 +197,9 @@ class _Probe:
 def _probe_graph(c, state: str) -> _Probe:
     """One step of ``c`` whose previous states are plain inputs, with the loss
     mean_b(probe · s⁽¹⁾): its gradient with respect to the previous s is probe · ∂s/∂s_prev."""
-    key = ("jacobian_probe", state)
-    cache = c.__dict__.setdefault("_diagnostics_cache", {})
-    if key in cache and cache[key][0] == c._version:
-        return cache[key][1]
+    cache = _PROBES.setdefault(c, {})
+    if state in cache and cache[state][0] == c._version:
+        return cache[state][1]
     g1 = c.unroll(steps=1)
     out = g1.states[state][1]
     g = Graph(f"{c.name}_step_{state}", 1)
@@ -195,21 +211,19 @@ def _probe_graph(c, state: str) -> _Probe:
             continue
         name = f"{s}_prev__"
         prev_names[s] = name
-        swap[v0] = Value(name, None, v0.aval.__class__(v0.shape, v0.aval.dtype, True),
-                         "input")
-    eqns = []
-    for e in live_eqns(g1.eqns, [out]):
-        ins = tuple(swap.get(x, x) if isinstance(x, Value) else x for x in e.inputs)
-        eqns.append(type(e)(e.prim, ins, e.params, e.outs, e.step))
-    g.eqns = eqns = live_eqns(eqns, [out])       # what computed the old initial values goes
+        swap[v0] = Value(name, None, v0.aval._replace(batched=True), "input")
+    swapped = [type(e)(e.prim, tuple(swap.get(x, x) if isinstance(x, Value) else x
+                                     for x in e.inputs), e.params, e.outs, e.step)
+               for e in g1.eqns]
+    g.eqns = eqns = live_eqns(swapped, [out])     # (what made the old initial values goes)
     used = {x for e in eqns for x in e.inputs if isinstance(x, Value)}
     g.params = {k: v for k, v in g1.params.items() if v in used}
     g.seq_inputs = {k: xs for k, xs in g1.seq_inputs.items() if xs[0] in used}
     g.static_inputs = {k: v for k, v in g1.static_inputs.items() if v in used}
     g.bounds = {k: b for k, b in g1.bounds.items() if k in g.seq_inputs or k in
                 g.static_inputs}
-    for s, v in swap.items():
-        if v in used or s in used:
+    for v in swap.values():
+        if v in used:
             g.static_inputs[v.name] = v
     prev_names = {s: n for s, n in prev_names.items() if n in g.static_inputs}
     if state not in prev_names:
@@ -225,5 +239,5 @@ def _probe_graph(c, state: str) -> _Probe:
     g.loss = bind("mean_batch", s, rank=0).node
     g.states = {state: {1: out}}
     probe = _Probe(g, prev_names)
-    cache[key] = (c._version, probe)
+    cache[state] = (c._version, probe)
     return probe

@@ -39,6 +39,9 @@ class Optimizer:
             if k not in self.params:
                 continue                     # gradients of inputs or initial states
             p = self.params[k]
+            if not hasattr(g, "shape"):
+                raise ParamError(f"gradient of {k} is a {type(g).__name__}, not an array; pass "
+                                 "the grads dict that value_and_grad returns")
             if tuple(g.shape) != tuple(p.shape):
                 raise ParamError(f"gradient of {k} has shape {tuple(g.shape)}, but the "
                                  f"parameter has shape {tuple(p.shape)}")

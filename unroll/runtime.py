@@ -300,10 +300,7 @@ def run(g: Graph, params: dict, return_state: bool = False, **inputs) -> dict:
                       "forward+state" if return_state else "forward")
     res = _collect(g, bound, arrays[:len(items)])
     if return_state:
-        res["state"] = {}
-        for (name, vals), a in zip(finals.items(), arrays[len(items):]):
-            a = a if len(vals) > 1 else a[0, ...]
-            res["state"][name] = _unbatch(bound, a, 1 if len(vals) > 1 else 0)
+        res["state"] = _collect_state(bound, finals, arrays[len(items):])
     return res
 
 
@@ -321,6 +318,14 @@ def _final_state_items(g: Graph) -> dict:
     return out
 
 
+def _collect_state(bound: Bound, finals: dict, arrays: list) -> dict:
+    """Name the final-state arrays: (B, ...) for one value, (k, B, ...) for the last k."""
+    state = {}
+    for (name, vals), a in zip(finals.items(), arrays):
+        state[name] = _unbatch(bound, a, 1) if len(vals) > 1 else _unbatch(bound, a[0, ...])
+    return state
+
+
 def evaluate(g: Graph, params: dict, values=(), **inputs) -> dict:
     """Reference interpreter; returns Value -> array for each of ``values`` (batch axis kept
     only if the inputs have one)."""
@@ -332,9 +337,7 @@ def evaluate(g: Graph, params: dict, values=(), **inputs) -> dict:
 def _execute(g: Graph, items: list, bound: Bound, kind: str, executor: str = "compiled"):
     """The arrays of ``items`` (Values, or tuples of per-step Values returned stacked)."""
     if executor == "interpret":
-        env = interpret(g, dict(bound.env), bound.xp)
-        return [_stack(bound.xp, [env[v] for v in it]) if isinstance(it, tuple) else env[it]
-                for it in items]
+        return _gather(bound.xp, interpret(g, dict(bound.env), bound.xp), items)
     if executor != "compiled":
         raise UnrollError(f"executor must be 'compiled' or 'interpret', not {executor!r}")
     return program(g, items, kind)(bound.xp, bound.params, bound.arrays)
@@ -441,22 +444,19 @@ def value_and_grad(g: Graph, params: dict, *, wrt=None, check_finite: bool = Fal
             interpret(gg, dict(bound.env), xp, check_finite=True)
     if not return_state:
         return loss, grads
-    state = {}
-    for (name, vals), a in zip(finals.items(), arrays[len(items):]):
-        a = a if len(vals) > 1 else a[0, ...]
-        state[name] = _unbatch(bound, a, 1 if len(vals) > 1 else 0)
-    return loss, grads, state
+    return loss, grads, _collect_state(bound, finals, arrays[len(items):])
 
 
 def _checkpointed(gg: Graph, items: list, bound: Bound, every, check_finite: bool) -> list:
     from .compile.remat import run_checkpointed, segment_length
     xp = bound.xp
-
-    def step(e, env):
-        apply_eqn(xp, e, env, check_finite)
-
     flat = [v for it in items for v in (it if isinstance(it, tuple) else (it,))]
-    got = run_checkpointed(gg, dict(bound.env), xp, segment_length(every, gg.steps), flat,
-                           step)
-    return [_stack(xp, [got[v] for v in it]) if isinstance(it, tuple) else got[it]
+    got = run_checkpointed(gg, dict(bound.env), segment_length(every, gg.steps), flat,
+                           lambda e, env: apply_eqn(xp, e, env, check_finite))
+    return _gather(xp, got, items)
+
+
+def _gather(xp, env: dict, items: list) -> list:
+    """The arrays of ``items`` from ``env``: a tuple of per-step Values stacked over time."""
+    return [_stack(xp, [env[v] for v in it]) if isinstance(it, tuple) else env[it]
             for it in items]

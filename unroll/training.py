@@ -77,6 +77,7 @@ class TruncatedBPTT:
         self.circuit, self.k1, self.k2 = circuit, k1, k2
         self.wrt, self.checkpoint = wrt, checkpoint
         self.state = None                       # init input name -> array: carried state
+        self._init_names = {name: spec.init_name for name, spec in circuit.states.items()}
         self._graphs: dict = {}
 
     def reset(self) -> None:
@@ -95,58 +96,64 @@ class TruncatedBPTT:
         """Yield ``(loss, grads)`` for each update over the sequence in ``inputs`` (shapes
         (T, B, ...) as for :meth:`Graph.value_and_grad`); the losses add up to the sequence's
         loss. The state reached at the end is kept for the next call."""
-        seq = [k for k in self.circuit.inputs if k in inputs]
-        missing = [k for k in self.circuit.inputs if k not in inputs]
+        T = self._length(inputs)
+        ends = list(range(self.k1, T, self.k1)) + [T]
+        states = {0: self.state}                # step -> the state reached there
+        prev_end = 0
+        for j, end in enumerate(ends):
+            start = max(0, prev_end - (self.k2 - self.k1))   # the new steps, k2 - k1 before
+            g = self.graph(end - start, loss_from=prev_end - start + 1)
+            loss, grads, state = g.value_and_grad(
+                params, wrt=self.wrt, return_state=True, checkpoint=self.checkpoint,
+                check_finite=True, **self._feed(inputs, start, end, states[start]))
+            states[end] = self._carried(state)
+            if j + 1 < len(ends):
+                nxt = max(0, end - (self.k2 - self.k1))  # where the next window starts
+                if nxt not in states:                   # (inside this one when they overlap)
+                    states[nxt] = self._advance(params, inputs, start, nxt, states[start])
+                states = {s: v for s, v in states.items() if s >= nxt}
+            prev_end = end
+            yield loss, grads
+        self.state = states[T]
+
+    def _length(self, inputs: dict) -> int:
+        """T, the length of the sequence inputs, after checking they are all there."""
+        seq = list(self.circuit.inputs)
+        missing = [k for k in seq if k not in inputs]
         if missing:
             raise InputError(f"truncated BPTT: missing sequence input(s) {', '.join(missing)}")
-        T = int(inputs[seq[0]].shape[0]) if seq else None
-        if T is None:
+        if not seq:
             raise InputError("truncated BPTT needs at least one sequence input")
+        for k in seq:
+            if not hasattr(inputs[k], "shape") or len(inputs[k].shape) < 1:
+                raise InputError(f"input {k} is a {type(inputs[k]).__name__}, not an array "
+                                 "of shape (T, [B,] ...); convert it with np.asarray(...)")
+        T = int(inputs[seq[0]].shape[0])
         for k in seq:
             if int(inputs[k].shape[0]) != T:
                 raise InputError(f"input {k} has {inputs[k].shape[0]} steps, "
                                  f"{seq[0]} has {T}: sequence inputs must have the same length")
-        names = {name: spec.init_name for name, spec in self.circuit.states.items()}
-        start_state = self.state
-        ends = list(range(self.k1, T, self.k1)) + [T]
-        starts_state = {0: start_state}
-        prev_end = 0
-        for j, end in enumerate(ends):
-            start = max(0, prev_end - (self.k2 - self.k1))   # the new steps, k2 - k1 before
-            if start not in starts_state:
-                raise UnrollError(f"internal: no state at step {start}")
-            feed = {k: v for k, v in inputs.items() if k not in seq}
-            feed.update({k: inputs[k][start:end] for k in seq})
-            if starts_state[start] is not None:
-                feed.update(starts_state[start])
-            g = self.graph(end - start, loss_from=prev_end - start + 1)
-            loss, grads, state = g.value_and_grad(params, wrt=self.wrt, return_state=True,
-                                                  checkpoint=self.checkpoint,
-                                                  check_finite=True, **feed)
-            starts_state[end] = {names[s]: a for s, a in state.items()}
-            if j + 1 < len(ends):
-                nxt = max(0, end - (self.k2 - self.k1))  # where the next window starts
-                if nxt not in starts_state:             # (inside this one when they overlap)
-                    starts_state[nxt] = self._advance(params, starts_state[start], start, nxt,
-                                                      inputs, seq)
-                for s in [s for s in starts_state if s < nxt]:
-                    del starts_state[s]
-            prev_end = end
-            yield loss, grads
-        self.state = starts_state[T]
+        if T < 1:
+            raise InputError("truncated BPTT: the sequence inputs have no steps")
+        return T
 
-    def _advance(self, params, state, start, stop, inputs, seq):
+    def _feed(self, inputs: dict, start: int, stop: int, state) -> dict:
+        """The inputs of steps start+1..stop, and the state reached at step ``start``."""
+        feed = {k: v[start:stop] if k in self.circuit.inputs else v for k, v in inputs.items()}
+        feed.update(state or {})
+        return feed
+
+    def _carried(self, state: dict) -> dict:
+        """A window's final state as the initial-value inputs of the next one."""
+        return {self._init_names[s]: a for s, a in state.items()}
+
+    def _advance(self, params, inputs, start, stop, state):
         """The state at step ``stop``, running forward from ``state`` at step ``start``."""
         if stop == start:
             return state
-        g = self.graph(stop - start)
-        feed = {k: v for k, v in inputs.items() if k not in seq}
-        feed.update({k: inputs[k][start:stop] for k in seq})
-        if state is not None:
-            feed.update(state)
-        out = g.run(params, return_state=True, **feed)["state"]
-        names = {name: spec.init_name for name, spec in self.circuit.states.items()}
-        return {names[s]: a for s, a in out.items()}
+        out = self.graph(stop - start).run(params, return_state=True,
+                                           **self._feed(inputs, start, stop, state))
+        return self._carried(out["state"])
 
     def grads(self, params: dict, **inputs):
         """The total loss and the gradients summed over every update (what one optimizer
@@ -181,27 +188,15 @@ class History:
 
     def plot(self, path, title: str = "", log: bool = True):
         """The loss per update and per epoch, to a PNG/SVG/PDF file."""
-        import matplotlib
-        matplotlib.use("Agg", force=False)
-        import matplotlib.pyplot as plt
         import numpy as np
-        fig, ax = plt.subplots(figsize=(6.4, 3.6), dpi=120)
-        ax.plot(np.arange(1, len(self.losses) + 1), self.losses, lw=0.8, alpha=0.6,
-                label="update")
-        if self.epochs:
-            per = len(self.losses) / len(self.epochs)
-            ax.plot(per * np.arange(1, len(self.epochs) + 1), self.epochs, "o-", ms=3,
-                    label="epoch mean")
-        if log and all(v > 0 for v in self.losses):
-            ax.set_yscale("log")
-        ax.set_xlabel("update")
-        ax.set_ylabel("loss")
-        ax.set_title(title)
-        ax.grid(True, alpha=0.3)
-        ax.legend()
-        fig.tight_layout()
-        fig.savefig(path)
-        plt.close(fig)
+        from .diagnostics import figure
+        with figure(path, title=title, xlabel="update", ylabel="loss", log=log) as ax:
+            ax.plot(np.arange(1, len(self.losses) + 1), self.losses, lw=0.8, alpha=0.6,
+                    label="update")
+            if self.epochs:
+                per = len(self.losses) / len(self.epochs)
+                ax.plot(per * np.arange(1, len(self.epochs) + 1), self.epochs, "o-", ms=3,
+                        label="epoch mean")
         return path
 
     def __repr__(self) -> str:
@@ -250,7 +245,6 @@ def train(step, params: dict, batches, optimizer, *, epochs: int = 1, clip_norm=
             total, n = 0.0, 0
             for batch in (batches(epoch) if callable(batches) else batches):
                 for loss, grads in grad_fn(params, batch):
-                    update += 1
                     loss = float(loss)
                     norm = _optim.global_norm(grads)
                     if not math.isfinite(norm) or not math.isfinite(loss):
@@ -261,6 +255,7 @@ def train(step, params: dict, batches, optimizer, *, epochs: int = 1, clip_norm=
                     if clip_value is not None:
                         _optim.clip_grad_value(grads, clip_value)
                     optimizer.step(grads)
+                    update += 1
                     hist.losses.append(loss)
                     hist.grad_norms.append(norm)
                     total, n = total + loss, n + 1

@@ -43,7 +43,7 @@ class Plan:
         self.forward = gg.eqns[:len(base.eqns)]
         self.backward = gg.eqns[len(base.eqns):]
         self.produced = {v for e in self.forward for v in e.outs}
-        self.inputs = set(base.inputs()) | set(gg.inputs())
+        self.inputs = set(gg.inputs())                # the forward graph's, shared
         known = self.produced | self.inputs
         # how far back a forward equation reads: d steps (h.delayed(d)); never forward in time
         d = 1
@@ -79,9 +79,9 @@ class Plan:
         return r == 0 or r > self.k - self.depth
 
 
-def run_checkpointed(gg: Graph, env: dict, xp, k: int, results: list, forward) -> dict:
+def run_checkpointed(gg: Graph, env: dict, k: int, results: list, apply) -> dict:
     """Execute ``gg`` (a gradient graph) from ``env`` (its inputs bound) with checkpoints every
-    ``k`` steps; return {Value: array} for ``results`` (Values). ``forward(e, env)`` executes
+    ``k`` steps; return {Value: array} for ``results`` (Values). ``apply(e, env)`` executes
     one equation (the interpreter's step)."""
     plan = Plan(gg, k)
     keep_results = set(results)
@@ -96,7 +96,7 @@ def run_checkpointed(gg: Graph, env: dict, xp, k: int, results: list, forward) -
     # 1. the forward sweep, keeping the checkpoints only
     current = None
     for e in plan.forward:
-        forward(e, env)
+        apply(e, env)
         if e.step is not None:
             if e.step != current:
                 current = e.step
@@ -118,7 +118,7 @@ def run_checkpointed(gg: Graph, env: dict, xp, k: int, results: list, forward) -
                     for v in by_step.pop(t, ()):
                         env.pop(v, None)
         for e in plan.segments.get(j, ()):
-            forward(e, env)
+            apply(e, env)
             by_step.setdefault(e.step, []).extend(e.outs)
         live_segments.add(j)
 
@@ -128,7 +128,7 @@ def run_checkpointed(gg: Graph, env: dict, xp, k: int, results: list, forward) -
                 if x not in plan.produced or x.t is None or x.t < 1:
                     raise UnrollError(f"internal: checkpointing lost {x!r}")
                 materialise(plan.segment(x.t))
-        forward(e, env)
+        apply(e, env)
         for x in e.inputs:
             if type(x) is Value and last.get(x) == i and x not in plan.produced and \
                     x not in keep_results and x not in plan.inputs and x.t is not None:

@@ -50,7 +50,14 @@ def generate(circuit: ur.Circuit, params: dict, prime, steps: int, *, input: str
     if temperature <= 0:
         raise ur.InputError("generate: temperature must be positive (greedy=True for argmax)")
     D = circuit.inputs[input].aval.shape[0]
-    encode = encode or (lambda k: np.eye(D)[k])
+    if encode is None:
+        bad = [int(k) for k in prime if not 0 <= int(k) < D]
+        if bad:
+            raise ur.InputError(f"generate: prime token(s) {bad} are not classes of input "
+                                f"{input}, which one-hot encodes 0..{D - 1}")
+        encode = lambda k: np.eye(D)[k]              # noqa: E731
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
+        raise ur.InputError(f"generate: steps must be an integer >= 0, not {steps!r}")
     dtype = next(iter(params.values())).dtype if params else np.float64
     g = circuit.unroll(steps=1)
     rng = np.random.default_rng(seed)

@@ -126,12 +126,7 @@ def _rank(c: Circuit, p: str) -> int:
 def _weights(c: Circuit, labels) -> dict:
     if not labels:
         return {}
-    runs = []
-    for i, p in enumerate(sorted(labels)):
-        if i:
-            runs.append(richtext.Run(", "))
-        runs += list(richtext.var(p, vector=_rank(c, p) > 1))
-    return {"label": richtext.to_html(runs)}
+    return {"label": richtext.to_html(richtext.names(labels, lambda p: _rank(c, p) > 1))}
 
 
 def _id(n: Node) -> str:

@@ -11,7 +11,8 @@ import html
 import re
 from typing import NamedTuple
 
-__all__ = ["Run", "var", "to_html", "to_plain", "svg_spans", "parse_html", "superscript"]
+__all__ = ["Run", "var", "names", "to_html", "to_plain", "svg_spans", "parse_html",
+           "superscript"]
 
 
 class Run(NamedTuple):
@@ -33,6 +34,15 @@ def var(name: str, step=None, vector: bool = True, prefix: str = "") -> tuple:
         runs.append(Run(name, bold=vector, italic=True))
     if step is not None:
         runs.append(Run(f"({superscript(step)})", sup=True))
+    return tuple(runs)
+
+
+def names(labels, vector=lambda name: True) -> tuple:
+    """Several variables in one label, sorted and comma-separated ("U, W"); ``vector(name)``
+    says which are set bold."""
+    runs = []
+    for i, name in enumerate(sorted(labels)):
+        runs += ([Run(", ")] if i else []) + list(var(name, vector=vector(name)))
     return tuple(runs)
 
 
@@ -86,9 +96,6 @@ def parse_html(label: str) -> tuple:
     return tuple(runs)
 
 
-_SANS = set("✂⋯")
-
-
 def svg_spans(runs, font_size: float) -> str:
     """SVG ``<tspan>`` s for the runs (superscripts raised with ``dy``, which every SVG
     renderer understands)."""
@@ -106,8 +113,6 @@ def svg_spans(runs, font_size: float) -> str:
             shift = want
         if r.sup or r.sub:
             attrs.append(f'font-size="{small}"')
-        if _SANS.intersection(r.text):     # not in DejaVu Serif: say where it is, or a
-            attrs.append('font-family="DejaVu Sans"')  # renderer falls back for the rest too
         text = html.escape(r.text, quote=False)
         out.append(f"<tspan {' '.join(attrs)}>{text}</tspan>" if attrs else
                    f"<tspan>{text}</tspan>")

@@ -18,7 +18,7 @@ from typing import NamedTuple
 import graphviz
 
 from ..ir import Graph, Value
-from ..errors import RenderError
+from ..errors import RenderError, suggest
 from . import richtext
 from .backend import FONT
 from .circuit import STYLE, _Visible
@@ -87,9 +87,7 @@ def unrolled_dot(g: Graph, *, mode: str = "forward", params: str = "edges",
         raise RenderError(f"mode must be 'forward', 'backward' or 'overlay', not {mode!r}")
     if params not in ("edges", "nodes", "none"):
         raise RenderError(f"params must be 'edges', 'nodes' or 'none', not {params!r}")
-    u = _Unrolled(g, max_steps, keep, relative)
-    u.forward_pairs = _forward_pairs(u)
-    u.params = params
+    u = _Unrolled(g, max_steps, keep, relative, params)
     d = graphviz.Digraph(name=f"unrolled_{g.name.replace('+', '_')}")
     d.attr(rankdir="BT", nodesep="0.35", ranksep="0.45", fontname=FONT, newrank="true")
     if title:
@@ -97,14 +95,16 @@ def unrolled_dot(g: Graph, *, mode: str = "forward", params: str = "edges",
     d.attr("node", shape="circle", fontname=FONT, fontsize="14", width="0.62", height="0.62",
            fixedsize="true", penwidth="1.1", style="filled", fillcolor="white")
     d.attr("edge", fontname=FONT, fontsize="12", arrowsize="0.6", penwidth="1.0")
-    if heat is not None and not isinstance(heat, dict):
-        raise RenderError("heat must be a dict {state name: per-step values}, e.g. "
-                          "ur.diagnostics.gradient_norms(g, params, **inputs)")
+    if truncate is not None and (isinstance(truncate, bool) or not isinstance(truncate, int)
+                                 or truncate < 1):
+        raise RenderError(f"truncate must be a number of steps k >= 1, not {truncate!r}")
+    if heat is not None:
+        _check_heat(heat, u)
     lo_hi = tuple(heat_range) if heat_range else _range(heat) if heat else None
     colors = _heat_colors(heat, u, lo_hi) if heat else {}
     ckpt = set(checkpoints)
     if mode == "backward":    # gradients flow back to what the model computed, not into data
-        u.drop(lambda v: u.role[v][0] in ("target", "input", "static"))
+        u.drop(lambda v: u.role[v].role in ("target", "input", "static"))
     for v in u.nodes:
         role, shown, _ = u.role[v]
         back = mode == "backward" and role not in ("input", "static", "target")
@@ -147,8 +147,8 @@ class _Ellipsis:
 class _Unrolled:
     """The drawn variables of a graph, the columns they sit in, and the edges between them."""
 
-    def __init__(self, g: Graph, max_steps: int, keep: int, relative: bool):
-        self.g, self.relative = g, relative
+    def __init__(self, g: Graph, max_steps: int, keep: int, relative: bool, params: str):
+        self.g, self.relative, self.params = g, relative, params
         names = roles(g)
         T = g.steps if not g.parts else max(p.steps for p in g.parts)
         self.steps = list(range(1, T + 1))
@@ -175,15 +175,15 @@ class _Unrolled:
         self.edges = self._edges()
         if relative:
             self._relative_ends()
+        self.forward_pairs = _forward_pairs(self)
 
     def _shown_step(self, v: Value, role: str) -> bool:
         if v.t is None:
             return role in ("static", "input", "target")
         if v.t in self.steps:
             return True
-        initial = v.t < 1 or v.t > self.g.steps
-        return initial and role in ("state", "bstate") and not self.relative and (
-            v.t in (0, self.g.steps + 1))
+        return role in ("state", "bstate") and not self.relative and \
+            v.t in (0, self.g.steps + 1)                        # h(0), or g(τ+1)
 
     def id(self, v: Value) -> str:
         t = "c" if v.t is None else ("m" + str(-v.t) if v.t < 0 else str(v.t))
@@ -262,9 +262,9 @@ class _Unrolled:
                 continue
             forward = dst.t == src.t + 1
             if (dst.t == first + 1) if forward else (dst.t == last - 1):
-                ends[("in", src.name, dst.name, forward)] = labels
+                ends[src.name, dst.name, forward] = labels
         made = {}                              # (side, name) -> its end: one per chain
-        for (_, sname, dname, forward), labels in ends.items():
+        for (sname, dname, forward), labels in ends.items():
             entry = next(v for v in self.nodes if v.name == dname
                          and v.t == (first if forward else last))
             leave = next(v for v in self.nodes if v.name == sname
@@ -308,10 +308,8 @@ def _rows(d, u: _Unrolled) -> None:
     for src, e in u.gap_edges:               # into "⋯" with the weight it goes on with
         labels = set().union(*[l for (a, _), l in u.edges.items() if a is e]) \
             if u.params == "edges" else set()
-        runs = []
-        for i, p in enumerate(sorted(labels)):
-            runs += ([richtext.Run(", ")] if i else []) + list(richtext.var(p))
-        d.edge(u.id(src), e.ident, **({"xlabel": richtext.to_html(runs)} if runs else {}))
+        d.edge(u.id(src), e.ident,
+               **({"xlabel": richtext.to_html(richtext.names(labels))} if labels else {}))
 
 
 def _anchor_ends(d, u: _Unrolled) -> None:
@@ -379,12 +377,9 @@ def _edge(d, u, src, dst, labels, mode, params, truncate) -> None:
     same = isinstance(src, Value) and isinstance(dst, Value) and src.name == dst.name
     cut = bool(truncate and same and src.t is not None and dst.t is not None and
                min(src.t, dst.t) > 0 and min(src.t, dst.t) % truncate == 0)
-    attrs, runs = {}, []
+    attrs = {}
     if labels and params == "edges":
-        for i, p in enumerate(sorted(labels)):
-            runs += ([richtext.Run(", ")] if i else []) + list(richtext.var(p))
-    if runs:
-        attrs["label"] = richtext.to_html(runs)
+        attrs["label"] = richtext.to_html(richtext.names(labels))
     if params == "nodes":
         for p in labels:
             d.edge(f"param_{p}", t, style="dotted", arrowhead="none", color="#8a7a3a",
@@ -415,7 +410,7 @@ def _edge(d, u, src, dst, labels, mode, params, truncate) -> None:
         d.edge(a, b, **grad, **{k: v for k, v in attrs.items() if k in ("label", "xlabel")})
         return
     d.edge(a, b, **(dict(dir="back") if down else {}), **attrs)
-    target = any(isinstance(v, Value) and u.role[v][0] == "target" for v in (src, dst))
+    target = any(isinstance(v, Value) and u.role[v].role == "target" for v in (src, dst))
     if mode == "overlay" and not target and not cut:   # none into a target, none across a cut
         d.edge(a, b, **grad, arrowsize="0.5")
 
@@ -429,11 +424,31 @@ def _heat_colors(heat: dict, u: _Unrolled, lo_hi: tuple) -> dict:
     lo, hi = lo_hi
     out = {}
     for v in u.nodes:
-        vals = heat.get(u.role[v][1])
+        vals = heat.get(u.role[v].shown)
         if vals is None or v.t is None or not 1 <= v.t <= len(vals):
             continue
         out[v] = _color(float(vals[v.t - 1]), lo, hi)
     return out
+
+
+def _check_heat(heat, u: _Unrolled) -> None:
+    """A dict {state: per-step values}, each a finite number >= 0 (a norm)."""
+    if not isinstance(heat, dict):
+        raise RenderError("heat must be a dict {state name: per-step values}, e.g. "
+                          "ur.diagnostics.gradient_norms(g, params, **inputs)")
+    states = {r.shown for r in u.names.values() if r.role in ("state", "bstate")}
+    for name, vals in heat.items():
+        if name not in states:
+            raise RenderError(f"heat: {u.g.name} has no state {name!r} to colour"
+                              f"{suggest(name, states)}; its states are "
+                              f"{', '.join(sorted(states)) or 'none'}")
+        for t, x in enumerate(vals, 1):
+            x = float(x)
+            if not (math.isfinite(x) and x >= 0):
+                raise RenderError(f"heat[{name!r}] at step t = {t} is {x}: the colours are "
+                                  "norms, finite and >= 0 (a NaN here means the backward pass "
+                                  "produced one: value_and_grad(..., check_finite=True) "
+                                  "finds where)")
 
 
 def _range(heat: dict) -> tuple:
