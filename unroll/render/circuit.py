@@ -68,7 +68,8 @@ def circuit_dot(c: Circuit, detail: str = "variables", params: str = "edges",
         else:                    # fed from below, like the inputs, to every reader
             rows[sq] = max(0, min(v.rank(n) for n in dsts) - 1)
             d.edge(_id(src), sq, arrowhead="none", constraint="false")
-    _rows(d, rows)
+    linked = {tuple(sorted((v.rank(a), v.rank(b)))) for a, b, k in edges if k == 0}
+    _rows(d, rows, linked)
     for (src, dst, delay), labels in edges.items():
         if params == "nodes":
             for p in sorted(labels):
@@ -91,9 +92,10 @@ def circuit_dot(c: Circuit, detail: str = "variables", params: str = "edges",
     return d
 
 
-def _rows(d, rank_of: dict) -> None:
-    """Put the nodes of each row side by side, and the rows in order: an invisible edge from
-    each row to the next (weight 0, so it orders the rows without pulling nodes sideways)."""
+def _rows(d, rank_of: dict, linked: set) -> None:
+    """Put the nodes of each row side by side, and the rows in order: rows that no drawn edge
+    joins get an invisible one (weight 0: it orders the rows without pulling nodes sideways;
+    beside a real edge it would bend it)."""
     rows = {}
     for n, r in rank_of.items():
         rows.setdefault(r, []).append(n)
@@ -103,9 +105,9 @@ def _rows(d, rank_of: dict) -> None:
             s.attr(rank="same")
             for i in rows[r]:
                 s.node(i)
-        if prev is not None:
-            d.edge(prev, rows[r][0], style="invis", weight="0")
-        prev = rows[r][0]
+        if prev is not None and (prev, r) not in linked:
+            d.edge(rows[prev][0], rows[r][0], style="invis", weight="0")
+        prev = r
 
 
 def _new(name: str, title: bool) -> graphviz.Digraph:
