@@ -38,7 +38,7 @@ def test_backward_loop_keeps_only_the_recurrence():
     start = src.index("    for t in range(29, 1, -1):  # t = 29..2")
     body = [ln for ln in src[start + 1:] if ln.startswith("        ")]
     assert [ln.split("  # ")[1] for ln in body] == [
-        "∂h[t] = ∂_1.2[t+1] + ∂_4.2[t]", "∂a[t] = ∂h[t] * ∂h.2[t]", "∂_1.2[t] = Wᵀ @ ∂a[t]"]
+        "∂h[t] = ∂_1.2[t+1] + ∂_4.2[t]", "∂a[t] = ∂h[t] * ∂h.1[t]", "∂_1.2[t] = Wᵀ @ ∂a[t]"]
     text = "\n".join(src)
     # the weight gradients: one product over all steps and batch rows each (eq. 10.26)
     assert "Sd_W = Sd_W + outer_fn(xp, d_a_[1:29, ...], h_[1:29, ...])" in text

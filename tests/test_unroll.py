@@ -174,6 +174,23 @@ def test_bidirectional_schedule():
                      ("g", 4), ("g", 3), ("g", 2), ("g", 1)]
 
 
+def test_a_deep_step_body_schedules_without_recursion():
+    """Scheduling walks the body iteratively: 1,500 chained operations (deeper than Python's
+    recursion limit) schedule in dependency order, with the delayed read closing the cycle."""
+    c = ur.Circuit("deep")
+    x = c.input("x", ())
+    h = c.state("h", ())
+    v = h.prev + x
+    for _ in range(1500):
+        v = v * 1.0
+    h.next = v
+    (phase,) = c.schedule()
+    assert phase.direction == 1 and len(phase.nodes) == 1501
+    assert phase.nodes[-1] is h.next.node
+    res = c.unroll(steps=3).run({}, x=np.array([1.0, 2.0, 3.0]), return_state=True)
+    assert res["state"]["h"] == 6.0                 # h(3) = 1 + 2 + 3
+
+
 def test_many_to_one_loss_and_outputs():
     c = ur.Circuit("classify")
     x = c.input("x", (2,))

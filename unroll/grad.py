@@ -101,13 +101,16 @@ class _Transform:
             seed = self._apply_named("ones_like", g.loss, name="∂" + g.loss.name)
             self.acc[g.loss] = seed
             step = object()
+            backward = self._backward
             for e in reversed(g.eqns):
                 if e.step != step:
                     self._flush(step)
                     step = e.step
-                if e.prim.vjp is None or not any(o in active for o in e.outs):
+                if e.prim.vjp is None:
                     continue
-                self._backward(e, active)
+                outs = e.outs
+                if outs[0] in active if len(outs) == 1 else any(o in active for o in outs):
+                    backward(e, active)
             self._flush(step)
         self._finish()
         return gg.prune()
@@ -115,30 +118,50 @@ class _Transform:
     def _active(self) -> set:
         """Values that depend on a target (only those need cotangents)."""
         active = set(self.targets)
+        independent, add = active.isdisjoint, active.update
         for e in self.g.eqns:
-            if e.prim.vjp is not None and any(type(x) is Value and x in active
-                                              for x in e.inputs):
-                active.update(e.outs)
+            if e.prim.vjp is not None and not independent(e.inputs):
+                add(e.outs)
         return active
 
     def _backward(self, e: Eqn, active: set) -> None:
-        gs = [self._total(o) for o in e.outs]
-        if all(x is None for x in gs):
-            return
+        total = self._total
+        if len(e.outs) == 1:
+            g0 = total(e.outs[0])
+            if g0 is None:
+                return
+            gs = (g0,)
+            gkey = g0.aval
+        else:
+            gs = tuple([total(o) for o in e.outs])
+            if all(x is None for x in gs):
+                return
+            gkey = tuple([None if x is None else x.aval for x in gs])
         b = self.b
         b.t = b.step = e.step
         slots = (*gs, *e.outs, *e.inputs)
-        key = (e.prim, id(e.params), tuple(_operand_key(x, active) for x in e.inputs),
-               tuple(None if x is None else x.aval for x in gs))
+        # what the rule's equations may depend on: a constant's value, an operand's type and
+        # whether it needs a gradient, and the identity of values computed once (their
+        # once-work is shared)
+        key = [e.prim, id(e.params), gkey]
+        for x in e.inputs:
+            if type(x) is Value:
+                key.append(x.aval)
+                key.append(x in active)
+                key.append(None if x.t is not None else id(x))
+            else:
+                key.append(("lit", x.val) if not hasattr(x.val, "shape") else ("arr", id(x.val)))
+        key = tuple(key)
         rec = self.replays.get(key)
         if rec is None:
             cts = self._apply_rule(e, gs, active)
             rec = self.replays[key] = _record(self.gg.eqns[self._mark:], slots, cts)
         else:
             cts = self._replay(rec, slots, e.step)
+        contribute = self._contribute
         for x, c in zip(e.inputs, cts):
             if c is not None:
-                self._contribute(x, c, e.step)
+                contribute(x, c, e.step)
 
     def _apply_rule(self, e: Eqn, gs: list, active: set) -> list:
         """Run ``e``'s VJP rule through the builder; returns one cotangent Value (or None) per
@@ -158,24 +181,18 @@ class _Transform:
 
     def _replay(self, rec, slots: tuple, step) -> list:
         """Emit the equations a rule made for an earlier step with the same operand types."""
-        append, made, created = self.gg.eqns.append, [], self.created
+        append, made, add = self.gg.eqns.append, [], self.created.add
         for prim, refs, params, outs in rec.eqns:
-            ins = []
-            for kind, a, b in refs:
-                ins.append(slots[a] if kind == 0 else (made[a][b] if kind == 1 else a))
+            ins = tuple([slots[a] if kind == 0 else (made[a][b] if kind == 1 else a)
+                         for kind, a, b in refs])
             vs = tuple([Value(name, step, aval) for name, aval in outs])
-            append(Eqn(prim, tuple(ins), params, vs, step))
+            append(Eqn(prim, ins, params, vs, step))
             made.append(vs)
             for v in vs:
-                created.add(id(v))
-        out = []
-        for r in rec.cts:
-            if r is None:
-                out.append(None)
-            else:
-                kind, a, b = r
-                out.append(slots[a] if kind == 0 else (made[a][b] if kind == 1 else a))
-        return out
+                add(id(v))
+        return [None if r is None else
+                (slots[r[1]] if r[0] == 0 else (made[r[1]][r[2]] if r[0] == 1 else r[1]))
+                for r in rec.cts]
 
     def _contribute(self, x: Value, c: Value, step) -> None:
         if c.aval != x.aval:
@@ -294,14 +311,6 @@ class _Recording:
     def __init__(self, eqns, cts):
         self.eqns = eqns          # [(prim, operand refs, params, [(name, aval)])], step-local
         self.cts = cts            # one ref (or None) per operand of the forward equation
-
-
-def _operand_key(x, active) -> tuple:
-    """What a VJP rule may depend on: a constant's value, a value's type and whether it needs
-    a gradient, and the identity of values computed once (their once-work is shared)."""
-    if type(x) is not Value:
-        return ("lit", x.val) if not hasattr(x.val, "shape") else ("arr", id(x.val))
-    return (x.aval, x in active, id(x) if x.t is None else None)
 
 
 def _record(new_eqns, slots: tuple, cts: list) -> _Recording:

@@ -240,18 +240,12 @@ class Graph:
 def live_eqns(eqns: list, results) -> list:
     """The equations ``results`` depend on, in order (dead-code elimination)."""
     need = set(results)
-    add = need.add
+    unused, add = need.isdisjoint, need.update       # (constants join `need` harmlessly)
     kept = []
     for e in reversed(eqns):
-        for v in e.outs:
-            if v in need:
-                break
-        else:
-            continue
-        kept.append(e)
-        for x in e.inputs:
-            if type(x) is Value:
-                add(x)
+        if not unused(e.outs):
+            kept.append(e)
+            add(e.inputs)
     kept.reverse()
     return kept
 

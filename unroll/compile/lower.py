@@ -1,10 +1,10 @@
 """Lowering: equations -> a :class:`Program`, readable Python over the step body, looped over t.
 
 The unrolled graph is τ copies of a step body. Lowering finds them again: the equations are cut
-into *chunks* (maximal runs with the same step), each chunk gets a *signature* in which every
-operand is named relative to the chunk's step (``h[t-1]``, ``x[t]``, a local, a once-value), and
-runs of chunks with equal signatures and consecutive steps become one ``for t in range(...)``
-loop; the rest (the first and last steps of a backward pass, say) stay straight-line code.
+into *chunks* (maximal runs with the same step), two chunks do the same work when every operand
+is the same relative to the chunk's step (``h[t-1]``, ``x[t]``, a local, a once-value), and
+runs of such chunks over consecutive steps become one ``for t in range(...)`` loop; the rest
+(the first and last steps of a backward pass, say) stay straight-line code.
 
 Storage follows from where values are used: a value used only inside its own chunk is a local
 variable; one used by another step or another loop is kept in a per-step list ``h_[t]``;
@@ -51,47 +51,81 @@ def chunk(eqns: list) -> list:
     return out
 
 
-def _signature(c: Chunk, sname) -> tuple:
-    """The chunk with every operand named relative to its step: equal signatures, same code.
-    A timed operand is (template, offset, batched): the code chosen for an operation depends
-    on its operands' batchedness too. ``sname`` is None when every value's name is its own."""
-    s, local, sig = c.step, {}, []
-    get = local.get
-    for i, e in enumerate(c.eqns):
-        refs = [e.prim, params_key(e.params)]
-        for x in e.inputs:
-            r = get(x)
-            if r is None:
-                if type(x) is Lit:
-                    r = ("lit", x.val) if not hasattr(x.val, "shape") else ("arr", id(x.val))
-                elif x.t is None:
-                    r = x                                  # computed once: itself
-                else:
-                    r = (x.name if sname is None else sname(x), x.t - s, x.aval.batched)
-            refs.append(r)
-        for j, v in enumerate(e.outs):
-            local[v] = (i, j)
-            refs.append((v.name if sname is None else sname(v), None if v.t is None else v.t - s))
-        sig.append(tuple(refs))
-    return tuple(sig)
+def same_body(a: Chunk, b: Chunk, sname) -> bool:
+    """Do chunks ``a`` and ``b`` do the same work relative to their steps (equal code)?
+
+    Every operand is compared by what it is relative to its chunk: a value computed earlier
+    in the chunk (by position), a value computed once (itself), a constant (its value), or a
+    value of some step (its name, its offset from the chunk's step, its batchedness: the code
+    chosen for an operation depends on its operands' batchedness too). ``sname`` is None when
+    every value's name is its own."""
+    if len(a.eqns) != len(b.eqns):
+        return False
+    sa, sb = a.step, b.step
+    la, lb = {}, {}                        # value -> position in its chunk
+    k = 0
+    for e, f in zip(a.eqns, b.eqns):
+        if e.prim is not f.prim or len(e.inputs) != len(f.inputs) or \
+                len(e.outs) != len(f.outs) or \
+                e.params is not f.params and params_key(e.params) != params_key(f.params):
+            return False
+        for x, y in zip(e.inputs, f.inputs):
+            px, py = la.get(x), lb.get(y)
+            if px is not None or py is not None:
+                if px != py:
+                    return False
+            elif type(x) is Lit or type(y) is Lit:
+                if type(x) is not type(y) or _lit_key(x) != _lit_key(y):
+                    return False
+            elif x.t is None or y.t is None:
+                if x is not y:
+                    return False
+            elif x.t - sa != y.t - sb or x.aval.batched != y.aval.batched or (
+                    x.name != y.name if sname is None else sname(x) != sname(y)):
+                return False
+        for v, w in zip(e.outs, f.outs):
+            la[v] = lb[w] = k
+            k += 1
+            if (v.name != w.name if sname is None else sname(v) != sname(w)) or (
+                    v.t is None) != (w.t is None) or v.t is not None and v.t - sa != w.t - sb:
+                return False
+    return True
+
+
+def _lit_key(x: Lit):
+    return ("lit", x.val) if not hasattr(x.val, "shape") else ("arr", id(x.val))
 
 
 def reroll(chunks: list, sname) -> list:
-    """Group runs of equal-signature chunks over consecutive steps into loops."""
-    sigs = [_signature(c, sname) if isinstance(c.step, int) else None for c in chunks]
-    units, i = [], 0
-    while i < len(chunks):
+    """Group runs of chunks over consecutive steps that do the same work into loops."""
+    units, i, n = [], 0, len(chunks)
+    while i < n:
         j = i + 1
-        if sigs[i] is not None and i + 1 < len(chunks) and sigs[i + 1] == sigs[i]:
-            d = chunks[i + 1].step - chunks[i].step
+        if isinstance(chunks[i].step, int) and j < n and isinstance(chunks[j].step, int):
+            d = chunks[j].step - chunks[i].step
             if d in (1, -1):
-                while (j < len(chunks) and sigs[j] == sigs[i]
-                       and chunks[j].step - chunks[j - 1].step == d):
+                while (j < n and isinstance(chunks[j].step, int)
+                       and chunks[j].step - chunks[j - 1].step == d
+                       and same_body(chunks[j - 1], chunks[j], sname)):
                     j += 1
         run = chunks[i:j]
         units.append(Unit(run[0], [c.step for c in run], len(run) > 1, i))
         i = j
     return units
+
+
+class _Users(dict):
+    """The readers of each watched value (``None`` for a result); asking about any other
+    value is a bug, not an empty answer."""
+
+    def __init__(self, users: dict, watch: set):
+        super().__init__(users)
+        self.watch = watch
+
+    def get(self, v, default=None):
+        if v not in self.watch:
+            raise KeyError(f"internal: readers of {v!r} were not collected")
+        return super().get(v, default)
 
 
 # --- names -------------------------------------------------------------------------------------
@@ -140,24 +174,45 @@ class Lowering:
         self.consts: list = []                     # array constants
         self._dedupe_names()
         self.units = reroll(self.chunks, self.sname if self.alias else None)
+        self._uses()
         self.blocks = self._blocks(time_batching)
         self._classify()
 
     def _blocks(self, time_batching: bool) -> list:
-        users: dict = {}
-        for e in self.prologue + [e for c in self.chunks for e in c.eqns]:
-            for x in e.inputs:
-                if type(x) is Value:
-                    users.setdefault(x, []).append(e)
-        for v in self.results:
-            users.setdefault(v, []).append(None)
         blocks = []
         for u in self.units:
             if u.looped and time_batching:
-                blocks += split_loop(u, self.chunks, self.sname, users)
+                blocks += split_loop(u, self.chunks, self.sname, self._users)
             else:
                 blocks.append(Block("loop" if u.looped else "straight", u.chunk, u.steps))
         return blocks
+
+    def _uses(self) -> None:
+        """One sweep: where each value is defined and last read (as positions in execution
+        order), and the readers of the running sums' values (what time-batching asks)."""
+        defined, last_use = {}, {}
+        watch = set()                              # running sums and their addends
+        eqns = self.prologue + [e for c in self.chunks for e in c.eqns]
+        for e in eqns:
+            if e.prim.accumulates:
+                watch.update(e.outs)
+                watch.update(e.inputs)
+        users: dict = {}
+        for i, e in enumerate(eqns):
+            for x in e.inputs:
+                if type(x) is Value:
+                    last_use[x] = i
+                    if x in watch:
+                        users.setdefault(x, []).append(e)
+            for v in e.outs:
+                defined[v] = i
+        end = len(eqns)
+        for v in self.results:
+            last_use[v] = end
+            if v in watch:
+                users.setdefault(v, []).append(None)
+        self._defined, self._last_use, self._end = defined, last_use, end
+        self._users = _Users(users, watch)
 
     # --- storage -------------------------------------------------------------------------------
 
@@ -181,10 +236,10 @@ class Lowering:
     def _classify(self) -> None:
         """Decide, per storage template, between one variable and a per-step list.
 
-        Positions are (chunk, equation) in execution order, the prologue being chunk -1. A
-        template lives in one variable when no instance is overwritten by the next one before
-        its last read (a read by the very equation that defines the next one is fine): locals,
-        and running sums carried from one step to the next. Otherwise it gets a list.
+        Positions are equation indices in execution order, the prologue first. A template
+        lives in one variable when no instance is overwritten by the next one before its last
+        read (a read by the very equation that defines the next one is fine): locals, and
+        running sums carried from one step to the next. Otherwise it gets a list.
         """
         self.kind: dict = {}                       # Value -> ("var"|"list"|"stack"|"seq", ...)
         g, names = self.g, self.names
@@ -196,22 +251,12 @@ class Lowering:
             arr = names.new(k + "_")
             for x in xs:
                 self.kind[x] = ("seq", arr)
-        defined, last_use = {}, {}
-        for ci, c in enumerate([Chunk(None, self.prologue)] + self.chunks, start=-1):
-            for ei, e in enumerate(c.eqns):
-                for x in e.inputs:
-                    if type(x) is Value:
-                        last_use[x] = (ci, ei)
-                for v in e.outs:
-                    defined[v] = (v, (ci, ei))
-        end = (len(self.chunks), 0)
-        for v in self.results:
-            last_use[v] = end
+        defined, last_use, end = self._defined, self._last_use, self._end
         # a template is a name and a batchedness: an unbatched h[0] = h0 (a parameter) is
         # stored apart from the batched h[1], h[2], ...
         templates: dict = {}            # (name, once?, batched) -> [(position, Value)]
-        for vid, (v, pos) in defined.items():
-            if vid not in self.kind:
+        for v, pos in defined.items():
+            if v not in self.kind:
                 key = (self.sname(v), v.t is None, v.aval.batched)
                 templates.setdefault(key, []).append((pos, v))
         stacked, owned = self._stacked_templates()
@@ -228,7 +273,7 @@ class Lowering:
                     self.kind[v] = ("stack", var, lo)
                 continue
             insts.sort(key=lambda pv: pv[0])
-            nxt = [p for p, _ in insts[1:]] + [(len(self.chunks) + 1, 0)]
+            nxt = [p for p, _ in insts[1:]] + [end + 1]
             single = all(last_use.get(v, p) <= n for (p, v), n in zip(insts, nxt))
             if once or single:
                 var = names.new(tname)

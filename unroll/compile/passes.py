@@ -48,11 +48,12 @@ def cse(eqns: list, results: list) -> tuple:
             if new != ins:
                 e = Eqn(e.prim, new, e.params, e.outs, e.step)
                 ins = new
-        key = [e.prim, params_key(e.params)]
-        for x in ins:
-            key.append(x if type(x) is Value else
-                       (x.val if not hasattr(x.val, "shape") else id(x.val)))
-        key = tuple(key)
+        if Lit in map(type, ins):              # a constant is the same by value
+            key = (e.prim, params_key(e.params), *[
+                x if type(x) is Value else
+                (x.val if not hasattr(x.val, "shape") else id(x.val)) for x in ins])
+        else:
+            key = (e.prim, params_key(e.params), *ins)
         hit = seen.get(key)
         if hit is not None:
             for v, w in zip(e.outs, hit.outs):
