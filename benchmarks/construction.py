@@ -7,7 +7,8 @@
    run) in a fresh process of its own, when JAX is installed.
 2. Unrolling an LSTM-sized circuit (W3's cell, H = 64) over τ = 1,000 ... 10,000 steps.
 
-    python benchmarks/construction.py [--repeats 5] [--bench-dir ../shared/bench]
+    python benchmarks/construction.py [--repeats 5] [--workloads W2] [--no-scaling]
+                                      [--bench-dir ../shared/bench]
 """
 import argparse
 import json
@@ -64,6 +65,8 @@ def main(argv=None) -> int:
     ap.add_argument("--bench-dir", default=os.environ.get(
         "UNROLL_BENCH_DIR", os.path.join(ROOT, "..", "shared", "bench")))
     ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--workloads", nargs="+", default=["W1", "W2", "W3", "W4"])
+    ap.add_argument("--no-scaling", action="store_true", help="skip the τ-scaling part")
     ap.add_argument("--out", default=os.path.join(HERE, "results", "construction.json"))
     args = ap.parse_args(argv)
     bench = os.path.abspath(args.bench_dir)
@@ -78,7 +81,7 @@ def main(argv=None) -> int:
           f"{args.repeats}; ms)\n")
     print(f"{'wl':3} {'import unroll':>13} {'unroll':>8} {'unroll+1st grad':>16} "
           f"{'steady fwd+bwd':>15} {'jax 1st call':>13}")
-    for key in ("W1", "W2", "W3", "W4"):
+    for key in args.workloads:
         runs = [fresh(FIRST.format(bench=bench, here=HERE, root=ROOT, key=key))
                 for _ in range(args.repeats)]
         med = {k: statistics.median(r[k] for r in runs) * 1e3 for k in runs[0]}
@@ -90,6 +93,9 @@ def main(argv=None) -> int:
         print(f"{key:3} {med['import']:13.0f} {med['unroll']:8.1f} {med['first']:16.1f} "
               f"{med['steady']:15.1f} {jx}", flush=True)
 
+    if args.no_scaling:
+        _save(res, args.out)
+        return 0
     import workloads as W
     import impl_unroll
     c = impl_unroll.circuit(W.get("W3"))
@@ -99,10 +105,14 @@ def main(argv=None) -> int:
         best = min(_time(lambda: c.unroll(steps=T)) for _ in range(3))
         res["unroll_scaling"].append({"steps": T, "seconds": best})
         print(f"τ = {T:6d}: {best:6.3f} s   {best / T * 1e6:6.1f} µs per step", flush=True)
-    os.makedirs(os.path.dirname(args.out), exist_ok=True)
-    with open(args.out, "w") as f:
-        json.dump(res, f, indent=1)
+    _save(res, args.out)
     return 0
+
+
+def _save(res: dict, path: str) -> None:
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as f:
+        json.dump(res, f, indent=1)
 
 
 def _time(fn) -> float:
