@@ -1,5 +1,6 @@
 """The backend is a parameter: the whole Elman pipeline runs on array_api_strict, a namespace
 that allows nothing beyond the Python array API standard, and agrees with NumPy."""
+import array_api_strict as xps     # a test dependency: if missing, fail rather than skip
 import numpy as np
 import pytest
 
@@ -9,10 +10,6 @@ import builders
 
 def elman(D=3, H=4, K=3):
     return builders.elman(D, H, K, bias_init="uniform")
-
-xps = pytest.importorskip("array_api_strict")
-
-
 
 
 def to_numpy(a):

@@ -248,6 +248,10 @@ def test_heat_map_colours_from_a_real_backward_pass():
     bad[4] = np.nan
     with pytest.raises(ur.RenderError, match=r"heat\['h'\] at step t = 5 is nan"):
         g.to_dot(heat={"h": bad})
+    with pytest.raises(ur.RenderError, match=r"heat\['h'\] has 7 values, but .* τ = 8 steps"):
+        g.to_dot(heat={"h": heat["h"][1:]})
+    with pytest.raises(ur.RenderError, match=r"heat\['h'\] must be a sequence of numbers"):
+        g.to_dot(heat={"h": ["low"] * 8})
     with pytest.raises(ur.RenderError, match="truncate must be"):
         g.to_dot(truncate=0)
 

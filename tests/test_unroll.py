@@ -2,11 +2,10 @@
 import networkx as nx
 import numpy as np
 import pytest
+from hypothesis import given, strategies as st
 
 import unroll as ur
 from builders import elman
-
-
 
 
 def test_printing_reads_like_the_textbook():
@@ -268,3 +267,32 @@ def test_vector_times_matrix_and_dot():
     out = g.run(p, x=xs)
     assert np.allclose(out["row"][0], xs[0] @ p["A"])
     assert np.allclose(out["dot"][0], xs[0] @ p["v"])
+
+
+@given(st.integers(1, 9).flatmap(lambda n: st.tuples(
+    st.just(n), st.lists(st.tuples(st.integers(0, n - 1), st.integers(0, n - 1),
+                                   st.integers(-2, 2)), max_size=20))))
+def test_scheduling_graph_algorithms_agree_with_networkx(graph):
+    """The schedule's own graph algorithms give networkx's answers and orders (the unrolled
+    equation order, and so every printed graph, depends on them)."""
+    from unroll.circuit import _find_cycle, _negative_cycle, _strongly_connected, _topological
+    n, edges = graph
+    succ = {v: {} for v in range(n)}
+    for u, v, _ in edges:
+        succ[u][v] = None
+    G = nx.DiGraph()
+    G.add_nodes_from(range(n))
+    G.add_edges_from((u, v) for u, v, _ in edges)
+    assert list(_strongly_connected(succ)) == list(nx.strongly_connected_components(G))
+    cycle = _find_cycle(succ)
+    if nx.is_directed_acyclic_graph(G):
+        assert cycle == [] and _topological(succ) == list(nx.topological_sort(G))
+    else:
+        assert cycle and all(G.has_edge(a, b) for a, b in zip(cycle, cycle[1:] + cycle[:1]))
+    weight = {}
+    for u, v, w in edges:
+        weight[u, v] = min(weight.get((u, v), w), w)
+    W = nx.DiGraph()
+    W.add_nodes_from(range(n))
+    W.add_weighted_edges_from((u, v, w) for (u, v), w in weight.items())
+    assert _negative_cycle(range(n), weight) == nx.negative_edge_cycle(W)

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-
 from .core import FLOAT, INT, Aval, Lit, Primitive, Var, bind, dtype_kind, format_op
 from .errors import AlgebraicLoopError, CircuitError, ShapeError, UnrollError, suggest
 

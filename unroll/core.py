@@ -72,6 +72,12 @@ class Lit:
         kind = dtype_kind(val.dtype) if hasattr(val, "dtype") else FLOAT
         self.aval = Aval(tuple(getattr(val, "shape", ())), kind, False)
 
+    @property
+    def key(self) -> tuple:
+        """What makes two constants the same operand (for CSE, loop finding and rule replay):
+        a number's value, an array's identity."""
+        return ("arr", id(self.val)) if hasattr(self.val, "shape") else ("lit", self.val)
+
     def __repr__(self) -> str:
         if hasattr(self.val, "shape"):
             return f"const{tuple(self.val.shape)}"

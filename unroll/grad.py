@@ -150,7 +150,7 @@ class _Transform:
                 key.append(x in active)
                 key.append(None if x.t is not None else id(x))
             else:
-                key.append(("lit", x.val) if not hasattr(x.val, "shape") else ("arr", id(x.val)))
+                key.append(x.key)
         key = tuple(key)
         rec = self.replays.get(key)
         if rec is None:
@@ -182,17 +182,17 @@ class _Transform:
     def _replay(self, rec, slots: tuple, step) -> list:
         """Emit the equations a rule made for an earlier step with the same operand types."""
         append, made, add = self.gg.eqns.append, [], self.created.add
+
+        def deref(kind, a, b):                  # see _record
+            return slots[a] if kind == 0 else (made[a][b] if kind == 1 else a)
+
         for prim, refs, params, outs in rec.eqns:
-            ins = tuple([slots[a] if kind == 0 else (made[a][b] if kind == 1 else a)
-                         for kind, a, b in refs])
             vs = tuple([Value(name, step, aval) for name, aval in outs])
-            append(Eqn(prim, ins, params, vs, step))
+            append(Eqn(prim, tuple([deref(*r) for r in refs]), params, vs, step))
             made.append(vs)
             for v in vs:
                 add(id(v))
-        return [None if r is None else
-                (slots[r[1]] if r[0] == 0 else (made[r[1]][r[2]] if r[0] == 1 else r[1]))
-                for r in rec.cts]
+        return [None if r is None else deref(*r) for r in rec.cts]
 
     def _contribute(self, x: Value, c: Value, step) -> None:
         if c.aval != x.aval:

@@ -75,7 +75,7 @@ def same_body(a: Chunk, b: Chunk, sname) -> bool:
                 if px != py:
                     return False
             elif type(x) is Lit or type(y) is Lit:
-                if type(x) is not type(y) or _lit_key(x) != _lit_key(y):
+                if type(x) is not type(y) or x.key != y.key:
                     return False
             elif x.t is None or y.t is None:
                 if x is not y:
@@ -90,10 +90,6 @@ def same_body(a: Chunk, b: Chunk, sname) -> bool:
                     v.t is None) != (w.t is None) or v.t is not None and v.t - sa != w.t - sb:
                 return False
     return True
-
-
-def _lit_key(x: Lit):
-    return ("lit", x.val) if not hasattr(x.val, "shape") else ("arr", id(x.val))
 
 
 def reroll(chunks: list, sname) -> list:
@@ -164,6 +160,7 @@ class Lowering:
         self.g = graph
         self.prologue = prologue
         self.chunks = chunk(rest)
+        self.order = prologue + rest               # every equation, in execution order
         self.items = results                       # Values, or tuples of per-step Values
         self.results = [v for it in results for v in (it if isinstance(it, tuple) else (it,))]
         self.names = _Names()
@@ -192,7 +189,7 @@ class Lowering:
         order), and the readers of the running sums' values (what time-batching asks)."""
         defined, last_use = {}, {}
         watch = set()                              # running sums and their addends
-        eqns = self.prologue + [e for c in self.chunks for e in c.eqns]
+        eqns = self.order
         for e in eqns:
             if e.prim.accumulates:
                 watch.update(e.outs)
@@ -219,7 +216,7 @@ class Lowering:
     def _dedupe_names(self) -> None:
         """Storage templates are keyed by name; give clashing (name, t) pairs their own name."""
         seen, self.alias = set(), {}
-        for e in self.prologue + [e for c in self.chunks for e in c.eqns]:
+        for e in self.order:
             for v in e.outs:
                 key = (v.name, v.t)
                 if key in seen:

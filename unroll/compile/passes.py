@@ -49,9 +49,8 @@ def cse(eqns: list, results: list) -> tuple:
                 e = Eqn(e.prim, new, e.params, e.outs, e.step)
                 ins = new
         if Lit in map(type, ins):              # a constant is the same by value
-            key = (e.prim, params_key(e.params), *[
-                x if type(x) is Value else
-                (x.val if not hasattr(x.val, "shape") else id(x.val)) for x in ins])
+            key = (e.prim, params_key(e.params),
+                   *[x if type(x) is Value else x.key for x in ins])
         else:
             key = (e.prim, params_key(e.params), *ins)
         hit = seen.get(key)

@@ -442,8 +442,16 @@ def _check_heat(heat, u: _Unrolled) -> None:
             raise RenderError(f"heat: {u.g.name} has no state {name!r} to colour"
                               f"{suggest(name, states)}; its states are "
                               f"{', '.join(sorted(states)) or 'none'}")
+        try:
+            vals = [float(x) for x in vals]
+        except (TypeError, ValueError):
+            raise RenderError(f"heat[{name!r}] must be a sequence of numbers, one per step "
+                              f"(got {type(vals).__name__})") from None
+        if len(vals) != u.g.steps:
+            raise RenderError(f"heat[{name!r}] has {len(vals)} values, but {u.g.name} has "
+                              f"τ = {u.g.steps} steps; give one value per step t = 1.."
+                              f"{u.g.steps}")
         for t, x in enumerate(vals, 1):
-            x = float(x)
             if not (math.isfinite(x) and x >= 0):
                 raise RenderError(f"heat[{name!r}] at step t = {t} is {x}: the colours are "
                                   "norms, finite and >= 0 (a NaN here means the backward pass "
