@@ -5,6 +5,7 @@ import unroll as ur
 from builders import elman
 from unroll import backends
 from unroll.compile import compile_graph
+from unroll.compile.lower import Lowering, _lifetimes
 from unroll.compile.passes import cse, dce, hoist
 
 
@@ -37,9 +38,13 @@ def test_backward_loop_keeps_only_the_recurrence():
     src = str(prog).splitlines()
     start = src.index("    for t in range(29, 1, -1):  # t = 29..2")
     body = [ln for ln in src[start + 1:] if ln.startswith("        ")]
+    # tanh's derivative of the stored h[t] is elementwise work only the loop reads: it stays
+    # in the loop (stacked, it would be one more array over all steps)
     assert [ln.split("  # ")[1] for ln in body] == [
-        "∂h[t] = ∂_1.2[t+1] + ∂_4.2[t]", "∂a[t] = ∂h[t] * ∂h.1[t]", "∂_1.2[t] = Wᵀ @ ∂a[t]"]
+        "∂h[t] = ∂_1.2[t+1] + ∂_4.2[t]", "∂h.1[t] = 1 - h[t]²", "∂a[t] = ∂h[t] * ∂h.1[t]",
+        "∂_1.2[t] = Wᵀ @ ∂a[t]"]
     text = "\n".join(src)
+    assert "d_h_1_ =" not in text
     # the weight gradients: one product over all steps and batch rows each (eq. 10.26)
     assert "Sd_W = Sd_W + outer_fn(xp, d_a_[1:29, ...], h_[1:29, ...])" in text
     assert "Σ∂W[2] = Σ∂W[30] + Σ_t ∂a[t] ⊗ h[t-1]" in text
@@ -108,3 +113,56 @@ def test_passes_keep_meaning():
 def test_program_repr():
     g = elman().unroll(steps=3)
     assert repr(g.program()).startswith("<Program elman_forward:")
+
+
+def test_dead_stacked_arrays_are_recycled_only_when_nothing_shares_their_memory():
+    # the Elman backward pass: the input projection U x(t), dead after the forward loop,
+    # lends its (T, B, H) array to the stacked ∂a(t); the results stay those of the
+    # interpreter
+    c = elman()
+    g = c.unroll(steps=9)
+    lines = str(g.program(grad=True)).splitlines()
+    assert "    d_a_ = v3_" in lines and "    del v3_" in lines
+    assert not any(ln.strip().startswith("d_a_ = xp.empty") for ln in lines)
+    p = c.init_params(seed=4)
+    rng = np.random.default_rng(5)
+    x, y = rng.standard_normal((9, 2, 3)), rng.integers(0, 3, (9, 2))
+    a = g.value_and_grad(p, x=x, y=y)
+    b = g.value_and_grad(p, x=x, y=y, executor="interpret")
+    for k in p:
+        assert np.allclose(a[1][k], b[1][k], rtol=1e-13, atol=1e-15)
+
+    # a stacked value read by a view (u[:4] of U x(t)) shares its memory: never recycled
+    c = ur.Circuit("sliced")
+    x = c.input("x", (3,))
+    U, W = c.param("U", (8, 3)), c.param("W", (4, 4))
+    h = c.state("h", (4,))
+    u = (U @ x).named("u")
+    h.next = ur.tanh(W @ h.prev + u[:4])
+    c.loss(ur.sum(h * h))
+    gg = ur.grad(c.unroll(steps=5), tuple(c.param_shapes()))
+    items = [gg.loss] + list(gg.grads.values())
+    eqns = dce(gg.eqns, items)
+    pro, rest = hoist(eqns, gg.inputs())
+    low = Lowering(gg, pro, rest, items)
+    u_stack = {low.kind[v][1] for v in low.kind if getattr(v, "name", "") == "u"}
+    assert u_stack and u_stack <= set(low.layouts) and not u_stack & low.recyclable
+
+
+def test_recycling_follows_liveness():
+    code = ["a_ = f(x)", "b = g(a_)", "c_[0] = b", "z = k(c_)", "d_[0] = z", "e_[0] = d_[0]",
+            "y = h(e_)"]
+    allocs = {v: f"{v} = xp.empty(L)" for v in ("c_", "d_", "e_")}
+    layouts = {v: "L" for v in ("a_", "c_", "d_", "e_")}
+    stored = {"a_", "c_", "d_", "e_"}
+    out = _lifetimes(code, allocs, stored, {"y"}, layouts, {"a_", "c_", "d_"})
+    # a_ dies after its last reader and lends its memory to c_, c_ to d_; d_ is still
+    # alive when e_ is born: e_ gets new memory
+    assert out == ["a_ = f(x)", "b = g(a_)", "c_ = a_", "del a_", "c_[0] = b", "z = k(c_)",
+                   "d_ = c_", "del c_", "d_[0] = z", "e_ = xp.empty(L)", "e_[0] = d_[0]",
+                   "del d_", "y = h(e_)", "del e_"]
+    # nothing recyclable (something shares their memory): allocated and freed as usual
+    out = _lifetimes(code, allocs, stored, {"y"}, layouts, set())
+    assert out == ["a_ = f(x)", "b = g(a_)", "del a_", "c_ = xp.empty(L)", "c_[0] = b",
+                   "z = k(c_)", "del c_", "d_ = xp.empty(L)", "d_[0] = z", "e_ = xp.empty(L)",
+                   "e_[0] = d_[0]", "del d_", "y = h(e_)", "del e_"]

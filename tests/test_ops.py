@@ -130,6 +130,36 @@ def test_stop_gradient_blocks_the_gradient():
     assert np.isclose(grads["w"], dw, rtol=1e-12)
 
 
+FRESH = [n for n in WITH_DOMAIN if not PRIMITIVES[n].views]
+
+
+@pytest.mark.parametrize("name", FRESH)
+@given(data=st.data())
+def test_results_never_share_memory_with_operands_unless_marked_views(name, data):
+    """The compiler recycles a dead per-step array for a new one of the same shape; that is
+    safe only because a primitive not marked ``views`` returns new memory, from its forward
+    rule and from its inline code template alike."""
+    prim = PRIMITIVES[name]
+    args, params = data.draw(primitive_cases(prim))
+    arrays = [np.array(a.value, dtype=np.float64 if a.dtype == "float" else np.int64)
+              if isinstance(a, Arg) else a for a in args]
+    outs = prim.forward(XP, *arrays, **params)
+    results = list(outs) if isinstance(outs, tuple) else [outs]
+    code = prim.code
+    if callable(code):
+        code = code(tuple(Aval(a.shape, a.dtype, a.batched) if isinstance(a, Arg)
+                          else Lit(a).aval for a in args),
+                    **params)
+    if code is not None:
+        names = [f"a{i}" for i in range(len(arrays))]
+        got = eval(code.format(*names, **params), {"xp": XP, **dict(zip(names, arrays))})
+        results += list(got) if isinstance(got, tuple) else [got]
+    for r in results:
+        for a in arrays:
+            if isinstance(a, np.ndarray):
+                assert not np.shares_memory(np.asarray(r), a), (name, params)
+
+
 def test_registry_entries_are_complete():
     for name, p in PRIMITIVES.items():
         assert p.name == name

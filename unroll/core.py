@@ -115,6 +115,8 @@ class Primitive:
     leading: Callable | None = None    # leading(**params) -> "map" | "sum" | "other", see below
     accumulates: bool = False          # a running sum over steps: out[t] = out[t∓1] + x[t]
     weights: bool = False              # its parameter operands are weights (edge labels: U, W)
+    views: bool = False                # its result may share memory with an operand (a view,
+    #                                    or the operand itself): the compiler never recycles it
     doc: str = ""                      # one line for the docs
     extra: dict = field(default_factory=dict)  # anything a later stage wants to attach
 

@@ -56,9 +56,10 @@ def _neg_axes(axes, rank: int) -> tuple:
 
 # --- elementwise arithmetic ------------------------------------------------------------------
 
-def _unary(name, forward, vjp, fmt, code, low=-2.0, high=2.0, away=False, doc=""):
+def _unary(name, forward, vjp, fmt, code, low=-2.0, high=2.0, away=False, doc="",
+           views=False):
     return defprim(name, nargs=1, forward=forward, shape=_same, vjp=vjp, fmt=fmt, code=code,
-                   elementwise=True, doc=doc,
+                   elementwise=True, doc=doc, views=views,
                    domain=lambda d: ([d.array(d.shape(), low, high, away_from_zero=away)], {}))
 
 
@@ -104,9 +105,9 @@ _unary("relu", lambda xp, x: xp.maximum(x, 0.0), lambda g, out, x: (g * bind("st
        "relu({0})", "xp.maximum({0}, 0.0)", away=True, doc="max(x, 0)")
 _unary("step", lambda xp, x: xp.astype(x > 0, x.dtype), None, "[{0} > 0]", None, away=True,
        doc="Heaviside step (x > 0) as a float; no gradient")
-_unary("copy", lambda xp, x: x, lambda g, out, x: (g,), "{0}", "{0}",
+_unary("copy", lambda xp, x: x, lambda g, out, x: (g,), "{0}", "{0}", views=True,
        doc="identity (gives a value a second name)")
-defprim("stop_gradient", nargs=1, forward=lambda xp, x: x, shape=_same, vjp=None,
+defprim("stop_gradient", nargs=1, forward=lambda xp, x: x, shape=_same, vjp=None, views=True,
         fmt="stop_gradient({0})", code="{0}", doc="identity whose gradient is zero")
 
 
@@ -211,7 +212,7 @@ defprim("transpose", nargs=1, forward=lambda xp, A: xp.matrix_transpose(A),
         vjp=lambda g, out, A: (bind("transpose", g),), fmt="{0}ᵀ",
         code="xp.matrix_transpose({0})",
         domain=lambda d: ([d.array((d.integer(1, 3), d.integer(1, 3)))], {}),
-        doc="matrix transpose")
+        views=True, doc="matrix transpose")
 
 
 # --- reductions and (un)broadcasting ---------------------------------------------------------
@@ -250,7 +251,7 @@ def _mean_batch_forward(xp, x, *, rank):
 defprim("mean_batch", nargs=1, forward=_mean_batch_forward,
         shape=lambda x, *, rank: Aval(x.shape, FLOAT, False),
         vjp=lambda g, out, x, *, rank: (_bind_broadcast_like(g, x, mean=True),),
-        fmt="mean_b({0})", leading=lambda rank: "other",
+        fmt="mean_b({0})", leading=lambda rank: "other", views=True,
         domain=lambda d: ([d.array(s := d.shape(0, 2))], {"rank": len(s)}),
         doc="mean over the batch (each sequence's loss counts equally)")
 
@@ -284,7 +285,7 @@ def _sum_to_domain(d):
 defprim("sum_to", nargs=1, forward=_sum_to_forward,
         shape=lambda g, *, shape, drop, rank: Aval(tuple(shape), FLOAT, g.batched and not drop),
         vjp=_sum_to_vjp, fmt="sum_to({0}, {shape})", domain=_sum_to_domain,
-        leading=lambda shape, drop, rank: "sum" if drop else "map",
+        leading=lambda shape, drop, rank: "sum" if drop else "map", views=True,
         doc="unbroadcast: sum a cotangent down to an operand's shape (and batch)")
 
 
@@ -328,7 +329,7 @@ def _bind_broadcast_like(g, ref, mean=False):
 
 defprim("broadcast_like", nargs=2, forward=_broadcast_like_forward, shape=_broadcast_like_shape,
         vjp=_broadcast_like_vjp, fmt="broadcast({0} like {1})", domain=_broadcast_like_domain,
-        leading=lambda mean, rank: "other" if mean else "map",
+        leading=lambda mean, rank: "other" if mean else "map", views=True,
         doc="broadcast a cotangent back to an operand's shape; mean=True also divides by B")
 
 defprim("zeros_like", nargs=1, forward=lambda xp, x: xp.zeros_like(x), shape=_same, vjp=None,
@@ -368,7 +369,7 @@ defprim("reshape", nargs=1,
             bind("reshape", g, shape=old, old=shape),), fmt="reshape({0}, {shape})",
         domain=lambda d: ([d.array(s := d.shape(1, 3))],
                           {"shape": (1,) + s[::-1], "old": s}),
-        doc="reshape (per example)")
+        views=True, doc="reshape (per example)")
 
 
 def _index_key(idx, rank):
@@ -424,7 +425,7 @@ defprim("index", nargs=1, forward=lambda xp, x, *, idx, rank: x[_index_key(idx, 
         vjp=lambda g, out, x, *, idx, rank: (bind("unindex", g, idx=idx, shape=x.shape),),
         fmt=lambda a, idx, rank: a[0] + _index_text(idx),
         code=lambda avals, idx, rank: "{0}" + _index_src(idx, rank),
-        domain=_index_domain, doc="indexing / slicing of per-example axes, a[:H]")
+        domain=_index_domain, views=True, doc="indexing / slicing of per-example axes, a[:H]")
 defprim("unindex", nargs=1, forward=_unindex_forward,
         shape=lambda g, *, idx, shape: Aval(tuple(shape), FLOAT, g.batched),
         vjp=lambda ct, out, g, *, idx, shape: (bind("index", ct, idx=idx, rank=len(shape)),),
@@ -465,7 +466,7 @@ defprim("split", nargs=1, nouts=None, forward=_split_forward, shape=_split_shape
         fmt="split({0}, {sizes})", code=_split_code,
         domain=lambda d: ([d.array((builtins.sum(sz := [d.integer(1, 3) for _ in range(d.integer(1, 4))]),))],
                           {"sizes": tuple(sz), "axis": -1}),
-        doc="split along an axis into pieces (LSTM gates)")
+        views=True, doc="split along an axis into pieces (LSTM gates)")
 
 
 def _concat_forward(xp, *xs, axis, rank):

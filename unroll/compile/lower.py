@@ -168,6 +168,8 @@ class Lowering:
         self.fns: dict = {}                        # (primitive, params) -> bound forward name
         self.lists: list = []                      # (variable, length) of per-step lists
         self.stacks: list = []                     # (variable, length, batched, shape) arrays
+        self.layouts: dict = {}                    # stacked array -> (length, batched, shape)
+        self.recyclable: set = set()               # stacked arrays no other value shares
         self.consts: list = []                     # array constants
         self._dedupe_names()
         self.units = reroll(self.chunks, self.sname if self.alias else None)
@@ -189,11 +191,15 @@ class Lowering:
         order), and the readers of the running sums' values (what time-batching asks)."""
         defined, last_use = {}, {}
         watch = set()                              # running sums and their addends
+        shared = set()                             # may share memory with another value
         eqns = self.order
         for e in eqns:
             if e.prim.accumulates:
                 watch.update(e.outs)
                 watch.update(e.inputs)
+            if e.prim.views:
+                shared.update(e.outs)
+                shared.update(e.inputs)
         users: dict = {}
         for i, e in enumerate(eqns):
             for x in e.inputs:
@@ -209,6 +215,7 @@ class Lowering:
             if v in watch:
                 users.setdefault(v, []).append(None)
         self._defined, self._last_use, self._end = defined, last_use, end
+        self._shared = shared
         self._users = _Users(users, watch)
 
     # --- storage -------------------------------------------------------------------------------
@@ -249,6 +256,7 @@ class Lowering:
             for x in xs:
                 self.kind[x] = ("seq", arr)
         defined, last_use, end = self._defined, self._last_use, self._end
+        shared = self._shared
         # a template is a name and a batchedness: an unbatched h[0] = h0 (a parameter) is
         # stored apart from the batched h[1], h[2], ...
         templates: dict = {}            # (name, once?, batched) -> [(position, Value)]
@@ -264,8 +272,11 @@ class Lowering:
                 lo = min(v.t for _, v in insts)
                 hi = max(v.t for _, v in insts)
                 var = names.new(tname + "_")
+                self.layouts[var] = layout = (hi - lo + 1, batched, insts[0][1].shape)
                 if owned.get(key) != {v.t for _, v in insts}:
-                    self.stacks.append((var, hi - lo + 1, batched, insts[0][1].shape))
+                    self.stacks.append((var, *layout))
+                if not any(v in shared for _, v in insts):
+                    self.recyclable.add(var)
                 for _, v in insts:
                     self.kind[v] = ("stack", var, lo)
                 continue
@@ -435,7 +446,8 @@ class Lowering:
         for name in self.consts:
             body.append(f"{name} = xp.asarray(_{name}, dtype=xp.float_dtype)")
         res = ", ".join(self._item(it) for it in self.items)
-        code = _lifetimes(code, allocs, self._stored(), keep=set(_words(res)))
+        code = _lifetimes(code, allocs, self._stored(), set(_words(res)),
+                          self.layouts, self.recyclable)
         lines = head + ["    " + ln for ln in body + code + [f"return ({res},)"]]
         return "\n".join(lines) + "\n"
 
@@ -468,10 +480,17 @@ def _words(code: str) -> list:
     return re.findall(r"[A-Za-z_][A-Za-z0-9_]*", code.split("  # ", 1)[0])
 
 
-def _lifetimes(code: list, allocs: dict, stored: set, keep: set) -> list:
+def _lifetimes(code: list, allocs: dict, stored: set, keep: set, layouts: dict,
+               recyclable: set) -> list:
     """Allocate each per-step array just before the statement that first uses it, and free it
     (``del``) right after the one that last does, unless it is returned: what the backward
     pass no longer needs does not stay alive until the end (liveness).
+
+    An array of the same layout that died earlier is recycled instead of allocating
+    (``∂a_ = U_x_``: the forward pass's input projection becomes the backward pass's stacked
+    ``∂a``), so the first call touches less fresh memory. Only arrays that no value shares
+    memory with are recycled (``recyclable``: stacks whose values no ``views`` primitive reads
+    or writes), and never a returned one.
 
     A statement is a top-level line with its indented continuation (a loop and its body)."""
     stmts = []
@@ -487,11 +506,30 @@ def _lifetimes(code: list, allocs: dict, stored: set, keep: set) -> list:
                 if w in stored:
                     first.setdefault(w, i)
                     last[w] = i
+    born: dict = {}
+    for v in sorted(allocs):
+        if v in first:
+            born.setdefault(first[v], []).append(v)
+    died: dict = {}
+    for v in sorted(last):
+        if v not in keep:
+            died.setdefault(last[v], []).append(v)
+    lent, free = {}, {}                     # recipient -> donor; layout -> dead donors
+    for i in range(len(stmts)):
+        for v in born.get(i, ()):
+            pool = free.get(layouts.get(v))
+            if pool:
+                lent[v] = pool.pop()
+        for v in died.get(i, ()):
+            if v in recyclable:
+                free.setdefault(layouts[v], []).append(v)
+    donors = set(lent.values())
     out = []
     for i, st in enumerate(stmts):
-        out += [allocs[v] for v in sorted(allocs) if first.get(v) == i]
+        for v in born.get(i, ()):
+            out += [f"{v} = {lent[v]}", f"del {lent[v]}"] if v in lent else [allocs[v]]
         out += st
-        dead = sorted(v for v, j in last.items() if j == i and v not in keep)
+        dead = [v for v in died.get(i, ()) if v not in donors]
         if dead:
             out.append(f"del {', '.join(dead)}")
     return out

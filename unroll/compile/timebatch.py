@@ -2,10 +2,12 @@
 
 A re-rolled loop's body is split into
 
-- **pre**: work that depends on no value of the loop (``U @ x[t]``, ``h[t] * h[t]`` of a
-  forward state in the backward pass): done before the loop, for all steps at once, on arrays
-  stacked over time (time is one more leading axis, which every "map" primitive treats as a
-  batch axis: one large matrix product instead of τ small ones);
+- **pre**: work that depends on no value of the loop (``U @ x[t]``, ``Vᵀ @ ∂o[t]`` in the
+  backward pass): done before the loop, for all steps at once, on arrays stacked over time
+  (time is one more leading axis, which every "map" primitive treats as a batch axis: one
+  large matrix product instead of τ small ones). Elementwise work that only the loop reads
+  (``1 - h[t]²`` of a stored activation) stays in the loop: stacking it would only add an
+  array over all steps;
 - **core**: what the recurrence needs (reads a value of another iteration, or sits between
   such work), or what cannot be stacked; it stays in the loop;
 - **post**: work that depends on the core but that the core does not need (the readout and
@@ -90,6 +92,15 @@ def split_loop(unit, chunks: list, sname, users: dict) -> list:
     fused -= core                  # an addend the loop needs anyway is summed from its stack
     post = [i for i in rest if i in after and i not in core]
     pre = [i for i in rest if i not in after]
+    # elementwise pre-work that only the loop reads (tanh' and σ' of stored activations in
+    # the backward pass) stays in the loop: stacked, it would be one more array over all
+    # steps, written and read back through memory; in the loop it is computed from values
+    # still in cache and allocates nothing new
+    for i in reversed(pre):
+        if c.eqns[i].prim.elementwise and consumers[i] and \
+                all(j in core for j in consumers[i]):
+            core.add(i)
+    pre = [i for i in pre if i not in core]
     blocks = []
     if pre:
         blocks.append(Block("stacked", c, steps, [c.eqns[i] for i in pre if i not in fused]))
