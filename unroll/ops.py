@@ -90,17 +90,29 @@ _unary("exp", lambda xp, x: xp.exp(x), lambda g, out, x: (g * out,), "exp({0})",
        "xp.exp({0})", doc="e^x")
 _unary("log", lambda xp, x: xp.log(x), lambda g, out, x: (g / x,), "log({0})",
        "xp.log({0})", low=0.3, high=3.0, doc="natural logarithm")
-_unary("tanh", lambda xp, x: xp.tanh(x), lambda g, out, x: (g * bind("dtanh", out),),
+_unary("tanh", lambda xp, x: xp.tanh(x), lambda g, out, x: (bind("dtanh", g, out),),
        "tanh({0})", "xp.tanh({0})", doc="hyperbolic tangent")
 _unary("sigmoid", lambda xp, x: 0.5 * xp.tanh(0.5 * x) + 0.5,     # never overflows
-       lambda g, out, x: (g * bind("dsigmoid", out),), "σ({0})",
+       lambda g, out, x: (bind("dsigmoid", g, out),), "σ({0})",
        "(0.5 * xp.tanh(0.5 * {0}) + 0.5)", doc="logistic sigmoid 1/(1+e^-x)")
-# The activations' derivatives from their values, one equation each (eq. 10.22's
-# diag(1 - h²)): the backward pass of an LSTM step has five of them.
-_unary("dtanh", lambda xp, y: 1.0 - y * y, lambda g, out, y: (g * (-2.0 * y),),
-       "1 - {0}²", "(1.0 - {0} * {0})", doc="tanh's derivative from its value y: 1 - y²")
-_unary("dsigmoid", lambda xp, y: y * (1.0 - y), lambda g, out, y: (g * (1.0 - 2.0 * y),),
-       "{0}(1 - {0})", "({0} * (1.0 - {0}))", doc="σ's derivative from its value y: y(1 - y)")
+
+
+# The activations' VJPs from their values, one equation each (eq. 10.22's diag(1 - h²) ∂h):
+# the backward pass of an LSTM step has five of them.
+def _act_grad(name, forward, vjp, fmt, code, doc):
+    return defprim(name, nargs=2, forward=forward, shape=_broadcast, vjp=vjp, fmt=fmt,
+                   code=code, elementwise=True, doc=doc,
+                   domain=lambda d: ([d.array(s := d.shape()), d.array(s, -0.99, 0.99)], {}))
+
+
+_act_grad("dtanh", lambda xp, g, y: g * (1.0 - y * y),
+          lambda ct, out, g, y: (bind("dtanh", ct, y), ct * g * (-2.0 * y)),
+          "{0} * (1 - {1}²)", "({0} * (1.0 - {1} * {1}))",
+          "tanh's VJP from its value y: g (1 - y²)")
+_act_grad("dsigmoid", lambda xp, g, y: g * (y * (1.0 - y)),
+          lambda ct, out, g, y: (bind("dsigmoid", ct, y), ct * g * (1.0 - 2.0 * y)),
+          "{0} * {1}(1 - {1})", "({0} * ({1} * (1.0 - {1})))",
+          "σ's VJP from its value y: g y(1 - y)")
 _unary("relu", lambda xp, x: xp.maximum(x, 0.0), lambda g, out, x: (g * bind("step", x),),
        "relu({0})", "xp.maximum({0}, 0.0)", away=True, doc="max(x, 0)")
 _unary("step", lambda xp, x: xp.astype(x > 0, x.dtype), None, "[{0} > 0]", None, away=True,
