@@ -13,7 +13,7 @@ from unroll import backends
 from unroll.core import PRIMITIVES, Aval, Lit, Var
 from unroll.grad import grad
 from unroll.ir import Graph, GraphBuilder, Value
-from unroll.runtime import interpret
+from unroll.runtime import evaluate, interpret
 from unroll.testing import Arg, primitive_cases
 
 XP = backends.get(np, np.float64)
@@ -186,3 +186,21 @@ def test_a_wrong_vjp_is_caught_by_gradcheck(monkeypatch):
         assert not rep.ok
         with pytest.raises(ur.GradcheckError, match="W"):
             rep.raise_if_failed()
+
+
+@pytest.mark.parametrize("dtype, tol", [(np.float32, 6e-8), (np.float64, 1.2e-16)])
+def test_sigmoid_saturates_without_overflow_in_both_executors(dtype, tol):
+    # e^-x overflows for x < -88.7 (float32) and x < -709.8 (float64); RuntimeWarnings are
+    # errors in this suite, so an overflow would fail here
+    c = ur.Circuit("gate")
+    x = c.input("x", (11,))
+    c.output("s", ur.sigmoid(x))
+    g = c.unroll(steps=1)
+    z = np.array([-1e4, -800, -100, -88, -30, -1, 0, 1, 30, 100, 1e4], dtype=dtype)
+    exact = 1 / (1 + np.exp(-z.astype(np.longdouble)))
+    compiled = g.run({}, x=z[None])["s"][0]
+    s1 = g.outputs["s"][1]
+    interpreted = evaluate(g, {}, [s1], x=z[None])[s1]
+    for got in (compiled, interpreted):
+        assert got.dtype == dtype
+        assert np.all(np.abs(got - exact) <= tol), got - exact

@@ -9,6 +9,7 @@ numpy or cupy.
 """
 from __future__ import annotations
 
+import math
 import sys
 
 from ..errors import DTypeError, UnrollError
@@ -26,6 +27,10 @@ class Namespace:
         self.module = module              # the wrapped namespace
         self.name = module.__name__       # "numpy", "cupy", "array_api_strict", ...
         self.float_dtype = float_dtype    # the dtype every float array of the program has
+        # exp(x) is finite for x <= exp_max in float_dtype (87 in float32, 708 in float64):
+        # sigmoid's guard against overflow, beyond which its value is 0 to round-off anyway
+        self.exp_max = 87.0 if float_dtype is None else \
+            math.floor(math.log(float(module.finfo(float_dtype).max))) - 1.0
 
     def __getattr__(self, name):
         # first use of a name: copy it from the module, so later lookups are plain attributes
