@@ -4,8 +4,9 @@ An entry gives, in one place: the forward rule ``forward(xp, *arrays, **params)`
 array namespace; arrays may carry any number of leading batch axes, so axes are counted from the
 end), the vector-Jacobian product ``vjp(g, out, *xs, **params)`` written with primitives (one
 cotangent per operand, ``None`` for none), the shape rule on per-example :class:`Aval`\\ s, the
-textbook print format, an optional inline code template for the compiler, and the Hypothesis
-domain the registry-driven tests draw from. The executor, ``grad``, the compiler, the printer and
+textbook print format, an optional inline code template for the compiler, whether its result
+may share memory with an operand (``views``: the compiler never recycles such memory), and the
+Hypothesis domain the registry-driven tests draw from. The executor, ``grad``, the compiler, the printer and
 the renderer dispatch through :data:`PRIMITIVES` and never name an op.
 
 Unbroadcasting (summing a cotangent back to its operand's shape, batch axis included) happens
