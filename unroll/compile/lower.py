@@ -260,10 +260,15 @@ class Lowering:
         # a template is a name and a batchedness: an unbatched h[0] = h0 (a parameter) is
         # stored apart from the batched h[1], h[2], ...
         templates: dict = {}            # (name, once?, batched) -> [(position, Value)]
-        for v, pos in defined.items():
-            if v not in self.kind:
-                key = (self.sname(v), v.t is None, v.aval.batched)
-                templates.setdefault(key, []).append((pos, v))
+        kind, alias = self.kind, self.alias
+        for v, pos in defined.items():          # in execution order: each list is sorted
+            if v not in kind:
+                key = (alias.get(v, v.name) if alias else v.name, v.t is None, v.aval.batched)
+                insts = templates.get(key)
+                if insts is None:
+                    templates[key] = [(pos, v)]
+                else:
+                    insts.append((pos, v))
         stacked, owned = self._stacked_templates()
         for (name, once, batched), insts in templates.items():
             key = (name, batched)
@@ -280,7 +285,6 @@ class Lowering:
                 for _, v in insts:
                     self.kind[v] = ("stack", var, lo)
                 continue
-            insts.sort(key=lambda pv: pv[0])
             nxt = [p for p, _ in insts[1:]] + [end + 1]
             single = all(last_use.get(v, p) <= n for (p, v), n in zip(insts, nxt))
             if once or single:
