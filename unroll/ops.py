@@ -93,8 +93,8 @@ _unary("log", lambda xp, x: xp.log(x), lambda g, out, x: (g / x,), "log({0})",
        "xp.log({0})", low=0.3, high=3.0, doc="natural logarithm")
 _unary("tanh", lambda xp, x: xp.tanh(x), lambda g, out, x: (bind("dtanh", g, out),),
        "tanh({0})", "xp.tanh({0})", doc="hyperbolic tangent")
-# 1/(1 + e^-x) with e^-x capped where it would overflow (there σ(x) is 0 to round-off): no
-# warnings, and exp is two to four times faster than the tanh of 0.5 tanh(x/2) + 0.5
+# 1/(1 + e^-x), e^-x capped where it would overflow (there σ(x) is 0 to round-off, and no
+# warning is raised); NumPy's exp is 2-4x faster than its tanh, so this beats 0.5 tanh(x/2) + 0.5
 _unary("sigmoid", lambda xp, x: 1.0 / (1.0 + xp.exp(xp.minimum(-x, xp.exp_max))),
        lambda g, out, x: (bind("dsigmoid", g, out),), "σ({0})",
        "(1.0 / (1.0 + xp.exp(xp.minimum(-{0}, xp.exp_max))))",
