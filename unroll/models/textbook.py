@@ -24,14 +24,24 @@ def _act(nonlinearity: str):
     return _ACT[nonlinearity]
 
 
-def _target(c, loss: str | None, K: int, name: str = "y"):
+def _target(c, loss: str | None, K: int, name: str = "y", per_step: bool = True):
     if loss == "cross_entropy":
-        return c.input(name, (), dtype="int")
+        return c.input(name, (), dtype="int", per_step=per_step)
     if loss == "mse":
-        return c.input(name, (K,))
+        return c.input(name, (K,), per_step=per_step)
     if loss is None:
         return None
     raise ur.CircuitError(f"loss must be 'cross_entropy', 'mse' or None, not {loss!r}")
+
+
+def _weights(c, input_size: int, hidden_size: int, output_size: int, recurrent_from: int):
+    """The book's U (input to hidden), W (into the hidden layer from a vector of size
+    ``recurrent_from``: h(t-1) in fig. 10.3, o(t-1) in fig. 10.4), V (hidden to output) and
+    the biases b, c, declared in that order."""
+    U = c.param("U", (hidden_size, input_size))
+    W = c.param("W", (hidden_size, recurrent_from))
+    V = c.param("V", (output_size, hidden_size))
+    return U, W, V, c.param("b", (hidden_size,)), c.param("c", (output_size,))
 
 
 def _loss(c, o, y, loss: str | None, at=None) -> None:
@@ -51,9 +61,7 @@ def elman(input_size: int, hidden_size: int, output_size: int, nonlinearity: str
     c = ur.Circuit(name)
     x = c.input("x", (input_size,))
     y = _target(c, loss, output_size)
-    U, W = c.param("U", (hidden_size, input_size)), c.param("W", (hidden_size, hidden_size))
-    V = c.param("V", (output_size, hidden_size))
-    b, cb = c.param("b", (hidden_size,)), c.param("c", (output_size,))
+    U, W, V, b, cb = _weights(c, input_size, hidden_size, output_size, hidden_size)
     h = c.state("h", (hidden_size,))
     h.next = _act(nonlinearity)((b + W @ h.prev + U @ x).named("a"))
     o = c.output("o", cb + V @ h)
@@ -71,9 +79,7 @@ def jordan(input_size: int, hidden_size: int, output_size: int, nonlinearity: st
     c = ur.Circuit(name)
     x = c.input("x", (input_size,))
     y = _target(c, loss, output_size)
-    U, W = c.param("U", (hidden_size, input_size)), c.param("W", (hidden_size, output_size))
-    V = c.param("V", (output_size, hidden_size))
-    b, cb = c.param("b", (hidden_size,)), c.param("c", (output_size,))
+    U, W, V, b, cb = _weights(c, input_size, hidden_size, output_size, output_size)
     o = c.state("o", (output_size,))
     h = _act(nonlinearity)(b + W @ o.prev + U @ x).named("h", show=True)
     o.next = cb + V @ h
@@ -93,15 +99,8 @@ def many_to_one(input_size: int, hidden_size: int, output_size: int,
     """
     c = ur.Circuit(name)
     x = c.input("x", (input_size,))
-    if loss == "cross_entropy":
-        y = c.input("y", (), dtype="int", per_step=False)
-    elif loss == "mse":
-        y = c.input("y", (output_size,), per_step=False)
-    else:
-        y = _target(c, loss, output_size)
-    U, W = c.param("U", (hidden_size, input_size)), c.param("W", (hidden_size, hidden_size))
-    V = c.param("V", (output_size, hidden_size))
-    b, cb = c.param("b", (hidden_size,)), c.param("c", (output_size,))
+    y = _target(c, loss, output_size, per_step=False)
+    U, W, V, b, cb = _weights(c, input_size, hidden_size, output_size, hidden_size)
     h = c.state("h", (hidden_size,))
     h.next = _act(nonlinearity)(b + W @ h.prev + U @ x)
     o = c.output("o", cb + V @ h, at="last")
@@ -128,9 +127,7 @@ def teacher_forcing(input_size: int, hidden_size: int, output_size: int, mode: s
     c = ur.Circuit(name or f"teacher_forcing_{mode}")
     x = c.input("x", (input_size,))
     y = _target(c, loss, output_size)
-    U, W = c.param("U", (hidden_size, input_size)), c.param("W", (hidden_size, output_size))
-    V = c.param("V", (output_size, hidden_size))
-    b, cb = c.param("b", (hidden_size,)), c.param("c", (output_size,))
+    U, W, V, b, cb = _weights(c, input_size, hidden_size, output_size, output_size)
     fb = c.state("fb", (output_size,), show=False)
     h = ur.tanh(b + W @ fb.prev + U @ x).named("h", show=True)
     o = c.output("o", cb + V @ h)
