@@ -167,8 +167,8 @@ class Lowering:
         self.namespace: dict = {}                  # globals of the generated function
         self.fns: dict = {}                        # (primitive, params) -> bound forward name
         self.lists: list = []                      # (variable, length) of per-step lists
-        self.stacks: list = []                     # (variable, length, batched, shape) arrays
         self.layouts: dict = {}                    # stacked array -> (length, batched, shape)
+        self.allocated: set = set()                # stacked arrays the program allocates
         self.recyclable: set = set()               # stacked arrays no other value shares
         self.consts: list = []                     # array constants
         self._dedupe_names()
@@ -277,9 +277,9 @@ class Lowering:
                 lo = min(v.t for _, v in insts)
                 hi = max(v.t for _, v in insts)
                 var = names.new(tname + "_")
-                self.layouts[var] = layout = (hi - lo + 1, batched, insts[0][1].shape)
+                self.layouts[var] = (hi - lo + 1, batched, insts[0][1].shape)
                 if owned.get(key) != {v.t for _, v in insts}:
-                    self.stacks.append((var, *layout))
+                    self.allocated.add(var)
                 if not any(v in shared for _, v in insts):
                     self.recyclable.add(var)
                 for _, v in insts:
@@ -378,7 +378,7 @@ class Lowering:
             outs = []
             for v in e.outs:
                 k = self.kind[v]
-                whole = not any(var == k[1] for var, *_ in self.stacks)
+                whole = k[1] not in self.allocated     # one equation writes all of it
                 outs.append(k[1] if whole else self.span(v, b.chunk.step, b.steps))
             lhs = ", ".join(outs) + ("," if e.prim.nouts != 1 and len(outs) == 1 else "")
             lines.append(f"{lhs} = {self._fn(e)}(xp, {', '.join(args)})  "
@@ -423,9 +423,10 @@ class Lowering:
         for k, xs in self.g.seq_inputs.items():
             body.append(f"{self.kind[xs[0]][1]} = A[{k!r}]")
         allocs = {var: f"{var} = [None] * {n}" for var, n in self.lists}
-        if any(batched for *_, batched, _ in self.stacks):
+        if any(self.layouts[var][1] for var in self.allocated):
             body.append(f"B = {self._batch_size()}")
-        for var, n, batched, shape in self.stacks:
+        for var in self.allocated:
+            n, batched, shape = self.layouts[var]
             full = f"({n}, B{', ' if shape else ''}{', '.join(map(str, shape))})" if batched \
                 else repr((n,) + tuple(shape))
             allocs[var] = f"{var} = xp.empty({full}, dtype=xp.float_dtype)"
