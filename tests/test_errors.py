@@ -237,6 +237,10 @@ def test_batch_axes_must_agree():
         g.run(c.init_params(), x=x, y=y[:, 0])
     with pytest.raises(ur.InputError, match=r"batch size 3, but input x has 2"):
         g.run(c.init_params(), x=x, y=np.zeros((3, 3), dtype=int))
+    # an empty batch would average nothing: a NaN loss, silently
+    with pytest.raises(ur.InputError, match=r"input x has an empty batch \(B = 0, shape "
+                                            r"\(4, 0, 3\)\); pass at least one sequence"):
+        g.value_and_grad(c.init_params(), x=np.zeros((4, 0, 3)), y=np.zeros((4, 0), int))
 
 
 def test_integer_targets_out_of_range():

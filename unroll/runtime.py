@@ -95,6 +95,9 @@ def _layout(g: Graph, inputs: dict):
         if n != batch:
             raise InputError(f"input {name} has batch size {n}, but input {name0} has {batch}; "
                              "every input needs the same batch size")
+    if batch == 0:               # the batch mean of nothing would be a silent NaN
+        raise InputError(f"input {name0} has an empty batch (B = 0, shape "
+                         f"{tuple(inputs[name0].shape)}); pass at least one sequence")
     return batched, batch
 
 
