@@ -54,7 +54,7 @@ def main(repeat: int = 3) -> None:
     rows += [("checkpoint sqrt (k = 32)", {"checkpoint": "sqrt"}), ("checkpoint every 10",
                                                                      {"checkpoint": 10})]
     print(f"{w.describe()}, float32, fwd+bwd; median of {repeat}")
-    print(f"| executor | time (ms) | peak memory (MiB) | max |Δgrad| vs interpreter |")
+    print("| executor | time (ms) | peak memory (MiB) | max |Δgrad| vs interpreter |")
     print("|---|---|---|---|")
     ref = None
     for name, kw in rows:

@@ -65,6 +65,7 @@ def _one_eqn(prim, args, params):
 def test_forward_matches_shape_rule(name, data):
     prim = PRIMITIVES[name]
     args, params = data.draw(primitive_cases(prim))
+    assert prim.nargs is None or len(args) == prim.nargs, (name, "arity")
     g, env, outs, _ = _one_eqn(prim, args, params)
     env = interpret(g, env, XP)
     for o in outs:

@@ -230,7 +230,7 @@ def test_gate_split_and_slicing():
     a = W @ x
     i, f = ur.split(a[:4], 2)
     r = a[4:]
-    o = c.output("o", ur.sigmoid(i) * ur.tanh(f) + r)
+    c.output("o", ur.sigmoid(i) * ur.tanh(f) + r)
     g = c.unroll(steps=1)
     p = {"W": np.arange(12.0).reshape(6, 2) / 10}
     xs = np.array([[1.0, -1.0]])

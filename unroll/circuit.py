@@ -15,8 +15,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .core import FLOAT, INT, Aval, Lit, Primitive, Var, bind, dtype_kind, format_op
-from .errors import AlgebraicLoopError, CircuitError, ShapeError, UnrollError, suggest
+from .core import FLOAT, Aval, Lit, Primitive, Var, bind, dtype_kind, format_op
+from .errors import AlgebraicLoopError, CircuitError, ShapeError, suggest
 
 __all__ = ["Circuit", "State", "Node", "Phase"]
 

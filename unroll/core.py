@@ -18,7 +18,7 @@ from __future__ import annotations
 import contextlib
 import gc
 from dataclasses import dataclass, field
-from typing import Any, Callable, NamedTuple
+from typing import Callable, NamedTuple
 
 from .errors import DTypeError, ShapeError, UnrollError
 

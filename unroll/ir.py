@@ -88,17 +88,6 @@ class Graph:
             vals.extend(xs)
         return vals + list(self.static_inputs.values())
 
-    def find(self, name: str, t: int | None = None) -> Value:
-        """The Value called ``name`` at step ``t`` (raises if there is none)."""
-        for v in self.inputs():
-            if v.name == name and v.t == t:
-                return v
-        for e in self.eqns:
-            for v in e.outs:
-                if v.name == name and v.t == t:
-                    return v
-        raise UnrollError(f"{self.name} has no value {name}{'' if t is None else [t]}")
-
     def __str__(self) -> str:
         head = [f"graph {self.name} (τ = {self.steps}): {len(self.eqns)} equations"]
         if self.params:

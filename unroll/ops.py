@@ -19,7 +19,7 @@ from __future__ import annotations
 import builtins
 import math
 
-from .core import FLOAT, INT, Aval, Lit, ShapeMismatch, Var, bind, defprim, matmul
+from .core import FLOAT, INT, Aval, ShapeMismatch, Var, bind, defprim, matmul
 
 __all__ = ["tanh", "sigmoid", "relu", "exp", "log", "softmax", "log_softmax", "sum", "mean",
            "concat", "split", "softmax_cross_entropy", "mse", "one_hot", "hardmax", "stop_gradient",

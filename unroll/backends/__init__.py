@@ -10,7 +10,6 @@ numpy or cupy.
 from __future__ import annotations
 
 import math
-import sys
 
 from ..errors import DTypeError, UnrollError
 
