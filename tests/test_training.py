@@ -257,10 +257,49 @@ def test_checkpointing_refuses_what_it_cannot_do(seq):
     c, p, x, y = seq
     with pytest.raises(ur.UnrollError, match="checkpoint must be"):
         c.unroll(steps=4).value_and_grad(p, x=x[:4], y=y[:4], checkpoint=0)
+    with pytest.raises(ur.UnrollError, match="at least 2 steps.*checkpoint=2"):
+        _delay2_graph(9).value_and_grad(_delay2_params(), checkpoint=1, x=x[:9])
+
+
+def _delay2_graph(T):
+    d2 = ur.Circuit("d2")
+    h = d2.state("h", (H,))
+    h.next = ur.tanh(d2.param("W", (H, H)) @ h.delayed(2) + d2.param("U", (H, D)) @
+                     d2.input("x", (D,)))
+    d2.loss(ur.sum(h * h))
+    return d2.unroll(steps=T)
+
+
+def _delay2_params():
+    return {"W": np.full((H, H), 0.3), "U": np.full((H, D), -0.2)}
+
+
+def test_checkpointing_a_bidirectional_network_is_bitwise_the_interpreter(seq):
+    """States that run backward in time are recomputed from checkpoints at the start of the
+    next segment; the state returned for the next chunk survives checkpointing."""
+    c, p, x, y = seq
     bi = ur.models.bidirectional(D, H, K)
-    g = bi.unroll(steps=4)
-    with pytest.raises(ur.UnrollError, match="backward-running state"):
-        g.value_and_grad(bi.init_params(seed=0), x=x[:4], y=y[:4], checkpoint=2)
+    g = bi.unroll(steps=9)
+    pb = bi.init_params(seed=0)
+    _, a = g.value_and_grad(pb, executor="interpret", x=x[:9], y=y[:9])
+    for k in (1, 2, 3, 9, "sqrt"):
+        _, b, state = g.value_and_grad(pb, checkpoint=k, return_state=True, x=x[:9], y=y[:9])
+        assert all(np.array_equal(a[n], b[n]) for n in a), k
+        assert set(state) == set(bi.states)
+
+
+def test_checkpoint_sqrt_is_at_least_the_longest_delay():
+    """checkpoint="sqrt" takes max(⌈√τ⌉, longest delay) instead of refusing."""
+    from unroll.compile.remat import segment_length
+    assert segment_length("sqrt", 4, 3) == 3 and segment_length("sqrt", 100, 3) == 10
+    g = _delay2_graph(4)                        # ⌈√4⌉ = 2 = the delay; τ = 2: 2 > ⌈√2⌉
+    _, a = g.value_and_grad(_delay2_params(), executor="interpret", x=np.ones((4, D)))
+    _, b = g.value_and_grad(_delay2_params(), checkpoint="sqrt", x=np.ones((4, D)))
+    assert all(np.array_equal(a[n], b[n]) for n in a)
+    g = _delay2_graph(1)                        # ⌈√1⌉ = 1 < 2: segments of 2 steps
+    _, a = g.value_and_grad(_delay2_params(), executor="interpret", x=np.ones((1, D)))
+    _, b = g.value_and_grad(_delay2_params(), checkpoint="sqrt", x=np.ones((1, D)))
+    assert all(np.array_equal(a[n], b[n]) for n in a)
 
 
 def test_checkpointing_keeps_fewer_values_alive():

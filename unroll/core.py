@@ -341,6 +341,6 @@ def _align_ranks(ops):
     for o in ops:
         r = len(o.aval.shape)
         if isinstance(o, Var) and r < rank:
-            o = bind("reshape", o, shape=(1,) * (rank - r) + o.aval.shape)
+            o = bind("reshape", o, shape=(1,) * (rank - r) + o.aval.shape, old=o.aval.shape)
         out.append(o)
     return out

@@ -15,7 +15,9 @@ What happens once, here and nowhere else:
   ``(t, value)``, and the running sums ``Σ∂W[t]`` are ordinary equations.
 
 Names: ``∂x`` is the total cotangent of ``x``; ``∂o.1``, ``∂o.2``, ... are the pieces computed
-by the VJP rule of the equation that defines ``o``.
+by the VJP rule of the equation that defines ``o``; ``∂x.s2``, ... the partial sums of a total.
+A name that has a dot already (a piece, a part ``o.1`` of a multi-output operation) is
+parenthesised, ``∂(∂o.1)``, so that no two values of one step share a name (:func:`d_name`).
 """
 from __future__ import annotations
 
@@ -24,7 +26,23 @@ from .errors import UnrollError
 from .ir import Eqn, Graph, GraphBuilder, Value
 
 
-__all__ = ["grad", "hvp_graph"]
+__all__ = ["grad", "hvp_graph", "d_name"]
+
+
+def d_name(name: str, symbol: str = "∂") -> str:
+    """The name of the cotangent of a value named ``name``: ``∂h``, or ``∂(o.1)`` when the
+    name has a dot (a piece ``∂o.1`` is then never the total of a value named ``o.1``).
+    A second sweep (differentiating a gradient graph) writes ``∂′`` instead of ``∂``."""
+    return f"{symbol}({name})" if "." in name else symbol + name
+
+
+def _sweeps(g: Graph) -> int:
+    """How many gradient sweeps ``g`` already holds (0 for a forward graph)."""
+    n = 0
+    while g is not None:
+        n += bool(g.grads)
+        g = g.base
+    return n
 
 _ADD, _COPY, _ACC = PRIMITIVES["add"], PRIMITIVES["copy"], PRIMITIVES["accumulate"]
 
@@ -90,6 +108,8 @@ class _Transform:
         self.created: set = set()            # ids of temporaries made by VJP rules
         self.replays: dict = {}              # operand signature -> recorded rule output
         self._mark = 0
+        symbol = "∂" + "′" * _sweeps(g)       # ∂ for a first sweep, ∂′ for a second
+        self.d = lambda name: d_name(name, symbol)
 
     # --- the sweep ---------------------------------------------------------------------------
 
@@ -98,7 +118,7 @@ class _Transform:
         active = self._active()
         if g.loss in active:
             self.b.t = self.b.step = None
-            seed = self._apply_named("ones_like", g.loss, name="∂" + g.loss.name)
+            seed = self._apply_named("ones_like", g.loss, name=self.d(g.loss.name))
             self.acc[g.loss] = seed
             step = object()
             backward = self._backward
@@ -155,7 +175,11 @@ class _Transform:
         rec = self.replays.get(key)
         if rec is None:
             cts = self._apply_rule(e, gs, active)
-            rec = self.replays[key] = _record(self.gg.eqns[self._mark:], slots, cts)
+            # a rule whose once-work reads this equation's own operands or cotangents (an
+            # untimed cotangent, say) cannot be replayed for another equation: _NO_REPLAY
+            self.replays[key] = _record(self.gg.eqns[self._mark:], slots, cts)
+        elif rec is _NO_REPLAY:
+            cts = self._apply_rule(e, gs, active)
         else:
             cts = self._replay(rec, slots, e.step)
         contribute = self._contribute
@@ -167,7 +191,7 @@ class _Transform:
         """Run ``e``'s VJP rule through the builder; returns one cotangent Value (or None) per
         operand, already unbroadcast to the operand's shape."""
         b = self.b
-        b.prefix, b.counter = f"∂{e.outs[0].name}.", 0
+        b.prefix, b.counter = self.d(e.outs[0].name) + ".", 0
         self._mark = mark = len(self.gg.eqns)
         var = b.var
         single = e.prim.nouts == 1
@@ -218,9 +242,9 @@ class _Transform:
         if len(cs) == 1:
             c = cs[0]
             if self._temporary(c):              # a value computed once stays untimed
-                c.name, c.t = "∂" + o.name, (o.t if c.t is not None else None)
+                c.name, c.t = self.d(o.name), (o.t if c.t is not None else None)
         else:
-            c = self._sum(cs, "∂" + o.name, o.t)
+            c = self._sum(cs, self.d(o.name), o.t)
         self.gg.cotangents[o] = c
         return c
 
@@ -235,7 +259,7 @@ class _Transform:
         acc = cs[0]
         for k, c in enumerate(cs[1:], start=2):
             last = k == len(cs)
-            acc = self._emit(_ADD, (acc, c), name if last else f"{name}.{k}",
+            acc = self._emit(_ADD, (acc, c), name if last else f"{name}.s{k}",
                              t if last else self.b.t, c.aval)
         return acc
 
@@ -262,15 +286,15 @@ class _Transform:
         b = self.b
         b.t = b.step = step if isinstance(step, int) else None
         if x.t is not None and x.role is not None:   # x[t]: all its uses are at one step
-            self.done[x] = self._sum(cs, "∂" + x.name, x.t)
+            self.done[x] = self._sum(cs, self.d(x.name), x.t)
             return
         prev = self.acc.get(x)
         t = step if isinstance(step, int) else None
-        c = self._sum(cs, f"∂{x.name}.t", t)   # this step's contributions
+        c = self._sum(cs, self.d(x.name) + ".t", t)   # this step's contributions
         if prev is None:                        # the running sum starts as a copy (an alias)
-            self.acc[x] = self._emit(_COPY, (c,), "Σ∂" + x.name, t, c.aval)
+            self.acc[x] = self._emit(_COPY, (c,), "Σ" + self.d(x.name), t, c.aval)
         else:                                   # Σ∂W[t] = Σ∂W[t+1] + ∂W(t)
-            self.acc[x] = self._emit(_ACC, (prev, c), "Σ∂" + x.name, t, c.aval)
+            self.acc[x] = self._emit(_ACC, (prev, c), "Σ" + self.d(x.name), t, c.aval)
 
     # --- results -----------------------------------------------------------------------------
 
@@ -286,7 +310,7 @@ class _Transform:
 
     def _final(self, x: Value, t) -> Value:
         v = self.done.get(x) if t is not None else self.acc.get(x)
-        name = "∂" + x.name
+        name = self.d(x.name)
         if v is None:                                  # the loss does not depend on x
             return self._apply_named("zeros_like", x, name=name, t=t)
         if self._temporary(v):
@@ -313,10 +337,14 @@ class _Recording:
         self.cts = cts            # one ref (or None) per operand of the forward equation
 
 
-def _record(new_eqns, slots: tuple, cts: list) -> _Recording:
+_NO_REPLAY = object()        # the replay table's mark for a rule that must run afresh
+
+
+def _record(new_eqns, slots: tuple, cts: list):
     """References are (0, slot, -) an operand/output/cotangent of the forward equation,
     (1, k, j) output j of the k-th recorded equation, (2, value, -) a literal or a value
-    computed once (shared as it is)."""
+    computed once (shared as it is). Once-work that reads a slot (or what was computed from
+    one) would be shared wrongly with the next equation: such a rule gives ``_NO_REPLAY``."""
     where = {id(v): (0, i, 0) for i, v in enumerate(slots) if type(v) is Value}
     eqns, k = [], 0
 
@@ -325,6 +353,8 @@ def _record(new_eqns, slots: tuple, cts: list) -> _Recording:
 
     for e in new_eqns:
         if e.step is None:                          # once-work: reused, not re-emitted
+            if any(type(x) is Value and id(x) in where for x in e.inputs):
+                return _NO_REPLAY
             continue
         eqns.append((e.prim, tuple(ref(x) for x in e.inputs), e.params,
                      [(v.name, v.aval) for v in e.outs]))

@@ -451,10 +451,11 @@ def value_and_grad(g: Graph, params: dict, *, wrt=None, check_finite: bool = Fal
 
 
 def _checkpointed(gg: Graph, items: list, bound: Bound, every, check_finite: bool) -> list:
-    from .compile.remat import run_checkpointed, segment_length
+    from .compile.remat import reach, run_checkpointed, segment_length
     xp = bound.xp
     flat = [v for it in items for v in (it if isinstance(it, tuple) else (it,))]
-    got = run_checkpointed(gg, dict(bound.env), segment_length(every, gg.steps), flat,
+    k = segment_length(every, gg.steps, max(reach(gg)))
+    got = run_checkpointed(gg, dict(bound.env), k, flat,
                            lambda e, env: apply_eqn(xp, e, env, check_finite))
     return _gather(xp, got, items)
 

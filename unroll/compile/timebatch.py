@@ -78,6 +78,11 @@ def split_loop(unit, chunks: list, sname, users: dict) -> list:
         mode = e.prim.leading_axes(e.params)
         if mode == "other" or (mode == "sum" and i not in fused):
             return False
+        # stacked, a per-step operand gains a leading time axis: (T, B, ...) if batched,
+        # (T, ...) if not (an initial value h[0] = h0 read by a delay), and those two would
+        # line up T with B; such an equation stays in the loop, one step at a time
+        if len({x.aval.batched for x in e.inputs if type(x) is Value and x.t is not None}) > 1:
+            return False
         return all(v.aval.dtype == "float" for v in e.outs)
 
     core = {i for i in rest if not stackable(i) or any(p is not None and not p[1]
