@@ -76,9 +76,10 @@ def bits_per_char(c, params, data: np.ndarray, V: int, window: int) -> float:
     tb = ur.training.TruncatedBPTT(c, window)
     total, n = 0.0, 0
     eye = np.eye(V)
+    graphs: dict = {}
     for s in range(0, data.shape[0] - 1, window):
         e = min(s + window, data.shape[0] - 1)
-        g = tb.graph(e - s)
+        g = graphs.get(e - s) or graphs.setdefault(e - s, c.unroll(e - s))
         feed = {"x": eye[data[s:e]], "y": data[s + 1:e + 1]}
         if tb.state is not None:
             feed.update(tb.state)

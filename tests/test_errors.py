@@ -195,7 +195,7 @@ def test_parameter_dtypes():
 def test_missing_input():
     g = elman().unroll(steps=3)
     with pytest.raises(ur.InputError, match=r"missing input y: expected an array of shape "
-                                            r"\(T=3, B, \) of ints"):
+                                            r"\(T=3, B\) of ints"):
         g.run(elman().init_params(), x=data()[0])
 
 

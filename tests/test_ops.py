@@ -161,6 +161,43 @@ def test_results_never_share_memory_with_operands_unless_marked_views(name, data
                 assert not np.shares_memory(np.asarray(r), a), (name, params)
 
 
+TEMPLATED = [n for n in WITH_DOMAIN if PRIMITIVES[n].code is not None]
+
+
+def _template(prim, args, params):
+    """The primitive's inline code template for these operands (None: the forward is called)."""
+    code = prim.code
+    if callable(code):
+        code = code(tuple(Aval(a.shape, a.dtype, a.batched) if isinstance(a, Arg)
+                          else Lit(a).aval for a in args), **params)
+    return code
+
+
+@pytest.mark.parametrize("name", TEMPLATED)
+@given(data=st.data())
+def test_code_template_computes_what_the_forward_rule_computes(name, data):
+    """The compiled program runs a primitive's inline template, the interpreter its forward
+    rule: on every operand the domain draws (batched or not, views included) they must give
+    the same arrays, shapes and values, exactly as the shape rule says."""
+    prim = PRIMITIVES[name]
+    args, params = data.draw(primitive_cases(prim))
+    arrays = [np.array(a.value, dtype=np.float64 if a.dtype == "float" else np.int64)
+              if isinstance(a, Arg) else a for a in args]
+    code = _template(prim, args, params)
+    if code is None:
+        return                      # these operands take the forward rule itself
+    names = [f"a{i}" for i in range(len(arrays))]
+    got = eval(code.format(*names, **params), {"xp": XP, **dict(zip(names, arrays))})
+    want = prim.forward(XP, *arrays, **params)
+    got = list(got) if isinstance(got, tuple) else [got]
+    want = list(want) if isinstance(want, tuple) else [want]
+    assert len(got) == len(want), name
+    for a, b in zip(got, want):
+        a, b = np.asarray(a), np.asarray(b)
+        assert a.shape == b.shape and a.dtype == b.dtype, (name, params, a.shape, b.shape)
+        assert np.allclose(a, b, rtol=1e-14, atol=1e-14), (name, params)
+
+
 def test_registry_entries_are_complete():
     for name, p in PRIMITIVES.items():
         assert p.name == name

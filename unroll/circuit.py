@@ -166,7 +166,9 @@ class Circuit:
         init : "zeros", "param", an input name, or an expression of static values
             The initial value(s) h(0), ..., h(1-k) for the longest delay k read. "zeros" can be
             overridden at run time by passing ``{name}0``; "param" creates the parameter
-            ``{name}0``. With k > 1 the initial value has shape (k, *shape), oldest first.
+            ``{name}0``. With k > 1 the initial value has shape (k, *shape), its rows in time
+            order: h(1-k), ..., h(0) for a forward state, h(τ+1), ..., h(τ+k) for a backward
+            one (the layout ``run(..., return_state=True)`` hands back for the next chunk).
         direction : "forward" or "backward"
             A backward state reads h(t+1) and is computed from t = τ down to 1 (fig. 10.11).
         init_name : str, optional
@@ -434,7 +436,9 @@ class Circuit:
 
         ``loss_steps`` (optional: "last" or a list of steps) keeps the losses only at those
         steps (where the circuit has them): truncated BPTT with overlapping windows counts
-        each step's loss in one window only.
+        each step's loss in one window only. A dict {loss name: steps} instead places each
+        loss at exactly those steps, whatever its ``at`` (a window of a longer sequence,
+        whose ``at="last"`` means the sequence's last step, not the window's).
 
         Raises
         ------

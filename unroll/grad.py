@@ -86,7 +86,7 @@ class _Transform:
         self.g = g
         self.gg = gg = Graph(g.name, g.steps)
         for k in ("params", "seq_inputs", "static_inputs", "zero_defaults", "outputs", "output_at",
-                  "states", "loss", "step_losses", "bounds", "circuit"):
+                  "states", "loss", "step_losses", "bounds", "circuit", "parts"):
             setattr(gg, k, getattr(g, k))
         gg.base = g
         gg.eqns = list(g.eqns)
@@ -382,7 +382,7 @@ def hvp_graph(gg: Graph) -> Graph:
     it gives Hessian-vector products H v. The directions are parameters named ``"v:" + k``."""
     h = Graph(gg.name, gg.steps)
     for k in ("seq_inputs", "static_inputs", "zero_defaults", "outputs", "output_at", "states",
-              "step_losses", "bounds", "circuit"):
+              "step_losses", "bounds", "circuit", "parts"):
         setattr(h, k, getattr(gg, k))
     h.params = dict(gg.params)
     h.eqns = list(gg.eqns)

@@ -121,9 +121,10 @@ def bind_arguments(g: Graph, params: dict, inputs: dict, check_values: bool = Tr
     for k in list(g.seq_inputs) + list(g.static_inputs):
         if k not in inputs and k not in g.zero_defaults:
             v = g.seq_inputs[k][0] if k in g.seq_inputs else g.static_inputs[k]
-            lead = f"(T={len(g.seq_inputs[k])}, B, " if k in g.seq_inputs else "(B, "
-            raise InputError(f"missing input {k}: expected an array of shape {lead}"
-                             f"{', '.join(map(str, v.shape))}) of {v.aval.dtype}s")
+            lead = [f"T={len(g.seq_inputs[k])}"] if k in g.seq_inputs else []
+            shape = ", ".join(lead + ["B"] + [str(n) for n in v.shape])
+            raise InputError(f"missing input {k}: expected an array of shape ({shape}) of "
+                             f"{v.aval.dtype}s")
     fdt = _float_dtype(g, params)
     for k, a in inputs.items():
         if not backends.is_array(a):
@@ -286,9 +287,12 @@ def run(g: Graph, params: dict, return_state: bool = False, **inputs) -> dict:
     Parameters
     ----------
     return_state : bool
-        Also return ``"state"``: for each state, its last value(s) in the direction it runs
-        (h(τ) of a forward state, h(1) of a backward one; with delays up to k, the last k,
-        oldest first, shape (k, B, ...)): what to pass as the initial state of a next chunk.
+        Also return ``"state"``: for each state, its last value(s) in the direction it runs,
+        what to pass as the initial value of the chunk that continues it: h(τ) of a forward
+        state, h(1) of a backward one, shape (B, ...); with delays up to k, the k values
+        nearest that end in time order, shape (B, k, ...): h(τ-k+1), ..., h(τ) forward and
+        h(1), ..., h(k) backward (as a state's initial value is read: its rows are h(1-k), ...,
+        h(0) forward and h(τ+1), ..., h(τ+k) backward).
 
     Returns
     -------
@@ -299,7 +303,7 @@ def run(g: Graph, params: dict, return_state: bool = False, **inputs) -> dict:
     bound = bind_arguments(g, params, inputs)
     items = _forward_items(g)
     finals = _final_state_items(g) if return_state else {}
-    arrays = _execute(g, items + list(finals.values()), bound,
+    arrays = _execute(g, items + _flat(finals), bound,
                       "forward+state" if return_state else "forward")
     res = _collect(g, bound, arrays[:len(items)])
     if return_state:
@@ -308,7 +312,8 @@ def run(g: Graph, params: dict, return_state: bool = False, **inputs) -> dict:
 
 
 def _final_state_items(g: Graph) -> dict:
-    """name -> the per-step Values a next chunk starts from, oldest first."""
+    """name -> the Values a next chunk starts from, in time order (the k nearest the end a
+    state runs towards: initial values too, when τ < k)."""
     out = {}
     c = g.circuit
     for name, vals in g.states.items():
@@ -316,16 +321,28 @@ def _final_state_items(g: Graph) -> dict:
         k = spec.max_delay if spec is not None else 1
         forward = spec is None or spec.direction == "forward"
         ts = sorted(vals)
-        last = ts[-k:] if forward else ts[:k][::-1]
-        out[name] = tuple(vals[t] for t in last)
+        out[name] = tuple(vals[t] for t in (ts[-k:] if forward else ts[:k]))
     return out
 
 
+def _flat(finals: dict) -> list:
+    return [v for vals in finals.values() for v in vals]
+
+
 def _collect_state(bound: Bound, finals: dict, arrays: list) -> dict:
-    """Name the final-state arrays: (B, ...) for one value, (k, B, ...) for the last k."""
-    state = {}
-    for (name, vals), a in zip(finals.items(), arrays):
-        state[name] = _unbatch(bound, a, 1) if len(vals) > 1 else _unbatch(bound, a[0, ...])
+    """Name the final-state arrays: (B, ...) for one value, (B, k, ...) for k (an initial
+    value's layout), new memory in either case; values that do not depend on the batch (a
+    parameter h0 read at a delay longer than τ) are repeated for every sequence."""
+    xp, state, i = bound.xp, {}, 0
+    for name, vals in finals.items():
+        rows = []
+        for v in vals:
+            a = arrays[i]
+            i += 1
+            rows.append(a if v.aval.batched else
+                        xp.broadcast_to(a, (bound.batch,) + tuple(v.aval.shape)))
+        a = xp.stack(rows, axis=1)
+        state[name] = _unbatch(bound, a if len(vals) > 1 else a[:, 0, ...])
     return state
 
 
@@ -427,7 +444,7 @@ def value_and_grad(g: Graph, params: dict, *, wrt=None, check_finite: bool = Fal
     bound = bind_arguments(g, params, inputs)
     items = _grad_items(gg)
     finals = _final_state_items(g) if return_state else {}
-    every = list(items) + list(finals.values())
+    every = list(items) + _flat(finals)
     if checkpoint is not None:
         arrays = _checkpointed(gg, every, bound, checkpoint, check_finite)
     else:

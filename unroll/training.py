@@ -19,6 +19,7 @@ import time
 from .circuit import Circuit
 from .errors import CircuitError, InputError, NonFiniteError, UnrollError
 from .ir import Graph
+from .unrolling import resolve_steps
 from . import optim as _optim
 
 __all__ = ["TruncatedBPTT", "train", "History"]
@@ -30,14 +31,17 @@ class TruncatedBPTT:
     Parameters
     ----------
     circuit : Circuit
-        Its states must start from zeros (``init="zeros"``): that initial value is the input
-        through which the state is carried.
+        Its states must run forward in time and start from an input (``init="zeros"``,
+        whose ``h0`` may be passed, or the name of a static input): that input carries the
+        state from one window to the next (with delays up to k, the last k values).
     k1 : int
         An update every k₁ steps (and one at the end of the sequence).
     k2 : int, optional
         Each update back-propagates through the last k₂ steps (k₂ ≥ k₁; default k₁): the k₁
         new steps and k₂ - k₁ before them. Losses are counted once: a window's loss covers
-        its new steps only. The last window, after fewer than k₁ new steps, is shorter.
+        its new steps only, at the steps of the whole sequence where the circuit places it
+        (``at="last"`` is the sequence's last step, in the last window). The last window,
+        after fewer than k₁ new steps, is shorter.
     wrt, checkpoint : passed on to :meth:`Graph.value_and_grad`.
 
     Examples
@@ -64,32 +68,35 @@ class TruncatedBPTT:
             raise UnrollError(f"truncated BPTT: k2 = {k2} < k1 = {k1}; each update must "
                               "cover at least the k1 steps since the previous one")
         for name, spec in circuit.states.items():
-            if not (isinstance(spec.init, str) and spec.init == "zeros"):
+            if not isinstance(spec.init, str) or spec.init == "param":
+                what = "a parameter" if spec.init == "param" else "an expression"
                 raise CircuitError(f"truncated BPTT carries each state through its initial "
-                                   f"value; state {name} starts from {spec.init!r}: declare "
-                                   f"it with init='zeros'")
-            if spec.max_delay > 1:
-                raise CircuitError(f"truncated BPTT carries one-step states; {name} reads "
-                                   f"{name}.delayed({spec.max_delay})")
+                                   f"value; state {name} starts from {what}, which cannot "
+                                   f"be passed in: declare it with init='zeros'")
             if spec.direction != "forward":
                 raise CircuitError(f"truncated BPTT needs states that run forward in time; "
                                    f"{name} runs backward")
         self.circuit, self.k1, self.k2 = circuit, k1, k2
         self.wrt, self.checkpoint = wrt, checkpoint
         self.state = None                       # init input name -> array: carried state
-        self._init_names = {name: spec.init_name for name, spec in circuit.states.items()}
+        self._init_names = {name: spec.init_name if spec.init == "zeros" else spec.init
+                            for name, spec in circuit.states.items()}
         self._graphs: dict = {}
 
     def reset(self) -> None:
         """Forget the carried state (the next call starts from zeros)."""
         self.state = None
 
-    def graph(self, steps: int, loss_from: int = 1) -> Graph:
-        """The unrolled window of ``steps`` steps, with losses from step ``loss_from`` on."""
-        key = (steps, loss_from)
+    def graph(self, start: int, stop: int, new_from: int, total: int) -> Graph:
+        """The window of steps start+1..stop of a sequence of ``total`` steps, its losses
+        counted from step ``new_from`` + 1 on, where the circuit places them in the sequence."""
+        keep = {}
+        for node, at in self.circuit.losses:
+            ts = resolve_steps(at, total, f"loss {node.name}")
+            keep[node.name] = tuple(t - start for t in ts if new_from < t <= stop)
+        key = (stop - start, tuple(sorted(keep.items())))
         if key not in self._graphs:
-            self._graphs[key] = self.circuit.unroll(
-                steps, loss_steps=None if loss_from == 1 else list(range(loss_from, steps + 1)))
+            self._graphs[key] = self.circuit.unroll(stop - start, loss_steps=keep)
         return self._graphs[key]
 
     def chunks(self, params: dict, **inputs):
@@ -102,15 +109,21 @@ class TruncatedBPTT:
         prev_end = 0
         for j, end in enumerate(ends):
             start = max(0, prev_end - (self.k2 - self.k1))   # the new steps, k2 - k1 before
-            g = self.graph(end - start, loss_from=prev_end - start + 1)
-            loss, grads, state = g.value_and_grad(
-                params, wrt=self.wrt, return_state=True, checkpoint=self.checkpoint,
-                check_finite=True, **self._feed(inputs, start, end, states[start]))
+            g = self.graph(start, end, prev_end, T)
+            feed = self._feed(inputs, start, end, states[start])
+            if g.loss is None:                   # no loss falls in this window (at="last")
+                out = g.run(params, return_state=True, **feed)
+                loss, grads, state = 0.0 * out["loss"] if "loss" in out else 0.0, \
+                    self._zero_grads(g, params, feed), out["state"]
+            else:
+                loss, grads, state = g.value_and_grad(
+                    params, wrt=self.wrt, return_state=True, checkpoint=self.checkpoint,
+                    check_finite=True, **feed)
             states[end] = self._carried(state)
             if j + 1 < len(ends):
                 nxt = max(0, end - (self.k2 - self.k1))  # where the next window starts
                 if nxt not in states:                   # (inside this one when they overlap)
-                    states[nxt] = self._advance(params, inputs, start, nxt, states[start])
+                    states[nxt] = self._advance(params, inputs, start, nxt, states[start], T)
                 states = {s: v for s, v in states.items() if s >= nxt}
             prev_end = end
             yield loss, grads
@@ -147,13 +160,25 @@ class TruncatedBPTT:
         """A window's final state as the initial-value inputs of the next one."""
         return {self._init_names[s]: a for s, a in state.items()}
 
-    def _advance(self, params, inputs, start, stop, state):
+    def _advance(self, params, inputs, start, stop, state, total):
         """The state at step ``stop``, running forward from ``state`` at step ``start``."""
         if stop == start:
             return state
-        out = self.graph(stop - start).run(params, return_state=True,
-                                           **self._feed(inputs, start, stop, state))
+        out = self.graph(start, stop, stop, total).run(
+            params, return_state=True, **self._feed(inputs, start, stop, state))
         return self._carried(out["state"])
+
+    def _zero_grads(self, g: Graph, params: dict, feed: dict) -> dict:
+        """The gradients of a window without a loss: zeros of each wrt's shape."""
+        from .runtime import bind_arguments, resolve_wrt
+        bound = bind_arguments(g, params, feed, check_values=False)
+        out = {}
+        for k in resolve_wrt(g, self.wrt):
+            a = params[k] if k in params else bound.arrays[k]
+            z = bound.xp.zeros_like(a)
+            out[k] = z if k in params or bound.batched else \
+                z[:, 0, ...] if k in g.seq_inputs else z[0, ...]
+        return out
 
     def grads(self, params: dict, **inputs):
         """The total loss and the gradients summed over every update (what one optimizer

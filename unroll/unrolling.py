@@ -75,7 +75,15 @@ class _Unroller:
         self.names = _names(c)
         self.loss_steps = {n: set(resolve_steps(at, steps, f"loss {n.name}"))
                            for n, at in c.losses}
-        if loss_steps is not None:
+        if isinstance(loss_steps, dict):                # loss name -> its steps here
+            unknown = set(loss_steps) - {n.name for n, _ in c.losses}
+            if unknown:
+                raise CircuitError(f"unroll(loss_steps=...): circuit {c.name} has no loss "
+                                   f"{sorted(unknown)[0]!r}; its losses are "
+                                   f"{', '.join(n.name for n, _ in c.losses) or 'none'}")
+            self.loss_steps = {n: set(resolve_steps(list(loss_steps.get(n.name, ())), steps,
+                                                    f"loss {n.name}")) for n, _ in c.losses}
+        elif loss_steps is not None:
             keep = set(resolve_steps(loss_steps, steps, "unroll(loss_steps=...)"))
             self.loss_steps = {n: ts & keep for n, ts in self.loss_steps.items()}
         self.out_steps = {name: resolve_steps(at, steps, f"output {name}")

@@ -10,7 +10,7 @@ __all__ = ["generate"]
 
 def generate(circuit: ur.Circuit, params: dict, prime, steps: int, *, input: str = "x",
              output: str = "o", temperature: float = 1.0, greedy: bool = False,
-             seed: int | None = 0, encode=None) -> list:
+             seed: int | None = 0, encode=None, statics: dict | None = None) -> list:
     """Prime the model with the tokens ``prime``, then sample ``steps`` more, each fed back
     as the next input.
 
@@ -25,6 +25,9 @@ def generate(circuit: ur.Circuit, params: dict, prime, steps: int, *, input: str
         At least one token.
     steps : int
         How many tokens to generate after the prime.
+    statics : dict, optional
+        The circuit's static inputs (one sequence: no batch axis), e.g. the conditioning
+        vector of fig. 10.9.
 
     Returns
     -------
@@ -64,11 +67,29 @@ def generate(circuit: ur.Circuit, params: dict, prime, steps: int, *, input: str
     # other sequence inputs (targets the loss reads): placeholders, the loss is not used
     extra = {k: np.zeros((1,) + v[0].shape, dtype=int if v[0].aval.dtype == "int" else dtype)
              for k, v in g.seq_inputs.items() if k != input}
+    statics = dict(statics or {})
+    missing = [k for k in g.static_inputs if k not in statics and k not in g.zero_defaults]
+    if missing:
+        raise ur.InputError(f"generate: pass the static input(s) {', '.join(missing)} as "
+                            f"statics={{{missing[0]!r}: array}}")
     state: dict = {}
     tokens = [int(k) for k in prime]
     params = dict(params)
+    # a state whose initial value is an expression cannot be handed on: run from the start
+    replay = any(not isinstance(s.init, str) for s in circuit.states.values())
     for i in range(len(tokens) + steps - 1):
-        feed = {input: np.asarray(encode(tokens[i]), dtype=dtype)[None], **extra}
+        if replay:
+            gi = circuit.unroll(steps=i + 1)
+            feed = {input: np.stack([np.asarray(encode(k), dtype=dtype)
+                                     for k in tokens[:i + 1]])[:, None]}
+            feed.update({k: np.zeros((i + 1, 1) + v.shape[1:], dtype=v.dtype)
+                         for k, v in extra.items()})
+            feed.update({k: np.asarray(v)[None] for k, v in statics.items()})
+            if i >= len(tokens) - 1:
+                logits = np.asarray(gi.run(params, **feed)[output])[-1, 0]
+                tokens.append(_pick(logits, greedy, temperature, rng))
+            continue
+        feed = {input: np.asarray(encode(tokens[i]), dtype=dtype)[None], **extra, **statics}
         for name, value in state.items():
             spec = circuit.states[name]
             if spec.init == "param":

@@ -1,0 +1,211 @@
+"""Regression tests for corners that once gave wrong answers or crashed, each named after what
+it protects. The differential property (tests/test_differential.py) covers them all at random;
+these pin down the minimal cases that were found first."""
+import numpy as np
+import pytest
+
+import unroll as ur
+
+
+def _rand(shapes: dict, seed: int) -> dict:
+    rng = np.random.default_rng(seed)
+    return {k: rng.uniform(-1, 1, s) for k, s in shapes.items()}
+
+
+def _same(a: dict, b: dict, tol=1e-12):
+    assert a.keys() == b.keys()
+    for k in a:
+        assert np.allclose(a[k], b[k], rtol=tol, atol=tol), k
+
+
+def test_compiled_program_keeps_the_batch_axis_of_an_initial_value_read_at_a_delay():
+    """A backward state initialised by a parameter, read two steps ahead by a forward state:
+    its initial rows (no batch axis) must not be stacked against batched steps, where T
+    would line up with B (silently wrong for B = the number of stacked steps)."""
+    c = ur.Circuit("corner1")
+    x = c.input("x", (2,))
+    g = c.state("g", (3,), init="param", direction="backward")
+    g.next = ur.tanh(c.param("Wg", (3, 3)) @ g.delayed(2) + c.param("Ug", (3, 2)) @ x)
+    h = c.state("h", (3,))
+    h.next = ur.tanh(c.param("U", (3, 2)) @ x + c.param("A", (3, 3)) @ g.delayed(2)
+                     + c.param("W", (3, 3)) @ h.prev)
+    c.loss(ur.sum(h * h))
+    gr = c.unroll(steps=5)
+    p = _rand(c.param_shapes(), 1)
+    for B in (2, 3):                                    # 2: the two initial rows; 3: a crash
+        xs = np.random.default_rng(B).standard_normal((5, B, 2))
+        la, ga = gr.value_and_grad(p, x=xs)
+        lb, gb = gr.value_and_grad(p, x=xs, executor="interpret")
+        assert float(la) == pytest.approx(float(lb), rel=1e-13)
+        _same(ga, gb)
+
+
+def _delayed_param_state():
+    c = ur.Circuit("corner2")
+    x = c.input("x", (2,))
+    h = c.state("h", (2,), init="param")
+    h.next = ur.tanh(c.param("W", (2, 2)) @ h.delayed(2) + x)
+    c.loss(ur.sum(h * h))
+    return c
+
+
+def test_hessian_vector_products_of_a_parameter_initial_value_read_at_a_delay():
+    """The two rows of h0 are read by two different steps; a VJP rule replayed from one row
+    for the other reused the first row's cotangent (once-work that read the rule's own
+    cotangent)."""
+    c = _delayed_param_state()
+    g = c.unroll(steps=2)
+    rng = np.random.default_rng(0)
+    p = {"W": rng.uniform(-1, 1, (2, 2)), "h0": rng.uniform(-1, 1, (2, 2))}
+    xs = rng.standard_normal((2, 2))
+    for k in ("W", "h0"):
+        for idx in np.ndindex(*p[k].shape):
+            v = {n: np.zeros_like(a) for n, a in p.items()}
+            v[k][idx] = 1.0
+            hv = ur.hvp(g, p, v, x=xs)
+            eps = 1e-5
+            gp = g.value_and_grad({n: a + eps * v[n] for n, a in p.items()}, x=xs)[1]
+            gm = g.value_and_grad({n: a - eps * v[n] for n, a in p.items()}, x=xs)[1]
+            for n in p:
+                assert np.allclose(hv[n], (gp[n] - gm[n]) / (2 * eps), atol=1e-7), (k, idx, n)
+    assert ur.gradcheck(g, p, order=2, x=xs).ok
+
+
+def test_values_of_one_step_never_share_a_name():
+    """Cotangent names: ∂(o.1) for a value named o.1, so that it is never the piece ∂o.1 of
+    another rule; a second sweep writes ∂′. The compiler stores values by name and step: a
+    GRU with a readout of another size (K != H) crashed in hvp at τ >= 5."""
+    c = ur.models.gru(3, 4)
+    y = c.input("y", (), dtype="int")
+    c.loss(ur.softmax_cross_entropy(c.param("V", (2, 4)) @ c["h"], y))
+    g = c.unroll(steps=5)
+    rng = np.random.default_rng(0)
+    p = _rand(c.param_shapes(), 0)
+    xs, ys = rng.standard_normal((5, 2, 3)), rng.integers(0, 2, (5, 2))
+    v = _rand(c.param_shapes(), 1)
+    hv = ur.hvp(g, p, v, x=xs, y=ys)
+    h = g._cache[("hvp", tuple(v))]
+    for graph in (ur.grad(g), ur.grad(h, wrt=tuple(v))):
+        seen = {}
+        for e in graph.eqns:
+            for o in e.outs:
+                if o.t is not None:
+                    assert (o.name, o.t) not in seen, (o, e, seen.get((o.name, o.t)))
+                    seen[o.name, o.t] = e
+    eps = 1e-6
+    gp = g.value_and_grad({k: a + eps * v[k] for k, a in p.items()}, x=xs, y=ys)[1]
+    gm = g.value_and_grad({k: a - eps * v[k] for k, a in p.items()}, x=xs, y=ys)[1]
+    for k in p:
+        assert np.allclose(hv[k], (gp[k] - gm[k]) / (2 * eps), rtol=1e-5, atol=1e-6), k
+
+
+@pytest.mark.parametrize("k", [4, "sqrt"])
+def test_checkpointing_returns_the_final_state(k):
+    c = ur.models.elman(3, 4, 2)
+    g = c.unroll(steps=11)
+    p = c.init_params(seed=0)
+    rng = np.random.default_rng(0)
+    xs, ys = rng.standard_normal((11, 3)), rng.integers(0, 2, 11)
+    la, ga, sa = g.value_and_grad(p, return_state=True, x=xs, y=ys)
+    lb, gb, sb = g.value_and_grad(p, checkpoint=k, return_state=True, x=xs, y=ys)
+    assert float(la) == pytest.approx(float(lb), rel=1e-14)
+    _same(ga, gb)
+    _same(sa, sb)
+    tb = ur.training.TruncatedBPTT(c, k1=5, checkpoint=k)
+    total, grads = tb.grads(p, x=xs, y=ys)
+    assert total == pytest.approx(float(la), rel=1e-13)
+
+
+def _two_way(direction, init="zeros"):
+    c = ur.Circuit("chunks")
+    x = c.input("x", (2,))
+    h = c.state("h", (2,), init=init, direction=direction)
+    h.next = ur.tanh(c.param("W", (2, 2)) @ h.delayed(2) + c.param("A", (2, 2)) @ h.prev + x)
+    c.output("o", h)
+    c.loss(ur.sum(h * h))
+    return c
+
+
+@pytest.mark.parametrize("direction", ["forward", "backward"])
+def test_state_carried_between_chunks_equals_one_run(direction):
+    """The state returned for the next chunk has the initial value's layout (B, k, H), rows
+    in time order; B = k = 2 made a (k, B, H) layout look right. A backward state runs the
+    later chunk first."""
+    c = _two_way(direction)
+    p = _rand(c.param_shapes(), 3)
+    xs = np.random.default_rng(4).standard_normal((7, 2, 2))
+    whole = c.unroll(steps=7).run(p, x=xs)
+    first, second = (slice(0, 3), slice(3, 7)) if direction == "forward" else \
+        (slice(3, 7), slice(0, 3))
+    a = c.unroll(steps=first.stop - first.start).run(p, return_state=True, x=xs[first])
+    assert a["state"]["h"].shape == (2, 2, 2)
+    b = c.unroll(steps=second.stop - second.start).run(p, x=xs[second], h0=a["state"]["h"])
+    o = np.concatenate([a["o"], b["o"]] if direction == "forward" else [b["o"], a["o"]])
+    assert np.allclose(o, whole["o"], rtol=1e-13, atol=1e-15)
+
+
+def test_state_of_a_parameter_initial_value_longer_than_the_run():
+    """τ = 1 < delay 3: the state handed on holds two rows of h0 (no batch axis) and one
+    computed step; they are stacked per sequence. models.generate runs on such circuits."""
+    c = ur.Circuit("long")
+    x = c.input("x", (3,))
+    h = c.state("h", (4,), init="param")
+    h.next = ur.tanh(c.param("W", (4, 4)) @ h.delayed(3) + c.param("U", (4, 3)) @ x)
+    o = c.output("o", c.param("V", (3, 4)) @ h)
+    c.loss(ur.softmax_cross_entropy(o, c.input("y", (), dtype="int")))
+    p = c.init_params(seed=0)
+    xs = np.random.default_rng(0).standard_normal((5, 2, 3))
+    out = c.unroll(steps=1).run(p, return_state=True, x=xs[:1], y=np.zeros((1, 2), int))
+    st = out["state"]["h"]
+    assert st.shape == (2, 3, 4)
+    assert np.array_equal(st[:, :2], np.broadcast_to(p["h0"][1:], (2, 2, 4)))
+    tokens = ur.models.generate(c, p, [0, 1], 4, greedy=True)
+    g = c.unroll(steps=5)
+    want = np.argmax(g.run(p, x=np.eye(3)[tokens[:5]], y=np.zeros(5, int))["o"], -1)
+    assert tokens[2:] == list(want[1:])
+
+
+def test_truncated_bptt_counts_a_sparse_loss_once():
+    """A loss at="last" is the sequence's last step, in the last window only: the window
+    losses add up to the sequence's loss, and one window gives full BPTT."""
+    c = ur.models.many_to_one(3, 4, 2)
+    p = c.init_params(seed=0)
+    rng = np.random.default_rng(0)
+    g = c.unroll(steps=6)
+    ins = {"x": rng.standard_normal((6, 3)), "y": np.array(1)}
+    full, gf = g.value_and_grad(p, **ins)
+    total, grads = ur.training.TruncatedBPTT(c, k1=2).grads(p, **ins)
+    assert total == pytest.approx(float(full), rel=1e-13)
+    one, g1 = ur.training.TruncatedBPTT(c, k1=6).grads(p, **ins)
+    assert one == pytest.approx(float(full), rel=1e-13)
+    _same(g1, gf)
+
+
+@pytest.mark.parametrize("expr", ["s * h.prev", "a / ur.sum(a)", "a - ur.mean(a)", "a * a[0]",
+                                  "ur.sum(M.prev + b, axis=0)"])
+def test_operands_of_different_ranks_broadcast(expr):
+    c = ur.Circuit("ranks")
+    x = c.input("x", (3,))
+    s, b = c.param("s", ()), c.param("b", (3,))
+    M = c.state("M", (3, 3))
+    M.next = ur.tanh(M.prev + b)
+    h = c.state("h", (3,))
+    a = x + h.prev
+    h.next = ur.tanh(eval(expr))
+    c.loss(ur.sum(h * h) + ur.sum(M * M))
+    g = c.unroll(steps=3)
+    p = _rand(c.param_shapes(), 5)
+    xs = np.random.default_rng(6).standard_normal((3, 2, 3))
+    assert ur.gradcheck(g, p, x=xs).ok
+    la, _ = g.value_and_grad(p, x=xs)
+    lb, _ = g.value_and_grad(p, x=xs, executor="interpret")
+    assert float(la) == pytest.approx(float(lb), rel=1e-13)
+
+
+def test_gradient_graph_of_a_composed_graph_keeps_its_parts():
+    s2s = ur.models.encoder_decoder(2, 3, 2)
+    g = s2s.unroll(input_steps=3, output_steps=2)
+    gg = ur.grad(g)
+    assert gg.parts == g.parts
+    assert gg.to_dot(mode="backward").source.count("->") == \
+        g.to_dot(mode="backward").source.count("->") > 0
