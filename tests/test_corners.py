@@ -209,3 +209,27 @@ def test_gradient_graph_of_a_composed_graph_keeps_its_parts():
     assert gg.parts == g.parts
     assert gg.to_dot(mode="backward").source.count("->") == \
         g.to_dot(mode="backward").source.count("->") > 0
+
+
+def test_a_loss_that_reads_no_per_step_value_counts_at_each_of_its_steps():
+    """Found by the random circuits: a loss of static inputs and parameters only (computed
+    once) was left out of the total; it counts at each of its steps like any other."""
+    c = ur.Circuit("static_loss")
+    x = c.input("x", (2,))
+    s = c.input("s", (2,), per_step=False)
+    h = c.state("h", (2,))
+    h.next = ur.tanh(c.param("W", (2, 2)) @ h.prev + x)
+    c.loss(ur.sum(h * h))
+    c.loss(ur.sum(ur.tanh(c.param("A", (2, 2)) @ s) ** 2), at=[1, 3])
+    g = c.unroll(steps=3)
+    p = _rand(c.param_shapes(), 2)
+    rng = np.random.default_rng(3)
+    xs, s0 = rng.standard_normal((3, 2, 2)), rng.standard_normal((2, 2))
+    hs, hv = [], np.zeros((2, 2))
+    for t in range(3):
+        hv = np.tanh(hv @ p["W"].T + xs[t])
+        hs.append(hv)
+    want = sum(np.mean(np.sum(v * v, -1)) for v in hs) + \
+        2 * np.mean(np.sum(np.tanh(s0 @ p["A"].T) ** 2, -1))
+    assert float(g.run(p, x=xs, s=s0)["loss"]) == pytest.approx(want, rel=1e-13)
+    assert ur.gradcheck(g, p, x=xs, s=s0).ok

@@ -438,7 +438,8 @@ class Circuit:
         steps (where the circuit has them): truncated BPTT with overlapping windows counts
         each step's loss in one window only. A dict {loss name: steps} instead places each
         loss at exactly those steps, whatever its ``at`` (a window of a longer sequence,
-        whose ``at="last"`` means the sequence's last step, not the window's).
+        whose ``at="last"`` means the sequence's last step, not the window's); outputs
+        placed at a list of steps then keep those that fall in the window.
 
         Raises
         ------

@@ -146,17 +146,20 @@ class _Transform:
 
     def _backward(self, e: Eqn, active: set) -> None:
         total = self._total
+        # a cotangent is keyed by its type and, if computed once, by its identity: the rule's
+        # once-work on it is shared only with equations that have this very cotangent
         if len(e.outs) == 1:
             g0 = total(e.outs[0])
             if g0 is None:
                 return
             gs = (g0,)
-            gkey = g0.aval
+            gkey = g0.aval if g0.t is not None else (g0.aval, id(g0))
         else:
             gs = tuple([total(o) for o in e.outs])
             if all(x is None for x in gs):
                 return
-            gkey = tuple([None if x is None else x.aval for x in gs])
+            gkey = tuple([None if x is None else x.aval if x.t is not None else (x.aval, id(x))
+                          for x in gs])
         b = self.b
         b.t = b.step = e.step
         slots = (*gs, *e.outs, *e.inputs)

@@ -37,6 +37,13 @@ def resolve_steps(at, steps: int, what: str) -> list:
     return ts
 
 
+def _within(at, steps: int) -> list:
+    """The steps of ``at`` that fall in 1..steps (an output of a window)."""
+    if at is None or isinstance(at, str):
+        return resolve_steps(at, steps, "output")
+    return [t for t in at if 1 <= t <= steps]
+
+
 def unroll(c: Circuit, steps: int, loss_steps=None) -> Graph:
     """Unfold ``c`` over ``steps`` steps. See :meth:`Circuit.unroll`."""
     if not isinstance(steps, int) or isinstance(steps, bool) or steps < 1:
@@ -73,9 +80,8 @@ class _Unroller:
         self.parts: dict = {}                # multi-output node -> its PART nodes
         self.plans: dict = {}                # node -> where its operands come from
         self.names = _names(c)
-        self.loss_steps = {n: set(resolve_steps(at, steps, f"loss {n.name}"))
-                           for n, at in c.losses}
-        if isinstance(loss_steps, dict):                # loss name -> its steps here
+        window = isinstance(loss_steps, dict)           # loss name -> its steps here
+        if window:
             unknown = set(loss_steps) - {n.name for n, _ in c.losses}
             if unknown:
                 raise CircuitError(f"unroll(loss_steps=...): circuit {c.name} has no loss "
@@ -83,10 +89,15 @@ class _Unroller:
                                    f"{', '.join(n.name for n, _ in c.losses) or 'none'}")
             self.loss_steps = {n: set(resolve_steps(list(loss_steps.get(n.name, ())), steps,
                                                     f"loss {n.name}")) for n, _ in c.losses}
-        elif loss_steps is not None:
+        else:
+            self.loss_steps = {n: set(resolve_steps(at, steps, f"loss {n.name}"))
+                               for n, at in c.losses}
+        if loss_steps is not None and not window:
             keep = set(resolve_steps(loss_steps, steps, "unroll(loss_steps=...)"))
             self.loss_steps = {n: ts & keep for n, ts in self.loss_steps.items()}
-        self.out_steps = {name: resolve_steps(at, steps, f"output {name}")
+        # a window of a longer sequence keeps the outputs placed at its own steps
+        self.out_steps = {name: _within(at, steps) if window else
+                          resolve_steps(at, steps, f"output {name}")
                           for name, (n, at) in c.outputs.items()}
         self.acc = None                      # running total of the loss
 
@@ -294,7 +305,13 @@ class _Unroller:
 
     def finish(self) -> None:
         g, c = self.g, self.c
+        for n, ts in self.loss_steps.items():      # a loss that reads no per-step value
+            if n in self.once:                      # counts at each of its steps all the same
+                for t in sorted(ts):
+                    self._add_loss(n, self.once[n], t, 1)
         for name, ts in self.out_steps.items():
+            if not ts:                               # a window without this output's steps
+                continue
             node, at = c.outputs[name]
             g.outputs[name] = {t: self._resolve(node, t) for t in ts}
             g.output_at[name] = at

@@ -73,6 +73,9 @@ class Plan:
         self.forward = gg.eqns[:len(base.eqns)]
         self.backward = gg.eqns[len(base.eqns):]
         self.produced = {v for e in self.forward for v in e.outs}
+        # work done once (t = None, or an initial value such as ΣL[τ+1] = 0) is never
+        # recomputed, so it is kept whatever its t
+        self.once = {v for e in self.forward if e.step is None for v in e.outs}
         self.inputs = set(gg.inputs())                # the forward graph's, shared
         self.before, self.after = reach(gg)
         self.depth = max(self.before, self.after)
@@ -103,7 +106,8 @@ def run_checkpointed(gg: Graph, env: dict, k: int, results: list, apply) -> dict
     keep = set(results)
 
     def droppable(v) -> bool:
-        return v in plan.produced and v not in keep and not plan.kept(v.t)
+        return v in plan.produced and v not in keep and v not in plan.once and \
+            not plan.kept(v.t)
 
     # 1. the forward sweep; a value is dropped after its last forward use unless kept
     last_fwd = {}

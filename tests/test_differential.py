@@ -1,0 +1,234 @@
+"""One differential property over random circuits that use every feature of the API.
+
+Every way unroll computes the same quantity must agree with the independent NumPy reference
+of :mod:`unroll.testing.reference` (a lazy step loop that shares no code with unroll's
+scheduling, unrolling, autodiff, compiler or runtime) and with finite differences of it:
+
+- the loss and every output: the compiled program and the reference interpreter (1e-10);
+- gradients: compiled, interpreted and checkpointed with k in {1, 2, ⌈√τ⌉, τ} (k shorter
+  than the longest delay is refused with a clear error) agree with each other, and with
+  central differences of the reference along random directions over every parameter and
+  float input;
+- second order: Hessian-vector products against central differences of the gradient
+  (``gradcheck(order=2)``);
+- chunks: τ₁ then τ₂ steps with the returned state fed back equal τ₁ + τ₂ at once (forward
+  states run the earlier chunk first, backward states the later one), every delay;
+- truncated BPTT: one window is full BPTT; windows k₁ < τ add up to the sequence's loss and
+  their gradients are the reference's with the chain cut (the carried state a constant).
+
+``HYPOTHESIS_PROFILE=thorough`` runs thousands of circuits through each.
+"""
+import math
+import os
+
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+import unroll as ur
+import unroll.testing as ut
+from unroll.compile.remat import reach
+from unroll.testing.reference import resolve
+
+TOL = dict(rtol=1e-10, atol=1e-12)
+# the thorough profile puts at least 2,000 circuits through each property
+MANY = settings(max_examples=max(2000, settings.default.max_examples)) \
+    if os.environ.get("HYPOTHESIS_PROFILE") == "thorough" else settings()
+
+
+def _close(a, b, what, **tol):
+    tol = tol or TOL
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    assert a.shape == b.shape, (what, a.shape, b.shape)
+    assert np.allclose(a, b, **tol), (what, float(np.max(np.abs(a - b))))
+
+
+def _setup(case, data, batch=None):
+    g = case.circuit.unroll(steps=case.steps)
+    params = data.draw(ut.params_for(case.circuit), label="params")
+    b = data.draw(st.integers(1, 3), label="batch") if batch is None else batch
+    inputs = data.draw(ut.inputs_for(g, batch=b), label="inputs")
+    rng = np.random.default_rng(data.draw(st.integers(0, 2 ** 32 - 1), label="seed"))
+    for k in g.zero_defaults:                 # an initial value passed in (h0) half the time
+        if rng.integers(2):
+            inputs[k] = 0.5 * rng.standard_normal((b,) + g.static_inputs[k].shape)
+    return g, params, inputs, rng
+
+
+def _wrt(g, inputs):
+    """Every parameter, and every float input passed in."""
+    floats = [k for k in inputs if (g.seq_inputs[k][0] if k in g.seq_inputs else
+                                    g.static_inputs[k]).aval.dtype == "float"]
+    return list(g.params) + floats
+
+
+def _directional(case, params, inputs, grads, rng, n=2, **ref):
+    """<∇L, v> against central differences of the reference loss for random directions v
+    over everything in ``grads`` (stop_gradient held at its unperturbed values)."""
+    base = case.reference(params, inputs, **ref)
+    for _ in range(n):
+        v = {k: rng.standard_normal(np.shape(a)) for k, a in grads.items()}
+        norm = math.sqrt(sum(float(np.sum(x * x)) for x in v.values())) or 1.0
+        v = {k: x / norm for k, x in v.items()}
+        h = 1e-6
+
+        def shifted(sign):
+            p = {k: a + sign * h * v[k] if k in v else a for k, a in params.items()}
+            i = {k: a + sign * h * v[k] if k in v else a for k, a in inputs.items()}
+            return case.reference(p, i, frozen=base, **ref).loss
+        fd = (shifted(1) - shifted(-1)) / (2 * h)
+        an = sum(float(np.sum(np.asarray(grads[k]) * v[k])) for k in v)
+        assert abs(fd - an) <= 1e-6 * (1 + abs(fd)), (fd, an)
+
+
+# --- the loss, outputs and first-order gradients -----------------------------------------------
+
+@MANY
+@given(ut.random_circuits(), st.data())
+def test_every_executor_agrees_with_the_reference_and_finite_differences(case, data):
+    g, params, inputs, rng = _setup(case, data)
+    g.typecheck()
+    ref = case.reference(params, inputs)
+    out = g.run(params, **inputs)
+    _close(out["loss"], ref.loss, "loss")
+    for name, want in ref.outputs.items():
+        _close(out[name], want, name)
+    wrt = _wrt(g, inputs)
+    lc, gc = g.value_and_grad(params, wrt=wrt, **inputs)
+    li, gi = g.value_and_grad(params, wrt=wrt, executor="interpret", **inputs)
+    _close(lc, ref.loss, "compiled loss")
+    _close(li, ref.loss, "interpreted loss")
+    for k in wrt:
+        _close(gc[k], gi[k], f"∂{k} compiled vs interpreted")
+    depth = max(reach(ur.grad(g, wrt=wrt)))
+    for k in sorted({1, 2, math.isqrt(case.steps - 1) + 1, case.steps}):
+        if k < depth:
+            with pytest.raises(ur.UnrollError, match="at least"):
+                g.value_and_grad(params, wrt=wrt, checkpoint=k, **inputs)
+            continue
+        lk, gk = g.value_and_grad(params, wrt=wrt, checkpoint=k, **inputs)
+        _close(lk, li, f"loss checkpoint={k}")
+        for n in wrt:
+            _close(gk[n], gi[n], f"∂{n} checkpoint={k}")
+    _directional(case, params, inputs, gc, rng)
+
+
+@MANY
+@given(ut.random_circuits(max_steps=4), st.data())
+def test_hessian_vector_products_agree_with_finite_differences(case, data):
+    g, params, inputs, _ = _setup(case, data, batch=2)
+    rep = ur.gradcheck(g, params, order=2, mode="directional", directions=2, **inputs)
+    assert rep.ok, str(rep)
+
+
+# --- chunks with carried state --------------------------------------------------------------------
+
+def _loss_steps(case, lo, hi):
+    """The losses of sequence steps lo+1..hi, placed in a chunk over those steps."""
+    return {name: [t - lo for t in resolve(at, case.steps) if lo < t <= hi]
+            for name, _, at in case.spec.losses}
+
+
+@MANY
+@given(ut.random_circuits(), st.data())
+def test_running_in_chunks_with_the_state_fed_back_equals_one_run(case, data):
+    if not case.carried or len(case.directions) != 1 or case.steps < 2:
+        return
+    g, params, inputs, _ = _setup(case, data)
+    whole = g.run(params, return_state=True, **inputs)
+    split = data.draw(st.integers(1, case.steps - 1), label="split")
+    seq = list(g.seq_inputs)
+    forward = case.directions == {"forward"}
+    first, second = ((0, split), (split, case.steps)) if forward else \
+        ((split, case.steps), (0, split))
+
+    def run(lo, hi, state):
+        feed = {k: (a[lo:hi] if k in seq else a) for k, a in inputs.items()}
+        feed.update(state)
+        gc = case.circuit.unroll(hi - lo, loss_steps=_loss_steps(case, lo, hi))
+        out = gc.run(params, return_state=True, **feed)
+        return out, {case.init_input(n): a for n, a in out["state"].items()}
+
+    a, carried = run(*first, {})
+    b, _ = run(*second, carried)
+    last = b                                   # the chunk run second ends the states' run
+    _close(a.get("loss", 0.0) + b.get("loss", 0.0), whole.get("loss", 0.0), "loss")
+    early, late = (a, b) if forward else (b, a)
+    for name, (_, at) in case.spec.outputs.items():
+        if at is None:
+            _close(np.concatenate([early[name], late[name]]), whole[name], name)
+    for name in whole["state"]:
+        _close(last["state"][name], whole["state"][name], f"state {name}")
+
+
+# --- truncated BPTT ----------------------------------------------------------------------------
+
+@MANY
+@given(ut.random_circuits(backward=False), st.data())
+def test_truncated_bptt_is_the_reference_with_the_chain_cut(case, data):
+    if not case.carried:
+        return
+    g, params, inputs, rng = _setup(case, data)
+    c, T = case.circuit, case.steps
+    ref = case.reference(params, inputs)
+    # one window over the whole sequence is full BPTT
+    total, grads = ur.training.TruncatedBPTT(c, k1=T).grads(params, **inputs)
+    _, full = g.value_and_grad(params, **inputs)
+    _close(total, ref.loss, "one window's loss")
+    for k in full:
+        _close(grads[k], full[k], f"∂{k}, one window")
+    # windows of k1 new steps, back-propagating through k2 >= k1
+    k1 = data.draw(st.integers(1, T), label="k1")
+    k2 = data.draw(st.integers(k1, T), label="k2")
+    tb = ur.training.TruncatedBPTT(c, k1=k1, k2=k2)
+    losses, sums = [], None
+    for loss, gr in tb.chunks(params, **inputs):
+        losses.append(float(loss))
+        sums = gr if sums is None else {k: sums[k] + gr[k] for k in gr}
+    _close(sum(losses), ref.loss, f"Σ window losses (k1={k1}, k2={k2})")
+    # the reference with the chain cut: each window starts from the state the full run
+    # reached there, held constant; its losses are those of its new steps
+    ends = list(range(k1, T, k1)) + [T]
+    prev, windows = 0, []
+    for end in ends:
+        start = max(0, prev - (k2 - k1))
+        fixed = {key: a for key, a in ref.states.items() if key[1] <= start}
+        windows.append(dict(start=start, fixed=fixed, loss_steps=set(range(prev + 1, end + 1)),
+                            end=end))
+        prev = end
+
+    class Cut:                                  # Σ over windows, as one reference
+        def reference(self, p, i, frozen=None):
+            runs = [case.reference(p, i, start=w["start"], stop=w["end"], fixed=w["fixed"],
+                                   loss_steps=w["loss_steps"],
+                                   frozen=frozen.runs[j] if frozen else None)
+                    for j, w in enumerate(windows)]
+            return _Windows(runs)
+    _directional(Cut(), params, inputs, {k: sums[k] for k in params}, rng)
+
+
+class _Windows:
+    """The reference's windows: their total loss, and each run (stop_gradient held fixed)."""
+
+    def __init__(self, runs):
+        self.runs, self.loss = runs, sum(r.loss for r in runs)
+
+
+# --- the generator itself ----------------------------------------------------------------------
+
+def test_the_generator_draws_every_feature_and_every_primitive():
+    """The property above is only as good as what it is fed: over a few hundred draws, every
+    declaration feature and every registered primitive must appear."""
+    seen = set()
+
+    @settings(max_examples=600, derandomize=True, database=None)
+    @given(ut.random_circuits())
+    def collect(case):
+        seen.update(case.features)
+    collect()
+    want = {"forward", "backward", "cross-direction", "same-step", "delay>1", "delay>τ",
+            "init:zeros", "init:param", "init:input", "init:expr", "static-input",
+            "int-input", "int-static", "rank:0", "rank:1", "rank:2", "broadcast:ranks",
+            "unbatched-in-step", "at:last", "at:steps", "loss:sum", "loss:mse", "loss:ce"}
+    want |= {f"prim:{n}" for n in ut.drawable_primitives()}
+    assert want <= seen, sorted(want - seen)
