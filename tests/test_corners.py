@@ -233,3 +233,27 @@ def test_a_loss_that_reads_no_per_step_value_counts_at_each_of_its_steps():
         2 * np.mean(np.sum(np.tanh(s0 @ p["A"].T) ** 2, -1))
     assert float(g.run(p, x=xs, s=s0)["loss"]) == pytest.approx(want, rel=1e-13)
     assert ur.gradcheck(g, p, x=xs, s=s0).ok
+
+
+@pytest.mark.parametrize("B", [1, 2, 3])
+def test_a_value_computed_once_meets_initial_rows_in_the_compiled_program(B):
+    """Found by the random circuits: a batched value computed once (from a static input)
+    times the parameter rows of a delayed initial value: stacked over steps, (T, H) met
+    (B, H) and T lined up with B."""
+    c = ur.Circuit("once_meets_init")
+    x = c.input("x", (2,))
+    s = c.input("s", (2,), per_step=False)
+    h = c.state("h", (2,), init="param")
+    A = ur.tanh(c.param("P", (2, 2)) @ s)
+    h.next = ur.tanh(c.param("W", (2, 2)) @ h.delayed(2) + x)
+    o = c.output("o", c.param("V", (2, 2)) @ (A / (1.5 + h.delayed(2) ** 2)))
+    c.loss(ur.sum(o * o))
+    p = _rand(c.param_shapes(), 4)
+    rng = np.random.default_rng(5)
+    for T in (2, 4):
+        g = c.unroll(steps=T)
+        xs, s0 = rng.standard_normal((T, B, 2)), rng.standard_normal((B, 2))
+        la, ga = g.value_and_grad(p, x=xs, s=s0)
+        lb, gb = g.value_and_grad(p, x=xs, s=s0, executor="interpret")
+        assert float(la) == pytest.approx(float(lb), rel=1e-13)
+        _same(ga, gb)

@@ -189,6 +189,7 @@ def test_code_template_computes_what_the_forward_rule_computes(name, data):
     names = [f"a{i}" for i in range(len(arrays))]
     got = eval(code.format(*names, **params), {"xp": XP, **dict(zip(names, arrays))})
     want = prim.forward(XP, *arrays, **params)
+    assert isinstance(got, tuple) == isinstance(want, tuple), (name, params)
     got = list(got) if isinstance(got, tuple) else [got]
     want = list(want) if isinstance(want, tuple) else [want]
     assert len(got) == len(want), name

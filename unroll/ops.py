@@ -306,12 +306,16 @@ defprim("sum_to", nargs=1, forward=_sum_to_forward,
 
 
 def _broadcast_like_forward(xp, g, ref, *, mean, rank):
-    """Broadcast ``g`` to ``ref``'s full array shape; ``rank`` is ``ref``'s per-example rank."""
+    """Broadcast ``g`` to ``ref``'s shape, keeping the batch axes of whichever has them;
+    ``rank`` is ``ref``'s per-example rank (a batched ``g`` has it too, an unbatched one
+    aligns from the right)."""
     lead = ref.shape[:ref.ndim - rank]
     if not hasattr(g, "shape"):
         out = xp.full(ref.shape, g, dtype=xp.float_dtype)
-    else:                  # a batched g has ref's rank, an unbatched one aligns from the right
-        out = xp.broadcast_to(g, ref.shape)
+    else:
+        g_lead = g.shape[:g.ndim - rank] if g.ndim > rank else ()
+        out = xp.broadcast_to(g, (g_lead if len(g_lead) > len(lead) else lead)
+                              + ref.shape[ref.ndim - rank:])
     return out / math.prod(lead) if mean and lead else out
 
 
@@ -475,7 +479,8 @@ def _split_vjp(gs, outs, x, *, sizes, axis):
 def _split_code(avals, sizes, axis):
     tail = ", :" * (-axis - 1)
     starts = [builtins.sum(sizes[:i]) for i in range(len(sizes))]
-    return ", ".join("{0}[..., %d:%d%s]" % (s, s + n, tail) for s, n in zip(starts, sizes))
+    return "(%s,)" % ", ".join("{0}[..., %d:%d%s]" % (s, s + n, tail)
+                               for s, n in zip(starts, sizes))
 
 
 defprim("split", nargs=1, nouts=None, forward=_split_forward, shape=_split_shape, vjp=_split_vjp,

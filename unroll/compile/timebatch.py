@@ -79,9 +79,12 @@ def split_loop(unit, chunks: list, sname, users: dict) -> list:
         if mode == "other" or (mode == "sum" and i not in fused):
             return False
         # stacked, a per-step operand gains a leading time axis: (T, B, ...) if batched,
-        # (T, ...) if not (an initial value h[0] = h0 read by a delay), and those two would
-        # line up T with B; such an equation stays in the loop, one step at a time
-        if len({x.aval.batched for x in e.inputs if type(x) is Value and x.t is not None}) > 1:
+        # (T, ...) if not (an initial value h[0] = h0 read by a delay); a value computed once
+        # has none: (B, ...) or (...). Aligned from the right, (T, ...) would meet B in any
+        # batched operand; such an equation stays in the loop, one step at a time
+        vals = [x for x in e.inputs if type(x) is Value]
+        if any(x.t is not None and not x.aval.batched for x in vals) and \
+                any(x.aval.batched for x in vals):
             return False
         return all(v.aval.dtype == "float" for v in e.outs)
 

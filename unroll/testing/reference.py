@@ -88,8 +88,9 @@ def _sum_to(args, *, shape, drop, rank):
 
 
 def _broadcast_like(args, *, mean, rank):
-    (g, bg, _), (ref, bref, _) = args
-    out = np.broadcast_to(g, ref.shape) if np.ndim(g) else np.full(ref.shape, g)
+    (g, bg, _), (ref, bref, s) = args
+    B = (g.shape[0],) if bg else (ref.shape[0],) if bref else ()
+    out = np.broadcast_to(g, B + tuple(s))
     return out / ref.shape[0] if mean and bref else out
 
 
