@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
 
-.PHONY: demo test test-torch bench gallery clean
+.PHONY: demo test test-thorough mutate test-torch bench gallery clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,14 @@ gallery: $(VENV)/.base
 
 test: $(VENV)/.test
 	$(BIN)/python -m pytest -q
+
+# thousands of random circuits through every property (about an hour on 2 cores)
+test-thorough: $(VENV)/.test
+	HYPOTHESIS_PROFILE=thorough $(BIN)/python -m pytest -q
+
+# does the suite bite? mutants of grad, compile and the primitives' rules (MUTATE="--all")
+mutate: $(VENV)/.test
+	$(BIN)/python tools/mutate.py $(MUTATE)
 
 # the peers the benchmark compares against (torch 2.13.0 is the local CPU build here)
 $(VENV)-bench/.ok: pyproject.toml

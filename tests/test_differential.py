@@ -227,7 +227,7 @@ def test_the_generator_draws_every_feature_and_every_primitive():
         seen.update(case.features)
     collect()
     want = {"forward", "backward", "cross-direction", "same-step", "delay>1", "delay>τ",
-            "init:zeros", "init:param", "init:input", "init:expr", "static-input",
+            "init:zeros", "init:param", "init:input", "init:expr", "init_name", "static-input",
             "int-input", "int-static", "rank:0", "rank:1", "rank:2", "broadcast:ranks",
             "unbatched-in-step", "at:last", "at:steps", "loss:sum", "loss:mse", "loss:ce"}
     want |= {f"prim:{n}" for n in ut.drawable_primitives()}

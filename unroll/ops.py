@@ -124,7 +124,8 @@ _unary("step", lambda xp, x: xp.astype(x > 0, x.dtype), None, "[{0} > 0]", None,
 _unary("copy", lambda xp, x: x, lambda g, out, x: (g,), "{0}", "{0}", views=True,
        doc="identity (gives a value a second name)")
 defprim("stop_gradient", nargs=1, forward=lambda xp, x: x, shape=_same, vjp=None, views=True,
-        fmt="stop_gradient({0})", code="{0}", doc="identity whose gradient is zero")
+        fmt="stop_gradient({0})", code="{0}", doc="identity whose gradient is zero",
+        domain=lambda d: ([d.array(d.shape())], {}))
 
 
 def _pow_vjp(g, out, x, *, p):

@@ -368,8 +368,11 @@ def random_circuits(draw, max_states: int = 3, max_delay: int = 3, max_steps: in
 def _declare_state(g: _Gen, s: StatePlan, statics: list):
     shape = s.shape if s.k == 1 else (s.k,) + s.shape
     if s.init in ("zeros", "param"):
-        s.init_name = f"{s.name}0"
-        return g.c.state(s.name, s.shape, init=s.init, direction=s.direction)
+        s.init_name = f"{s.name}0" if g.int(0, 2) else f"{s.name}_start"
+        if s.init_name != f"{s.name}0":
+            g.features.add("init_name")
+        return g.c.state(s.name, s.shape, init=s.init, direction=s.direction,
+                         init_name=s.init_name)
     if s.init == "input":
         s.init_name = f"{s.name}_init"
         g.c.input(s.init_name, shape, per_step=False)
