@@ -113,6 +113,54 @@ def test_optimizer_errors():
         ur.optim.Adam([np.zeros(3)])
 
 
+@pytest.mark.parametrize("make", [
+    lambda p: ur.optim.SGD(p, lr=0.1, momentum=0.9),
+    lambda p: ur.optim.Adam(p, lr=0.01),
+    lambda p: ur.optim.RMSprop(p, lr=0.01, momentum=0.5, centered=True)])
+def test_a_failed_step_changes_nothing(make):
+    """Every gradient and parameter is checked before anything is updated: a NaN, a complex
+    or integer gradient, a wrong shape or a read-only parameter raises and leaves the
+    parameters, the optimizer's buffers and its step count as they were."""
+    p = {"a": np.array([1.0, 2.0]), "b": np.array([[0.5, -0.5]])}
+    opt = make(p)
+    opt.step({"a": np.array([0.1, 0.2]), "b": np.array([[0.3, 0.4]])})
+    before = {k: v.copy() for k, v in p.items()}
+    state = {k: {n: b.copy() for n, b in st.items()} for k, st in opt.state.items()}
+    good = np.array([0.1, 0.1])
+    bad = [({"a": good, "b": np.array([[np.nan, 1.0]])}, ur.NonFiniteError,
+            r"gradient of b has a NaN or Inf at entry \(0, 0\)"),
+           ({"a": good, "b": np.array([[1.0, np.inf]])}, ur.NonFiniteError, "entry \\(0, 1\\)"),
+           ({"a": good, "b": np.array([[1 + 1j, 0]])}, ur.DTypeError, "gradient of b.*complex"),
+           ({"a": good, "b": np.array([[1, 2]])}, ur.DTypeError, "gradient of b.*int"),
+           ({"a": good, "b": np.zeros(2)}, ur.ParamError, "shape"),
+           ({"a": good, "b": "0.1"}, ur.ParamError, "gradient of b is a str"),
+           ([good], ur.ParamError, "dict of gradients")]
+    for grads, err, msg in bad:
+        with pytest.raises(err, match=msg):
+            opt.step(grads)
+    p["b"].flags.writeable = False
+    with pytest.raises(ur.ParamError, match="parameter b is read-only"):
+        opt.step({"a": good, "b": np.array([[0.3, 0.4]])})
+    assert opt.steps == 1
+    for k in p:
+        assert np.array_equal(p[k], before[k])
+        assert all(np.array_equal(opt.state[k][n], state[k][n]) for n in state[k])
+
+
+def test_optimizer_hyper_parameters_are_checked():
+    p = {"w": np.ones(2)}
+    for make, msg in [(lambda: ur.optim.SGD(p, lr="0.1"), "lr must be a number, not str"),
+                      (lambda: ur.optim.SGD(p, lr=float("inf")), "lr must be a finite"),
+                      (lambda: ur.optim.SGD(p, momentum=-0.1), "momentum .* >= 0"),
+                      (lambda: ur.optim.Adam(p, betas=(1.0, 0.9)), r"β₁ .* in \[0, 1\)"),
+                      (lambda: ur.optim.Adam(p, betas=0.9), "betas must be a pair"),
+                      (lambda: ur.optim.Adam(p, eps=0), "eps .* > 0"),
+                      (lambda: ur.optim.RMSprop(p, alpha=0), r"alpha .* in \(0, 1\]"),
+                      (lambda: ur.optim.RMSprop(p, centered="yes"), "centered must be")]:
+        with pytest.raises(ur.ParamError, match=msg):
+            make()
+
+
 def test_clip_grad_norm_and_value():
     g = {"a": np.array([3.0, 0.0]), "b": np.array([[4.0]])}
     norm = ur.optim.clip_grad_norm(g, 1.0)
@@ -405,3 +453,25 @@ def test_train_progress_bar_shows_the_loss(seq, capsys):
                       epochs=3, desc="elman")
     err = capsys.readouterr().err
     assert "elman" in err and "loss=" in err and "3/3" in err
+
+
+def test_train_refuses_what_would_learn_nothing(seq):
+    c, p, x, y = seq
+    g = c.unroll(steps=len(x))
+    params = c.init_params(seed=0)
+    before = {k: v.copy() for k, v in params.items()}
+    opt = ur.optim.SGD(params, lr=0.1)
+    for batches, err, msg in [
+            ([], ur.InputError, "epoch 1 has no batches"),
+            ({"x": x, "y": y}, ur.InputError, "one dict of inputs; pass a list"),
+            ([x, y], ur.InputError, "batch 0 of epoch 1 is a ndarray, not a dict"),
+            (7, ur.InputError, "not int")]:
+        with pytest.raises(err, match=msg):
+            ur.training.train(g, params, batches, opt, target_loss=100.0, progress=False)
+    for kw, msg in [(dict(epochs=0), "epochs must be"), (dict(clip_norm=-1), "clip_norm"),
+                    (dict(target_loss="low"), "target_loss must be a number")]:
+        with pytest.raises(ur.UnrollError, match=msg):
+            ur.training.train(g, params, [{"x": x, "y": y}], opt, progress=False, **kw)
+    with pytest.raises(ur.UnrollError, match="optimizer must be"):
+        ur.training.train(g, params, [{"x": x, "y": y}], "adam", progress=False)
+    assert opt.steps == 0 and all(np.array_equal(params[k], before[k]) for k in params)

@@ -13,44 +13,102 @@ Arrays may be NumPy or CuPy (any array API namespace with in-place operators).
 from __future__ import annotations
 
 import math
+import numbers
 
-from .errors import ParamError
+from .backends import dtype_name, first_true
+from .errors import DTypeError, NonFiniteError, ParamError
 
 __all__ = ["Optimizer", "SGD", "Adam", "RMSprop", "clip_grad_norm", "clip_grad_value",
            "global_norm"]
 
 
+def _number(what: str, value, lo=None, hi=None, lo_open=False, hi_open=False) -> float:
+    """``value`` as a float, checked to lie in its range; a ParamError naming it otherwise."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ParamError(f"{what} must be a number, not {type(value).__name__} {value!r}")
+    v = float(value)
+    ok = math.isfinite(v) and (lo is None or (v > lo if lo_open else v >= lo)) and \
+        (hi is None or (v < hi if hi_open else v <= hi))
+    if not ok:
+        if lo is None:
+            span = ""
+        elif hi is None:
+            span = f"{'>' if lo_open else '>='} {lo:g}"
+        else:
+            span = f"in {'(' if lo_open else '['}{lo:g}, {hi:g}{')' if hi_open else ']'}"
+        raise ParamError(f"{what} must be a finite number {span}, not {value!r}")
+    return v
+
+
 class Optimizer:
-    """Base class: holds the parameter dict and per-parameter state; ``step(grads)``."""
+    """Base class: holds the parameter dict and per-parameter state; ``step(grads)``.
+
+    A step checks every gradient first (an array of the parameter's shape, real floats, no
+    NaN/Inf) and every parameter (a writable float array), and only then updates all of them
+    together: a step that fails changes nothing, not the parameters, not the optimizer's
+    state, not its step count.
+    """
 
     def __init__(self, params: dict, lr: float):
         if not isinstance(params, dict) or not params:
             raise ParamError("an optimizer takes the dict of parameter arrays it updates "
                              "(e.g. c.init_params(seed=0))")
-        if not lr > 0:
-            raise ParamError(f"learning rate must be > 0, not {lr!r}")
-        self.params, self.lr = params, float(lr)
+        self.params = params
+        self.lr = _number("the learning rate lr", lr, 0.0, lo_open=True)
         self.state: dict = {k: {} for k in params}
         self.steps = 0
 
     def step(self, grads: dict) -> None:
-        """Update every parameter that has a gradient in ``grads``, in place."""
-        for k, g in grads.items():
-            if k not in self.params:
-                continue                     # gradients of inputs or initial states
-            p = self.params[k]
-            if not hasattr(g, "shape"):
-                raise ParamError(f"gradient of {k} is a {type(g).__name__}, not an array; pass "
-                                 "the grads dict that value_and_grad returns")
-            if tuple(g.shape) != tuple(p.shape):
-                raise ParamError(f"gradient of {k} has shape {tuple(g.shape)}, but the "
-                                 f"parameter has shape {tuple(p.shape)}")
-        self.steps += 1
-        for k, g in grads.items():
-            if k in self.params:
-                self._update(k, self.params[k], g, self.state[k])
+        """Update every parameter that has a gradient in ``grads``, in place; gradients of
+        inputs or initial states that are not parameters are passed over.
 
-    def _update(self, name, p, g, state) -> None:      # pragma: no cover - abstract
+        Raises
+        ------
+        ParamError, DTypeError, NonFiniteError
+            Before anything changes: naming the parameter (and the entry of a NaN/Inf).
+        """
+        if not isinstance(grads, dict):
+            raise ParamError(f"step takes the dict of gradients that value_and_grad returns, "
+                             f"not a {type(grads).__name__}")
+        todo = [(k, self._checked(k, g)) for k, g in grads.items() if k in self.params]
+        t = self.steps + 1
+        new = [(k, *self._update(k, self.params[k], g, dict(self.state[k]), t))
+               for k, g in todo]
+        for k, p, state in new:                      # all checked and computed: commit
+            self.params[k][...] = p
+            self.state[k] = state
+        self.steps = t
+
+    def _checked(self, k: str, g):
+        p = self.params[k]
+        for what, a in (("gradient", g), ("parameter", p)):
+            if not hasattr(a, "shape") or not hasattr(a, "dtype"):
+                raise ParamError(f"{what} of {k} is a {type(a).__name__}, not an array; pass "
+                                 "the grads dict that value_and_grad returns" if what ==
+                                 "gradient" else f"parameter {k} is a {type(a).__name__}, "
+                                 "not an array; build the dict with c.init_params()")
+            kind = dtype_name(a.dtype)
+            if not kind.startswith("float"):
+                raise DTypeError(f"{what} of {k} has dtype {kind}; optimizers update real "
+                                 "floating-point arrays (float32 or float64)")
+        if tuple(g.shape) != tuple(p.shape):
+            raise ParamError(f"gradient of {k} has shape {tuple(g.shape)}, but the "
+                             f"parameter has shape {tuple(p.shape)}")
+        flags = getattr(p, "flags", None)
+        if flags is not None and not flags.writeable:
+            raise ParamError(f"parameter {k} is read-only; the optimizer updates it in place "
+                             "(pass a writable copy, e.g. p.copy())")
+        bad = ~_xp(g).isfinite(g)
+        if bool(_xp(g).any(bad)):
+            idx = first_true(bad)
+            raise NonFiniteError(f"gradient of {k} has a NaN or Inf at entry {idx}; nothing "
+                                 "was updated. Lower the learning rate, clip the gradients "
+                                 "(ur.optim.clip_grad_norm), or find where it came from "
+                                 "(value_and_grad(..., check_finite=True))")
+        return g
+
+    def _update(self, name, p, g, state, t) -> tuple:   # pragma: no cover - abstract
+        """(the new parameter, the new state): new arrays, nothing changed in place."""
         raise NotImplementedError
 
     def __repr__(self) -> str:
@@ -66,21 +124,22 @@ class SGD(Optimizer):
     def __init__(self, params: dict, lr: float = 0.1, momentum: float = 0.0,
                  nesterov: bool = False, weight_decay: float = 0.0):
         super().__init__(params, lr)
-        if nesterov and momentum <= 0:
+        self.momentum = _number("momentum", momentum, 0.0)
+        self.weight_decay = _number("weight_decay", weight_decay, 0.0)
+        if not isinstance(nesterov, bool):
+            raise ParamError(f"nesterov must be True or False, not {nesterov!r}")
+        if nesterov and self.momentum <= 0:
             raise ParamError("Nesterov momentum needs momentum > 0")
-        self.momentum, self.nesterov, self.weight_decay = momentum, nesterov, weight_decay
+        self.nesterov = nesterov
 
-    def _update(self, name, p, g, state):
+    def _update(self, name, p, g, state, t):
         if self.weight_decay:
             g = g + self.weight_decay * p
         if self.momentum:
-            if "v" not in state:
-                state["v"] = g * 1.0                    # a copy: PyTorch's first buffer is g
-            else:
-                state["v"] *= self.momentum
-                state["v"] += g
+            # PyTorch's first buffer is g itself
+            state["v"] = g * 1.0 if "v" not in state else self.momentum * state["v"] + g
             g = g + self.momentum * state["v"] if self.nesterov else state["v"]
-        p -= self.lr * g
+        return p - self.lr * g, state
 
 
 class Adam(Optimizer):
@@ -93,23 +152,23 @@ class Adam(Optimizer):
     def __init__(self, params: dict, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8,
                  weight_decay: float = 0.0):
         super().__init__(params, lr)
-        self.b1, self.b2 = betas
-        self.eps, self.weight_decay = eps, weight_decay
+        if not isinstance(betas, (tuple, list)) or len(betas) != 2:
+            raise ParamError(f"betas must be a pair (β₁, β₂), not {betas!r}")
+        self.b1 = _number("β₁", betas[0], 0.0, 1.0, hi_open=True)
+        self.b2 = _number("β₂", betas[1], 0.0, 1.0, hi_open=True)
+        self.eps = _number("eps", eps, 0.0, lo_open=True)
+        self.weight_decay = _number("weight_decay", weight_decay, 0.0)
 
-    def _update(self, name, p, g, state):
+    def _update(self, name, p, g, state, t):
         if self.weight_decay:
             g = g + self.weight_decay * p
-        if "m" not in state:
-            state["m"], state["v"] = g * 0.0, g * 0.0
-        m, v = state["m"], state["v"]
-        m *= self.b1
-        m += (1.0 - self.b1) * g
-        v *= self.b2
-        v += (1.0 - self.b2) * (g * g)
-        t = self.steps
+        m = state.get("m", 0.0 * g)
+        v = state.get("v", 0.0 * g)
+        state["m"] = m = self.b1 * m + (1.0 - self.b1) * g
+        state["v"] = v = self.b2 * v + (1.0 - self.b2) * (g * g)
         c1, c2 = 1.0 - self.b1 ** t, 1.0 - self.b2 ** t
         # PyTorch: p -= lr / c1 * m / (sqrt(v) / sqrt(c2) + eps)
-        p -= (self.lr / c1) * m / ((v ** 0.5) / math.sqrt(c2) + self.eps)
+        return p - (self.lr / c1) * m / ((v ** 0.5) / math.sqrt(c2) + self.eps), state
 
 
 class RMSprop(Optimizer):
@@ -123,34 +182,28 @@ class RMSprop(Optimizer):
                  eps: float = 1e-8, momentum: float = 0.0, centered: bool = False,
                  weight_decay: float = 0.0):
         super().__init__(params, lr)
-        self.alpha, self.eps, self.momentum, self.centered = alpha, eps, momentum, centered
-        self.weight_decay = weight_decay
+        self.alpha = _number("alpha", alpha, 0.0, 1.0, lo_open=True)
+        self.eps = _number("eps", eps, 0.0, lo_open=True)
+        self.momentum = _number("momentum", momentum, 0.0)
+        self.weight_decay = _number("weight_decay", weight_decay, 0.0)
+        if not isinstance(centered, bool):
+            raise ParamError(f"centered must be True or False, not {centered!r}")
+        self.centered = centered
 
-    def _update(self, name, p, g, state):
+    def _update(self, name, p, g, state, t):
         if self.weight_decay:
             g = g + self.weight_decay * p
-        if "s" not in state:
-            state["s"] = g * 0.0
-            if self.centered:
-                state["gbar"] = g * 0.0
-            if self.momentum:
-                state["b"] = g * 0.0
-        s = state["s"]
-        s *= self.alpha
-        s += (1.0 - self.alpha) * (g * g)
+        state["s"] = s = self.alpha * state.get("s", 0.0 * g) + (1.0 - self.alpha) * (g * g)
         if self.centered:
-            state["gbar"] *= self.alpha
-            state["gbar"] += (1.0 - self.alpha) * g
-            denom = (s - state["gbar"] * state["gbar"]) ** 0.5 + self.eps
+            state["gbar"] = gbar = self.alpha * state.get("gbar", 0.0 * g) + \
+                (1.0 - self.alpha) * g
+            denom = (s - gbar * gbar) ** 0.5 + self.eps
         else:
             denom = s ** 0.5 + self.eps
         if self.momentum:
-            b = state["b"]
-            b *= self.momentum
-            b += g / denom
-            p -= self.lr * b
-        else:
-            p -= self.lr * g / denom
+            state["b"] = b = self.momentum * state.get("b", 0.0 * g) + g / denom
+            return p - self.lr * b, state
+        return p - self.lr * g / denom, state
 
 
 # --- clipping ---------------------------------------------------------------------------------
@@ -160,12 +213,19 @@ def global_norm(grads: dict) -> float:
     return math.sqrt(sum(float((g * g).sum()) for g in grads.values()))
 
 
+def _xp(a):
+    """The array namespace of ``a`` (NumPy for NumPy arrays)."""
+    if hasattr(a, "__array_namespace__"):
+        return a.__array_namespace__()
+    import numpy
+    return numpy
+
+
 def clip_grad_norm(grads: dict, max_norm: float) -> float:
     """Rescale ``grads`` in place so that their global 2-norm is at most ``max_norm``
     (Pascanu, Mikolov & Bengio, 2013; PyTorch's ``clip_grad_norm_``: factor
     max_norm / (norm + 1e-6) when the norm exceeds it). Returns the norm before clipping."""
-    if not max_norm > 0:
-        raise ParamError(f"max_norm must be > 0, not {max_norm!r}")
+    _number("max_norm", max_norm, 0.0, lo_open=True)
     norm = global_norm(grads)
     coef = max_norm / (norm + 1e-6)
     if coef < 1.0:
@@ -176,8 +236,7 @@ def clip_grad_norm(grads: dict, max_norm: float) -> float:
 
 def clip_grad_value(grads: dict, clip_value: float) -> None:
     """Clip every gradient entry to [-clip_value, clip_value], in place."""
-    if not clip_value > 0:
-        raise ParamError(f"clip_value must be > 0, not {clip_value!r}")
+    _number("clip_value", clip_value, 0.0, lo_open=True)
     for g in grads.values():
         if hasattr(g, "__array_namespace__"):
             xp = g.__array_namespace__()

@@ -187,10 +187,6 @@ def _check_input(g, name, a, v: Value, fdt, batched, xp, check_values, static=Fa
     return a
 
 
-def _first_bad(xp, bad) -> tuple:
-    """Index (as ints) of the first True entry of a boolean array."""
-    import numpy
-    return tuple(int(i) for i in numpy.argwhere(backends.to_numpy(bad))[0])
 
 
 def _where(idx, static, seq) -> str:
@@ -205,7 +201,7 @@ def _where(idx, static, seq) -> str:
 def _check_finite_array(xp, a, what, name, static=False, seq=False) -> None:
     ok = xp.isfinite(a)
     if not bool(xp.all(ok)):
-        idx = _first_bad(xp, ~ok)
+        idx = backends.first_true(~ok)
         raise NonFiniteError(f"{what} contains a NaN or Inf{_where(idx, static, seq)}; clean "
                              "the data (np.nan_to_num) or find where it came from")
 
@@ -213,7 +209,7 @@ def _check_finite_array(xp, a, what, name, static=False, seq=False) -> None:
 def _check_classes(xp, a, name, k, static) -> None:
     bad = (a < 0) | (a >= k)
     if bool(xp.any(bad)):
-        idx = _first_bad(xp, bad)
+        idx = backends.first_true(bad)
         val = int(backends.to_numpy(a[idx]))
         raise InputError(f"input {name} = {val}{_where(idx, static, not static)} is not a "
                          f"class index: the logits it indexes have {k} classes (0..{k - 1})")

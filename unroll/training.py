@@ -255,9 +255,25 @@ def train(step, params: dict, batches, optimizer, *, epochs: int = 1, clip_norm=
         On the first NaN/Inf, naming the node and step t where it appeared and the epoch and
         update; ``err.history`` holds the run up to there.
     """
+    if not isinstance(optimizer, _optim.Optimizer):
+        raise UnrollError(f"train: optimizer must be an unroll.optim optimizer (SGD, Adam, "
+                          f"RMSprop), not {type(optimizer).__name__}")
     if optimizer.params is not params:
         raise UnrollError("the optimizer updates another dict than params: build it with "
                           "the same dict, e.g. ur.optim.Adam(params, lr=...)")
+    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
+        raise UnrollError(f"train: epochs must be an integer >= 1, not {epochs!r}")
+    if isinstance(batches, dict):
+        raise InputError("train: batches is one dict of inputs; pass a list of batches, "
+                         "e.g. [{'x': xs, 'y': ys}] (or a function epoch -> batches)")
+    if not callable(batches) and not hasattr(batches, "__iter__"):
+        raise InputError(f"train: batches must be a list of dicts of inputs, or a function "
+                         f"epoch -> such a list, not {type(batches).__name__}")
+    for what, v in (("target_loss", target_loss), ("clip_norm", clip_norm),
+                    ("clip_value", clip_value)):
+        if v is not None:
+            _optim._number(what, v, None if what == "target_loss" else 0.0,
+                           lo_open=what != "target_loss")
     grad_fn = _grad_fn(step)
     hist = History()
     t0 = time.perf_counter()
@@ -268,7 +284,11 @@ def train(step, params: dict, batches, optimizer, *, epochs: int = 1, clip_norm=
             if isinstance(step, TruncatedBPTT):
                 step.reset()
             total, n = 0.0, 0
-            for batch in (batches(epoch) if callable(batches) else batches):
+            for i, batch in enumerate(batches(epoch) if callable(batches) else batches):
+                if not isinstance(batch, dict):
+                    raise InputError(f"train: batch {i} of epoch {epoch} is a "
+                                     f"{type(batch).__name__}, not a dict of inputs such as "
+                                     "{'x': xs, 'y': ys}")
                 for loss, grads in grad_fn(params, batch):
                     loss = float(loss)
                     norm = _optim.global_norm(grads)
@@ -284,7 +304,10 @@ def train(step, params: dict, batches, optimizer, *, epochs: int = 1, clip_norm=
                     hist.losses.append(loss)
                     hist.grad_norms.append(norm)
                     total, n = total + loss, n + 1
-            hist.epochs.append(total / max(n, 1))
+            if n == 0:
+                raise InputError(f"train: epoch {epoch} has no batches, so nothing would be "
+                                 "learned; pass at least one dict of inputs")
+            hist.epochs.append(total / n)
             if bar is not None:
                 bar.set_postfix(loss=f"{hist.epochs[-1]:.4g}", refresh=False)
                 bar.update(1)

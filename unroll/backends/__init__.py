@@ -13,7 +13,8 @@ import math
 
 from ..errors import DTypeError, UnrollError
 
-__all__ = ["Namespace", "namespace_of", "get", "to_numpy", "is_array", "dtype_name"]
+__all__ = ["Namespace", "namespace_of", "get", "to_numpy", "is_array", "dtype_name",
+           "first_true"]
 
 _cache: dict = {}
 
@@ -122,3 +123,9 @@ def to_numpy(x):
             return numpy.from_dlpack(x)
         except Exception as e:
             raise UnrollError(f"cannot convert {type(x).__name__} to NumPy: {e}") from None
+
+
+def first_true(mask) -> tuple:
+    """The index (as ints) of the first True entry of a boolean array of any backend."""
+    import numpy
+    return tuple(int(i) for i in numpy.argwhere(to_numpy(mask))[0])
