@@ -117,6 +117,9 @@ class Circuit:
     """
 
     def __init__(self, name: str = "circuit"):
+        if not isinstance(name, str) or not name or not name.isprintable():
+            raise CircuitError(f"a circuit's name must be a non-empty line of printable text, "
+                               f"not {name!r}")
         self.name = name
         self.nodes: list[Node] = []             # every node, in creation order
         self.named: dict[str, Node] = {}        # name -> node, for c[name]
@@ -183,6 +186,10 @@ class Circuit:
         if not (init in ("zeros", "param") or isinstance(init, (str, Var))):
             raise CircuitError(f"state {name}: init must be 'zeros', 'param', an input name or "
                                f"an expression, not {init!r}")
+        if init_name is not None and (not isinstance(init_name, str) or
+                                      not init_name.isidentifier() or init_name[0] == "_"):
+            raise CircuitError(f"state {name}: init_name={init_name!r} is not a valid name; "
+                               "use a Python identifier (such as 'h_start')")
         node = self._leaf("state", name, shape, FLOAT, ref=name)
         spec = StateSpec(node, init, direction, init_name=init_name or f"{name}0", show=show)
         self.states[name] = spec

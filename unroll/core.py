@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import math
+import numbers
 from dataclasses import dataclass, field
 from typing import Callable, NamedTuple
 
@@ -219,6 +221,8 @@ class Var:
         if isinstance(p, Var):
             raise UnrollError(f"{self!r} ** {p!r}: only a constant exponent is supported; "
                               "write ur.exp(p * ur.log(x)) for a variable one")
+        if isinstance(p, bool) or not isinstance(p, numbers.Real) or not math.isfinite(p):
+            raise UnrollError(f"{self!r} ** {p!r}: the exponent must be a finite number")
         return bind("pow", self, p=float(p))
 
     def __matmul__(self, o): return matmul(self, o)

@@ -18,8 +18,10 @@ from __future__ import annotations
 
 import builtins
 import math
+import numbers
 
 from .core import FLOAT, INT, Aval, ShapeMismatch, Var, bind, defprim, matmul
+from .errors import ShapeError, UnrollError
 
 __all__ = ["tanh", "sigmoid", "relu", "exp", "log", "softmax", "log_softmax", "sum", "mean",
            "concat", "split", "softmax_cross_entropy", "mse", "one_hot", "hardmax", "stop_gradient",
@@ -620,46 +622,115 @@ def stop_gradient(x) -> Var:
     return bind("stop_gradient", x)
 
 
+# --- checking what users pass to the helpers (parameters become literals of the program) ------
+
+def _var(x, op: str) -> Var:
+    if not isinstance(x, Var):
+        raise UnrollError(f"ur.{op}: expected a circuit value (built from the circuit's inputs, "
+                          f"parameters and states), got {type(x).__name__} {x!r}")
+    return x
+
+
+def _int(value, what: str, lo: int | None = None) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise UnrollError(f"{what} must be an integer, not {type(value).__name__} {value!r}")
+    v = int(value)
+    if lo is not None and v < lo:
+        raise UnrollError(f"{what} must be >= {lo}, not {v}")
+    return v
+
+
+def _flag(value, what: str) -> bool:
+    if not isinstance(value, (bool, numbers.Integral)) or value not in (0, 1):
+        raise UnrollError(f"{what} must be True or False, not {value!r}")
+    return bool(value)
+
+
+def _axes(x: Var, axis, op: str) -> tuple:
+    """Per-example axes as negative ints, checked against ``x``'s rank (the batch axis is
+    not one of them)."""
+    r = len(x.shape)
+    axes = tuple(range(r)) if axis is None else (tuple(axis) if isinstance(axis, (tuple, list))
+                                                  else (axis,))
+    out = []
+    for a in axes:
+        a = _int(a, f"ur.{op}(..., axis=...): an axis")
+        if not -r <= a < r:
+            raise ShapeError(f"ur.{op}: axis {a} is out of range for {x!r}, whose per-example "
+                             f"rank is {r} (axes {-r}..{r - 1}; the batch axis is not one of "
+                             "them)" if r else f"ur.{op}: {x!r} is a scalar per example and "
+                             "has no axis to reduce; drop axis=...")
+        out.append(a % r - r)
+    if len(set(out)) != len(out):
+        raise ShapeError(f"ur.{op}: axis {axis!r} names an axis twice")
+    return tuple(sorted(out))
+
+
 def sum(x, axis=None, keepdims: bool = False) -> Var:
     """Sum over per-example axes (all of them by default); the batch axis is never summed."""
-    r = len(x.shape)
-    axes = tuple(range(r)) if axis is None else (axis if isinstance(axis, tuple) else (axis,))
+    x = _var(x, "sum")
+    axes = _axes(x, axis, "sum")
+    keepdims = _flag(keepdims, "ur.sum(..., keepdims=...)")
     if not axes:
         return x
-    return bind("sum", x, axes=_neg_axes(axes, r), keepdims=keepdims)
+    return bind("sum", x, axes=axes, keepdims=keepdims)
 
 
 def mean(x, axis=None, keepdims: bool = False) -> Var:
     """Mean over per-example axes (all of them by default)."""
-    r = len(x.shape)
-    axes = tuple(range(r)) if axis is None else (axis if isinstance(axis, tuple) else (axis,))
+    x = _var(x, "mean")
+    axes = _axes(x, axis, "mean")
     n = math.prod(x.shape[a] for a in axes)
-    return sum(x, axis, keepdims) * (1.0 / n)
+    return sum(x, axes, keepdims) * (1.0 / n)
 
 
 def reshape(x, shape) -> Var:
     """Reshape a per-example value."""
-    return bind("reshape", x, shape=tuple(shape), old=x.shape)
+    x = _var(x, "reshape")
+    if isinstance(shape, numbers.Integral) and not isinstance(shape, bool):
+        shape = (shape,)
+    if not isinstance(shape, (tuple, list)):
+        raise ShapeError(f"ur.reshape: shape must be a tuple of sizes, not {shape!r}")
+    shape = tuple(_int(n, f"ur.reshape: size {n!r} of shape {tuple(shape)}", 1) for n in shape)
+    return bind("reshape", x, shape=shape, old=x.shape)
 
 
 def concat(xs, axis: int = -1) -> Var:
     """Join vectors (or arrays) along a per-example axis."""
-    xs = list(xs)
+    if isinstance(xs, Var) or not hasattr(xs, "__iter__"):
+        raise UnrollError(f"ur.concat takes a list of values, e.g. ur.concat([a, b]); got "
+                          f"{type(xs).__name__}")
+    xs = [_var(x, "concat") for x in xs]
+    if not xs:
+        raise ShapeError("ur.concat([]): there is nothing to join; pass at least one value")
     r = len(xs[0].shape)
-    return bind("concat", *xs, axis=_neg_axes((axis,), r)[0], rank=r)
+    if r == 0:
+        raise ShapeError(f"ur.concat: {xs[0]!r} is a scalar per example; join vectors "
+                         "(ur.reshape(x, (1,)) makes a scalar one)")
+    return bind("concat", *xs, axis=_axes(xs[0], axis, "concat")[0], rank=r)
 
 
 def split(x, sections, axis: int = -1) -> tuple:
     """Split along ``axis`` into ``sections`` equal parts (an int) or parts of the given sizes."""
-    r = len(x.shape)
-    ax = _neg_axes((axis,), r)[0]
+    x = _var(x, "split")
+    if not x.shape:
+        raise ShapeError(f"ur.split: {x!r} is a scalar per example and cannot be split")
+    ax = _axes(x, axis, "split")[0]
     n = x.shape[ax]
-    if isinstance(sections, int):
-        if n % sections:
-            raise ShapeMismatch(f"size {n} does not split into {sections} equal parts")
-        sizes = (n // sections,) * sections
+    if isinstance(sections, numbers.Integral) and not isinstance(sections, bool):
+        k = _int(sections, "ur.split: the number of parts", 1)
+        if n % k:
+            raise ShapeError(f"ur.split: {x!r} has size {n} along axis {ax}, which does not "
+                             f"split into {k} equal parts; give the sizes instead, e.g. "
+                             f"ur.split(x, {(n // k + 1,) * (n % k) + (n // k,) * (k - n % k)})")
+        sizes = (n // k,) * k
+    elif isinstance(sections, (tuple, list)):
+        sizes = tuple(_int(m, f"ur.split: part size {m!r}", 1) for m in sections)
+        if not sizes:
+            raise ShapeError("ur.split: give at least one part size")
     else:
-        sizes = tuple(sections)
+        raise UnrollError(f"ur.split: sections must be a number of equal parts or a tuple of "
+                          f"sizes, not {sections!r}")
     return bind("split", x, sizes=sizes, axis=ax)
 
 
@@ -681,7 +752,8 @@ def hardmax(x) -> Var:
 
 def one_hot(y, n: int) -> Var:
     """Float one-hot vector of length ``n`` for an integer class index ``y``."""
-    return bind("one_hot", y, n=n)
+    return bind("one_hot", _var(y, "one_hot"), n=_int(n, "ur.one_hot: the number of classes n",
+                                                        1))
 
 
 def softmax_cross_entropy(o, y) -> Var:

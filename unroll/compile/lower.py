@@ -366,8 +366,8 @@ class Lowering:
         code = e.prim.code
         if callable(code):
             code = code(tuple(x.aval for x in e.inputs), **e.params)
-        if code is not None:
-            return code.format(*args, **e.params)
+        if code is not None:        # parameters enter the source as literals only
+            return code.format(*args, **{k: _literal(e, k, v) for k, v in e.params.items()})
         return f"{self._fn(e)}(xp, {', '.join(args)})"
 
     def _stacked_lines(self, b: Block) -> list:
@@ -382,7 +382,7 @@ class Lowering:
                 outs.append(k[1] if whole else self.span(v, b.chunk.step, b.steps))
             lhs = ", ".join(outs) + ("," if e.prim.nouts != 1 and len(outs) == 1 else "")
             lines.append(f"{lhs} = {self._fn(e)}(xp, {', '.join(args)})  "
-                         f"# {_symbolic(e, b.chunk.step)}")
+                         f"# {_comment(_symbolic(e, b.chunk.step))}")
         return lines
 
     def _reduce_lines(self, b: Block) -> list:
@@ -397,8 +397,8 @@ class Lowering:
                 total = f"xp.sum({self.span(chain.inputs[1], s0, b.steps)}, axis=0)"
                 what = _symbolic(chain, s0).split(" + ", 1)[1]
             lhs, rhs = self.ref(last.outs[0], None, False), self.ref(first.inputs[0], None, False)
-            lines.append(f"{lhs} = {rhs} + {total}  # {last.outs[0]!r} = "
-                         f"{first.inputs[0]!r} + Σ_t {what}")
+            lines.append(f"{lhs} = {rhs} + {total}  # " + _comment(
+                f"{last.outs[0]!r} = {first.inputs[0]!r} + Σ_t {what}"))
         return lines
 
     def _eqn_lines(self, c: Chunk, symbolic: bool, indent: str) -> list:
@@ -409,7 +409,7 @@ class Lowering:
             if e.prim.nouts != 1 and len(e.outs) == 1:
                 lhs += ","                      # a tuple of one result
             text = _symbolic(e, c.step) if symbolic else repr(e)
-            lines.append(f"{indent}{lhs} = {self.rhs(e, args)}  # {text}")
+            lines.append(f"{indent}{lhs} = {self.rhs(e, args)}  # {_comment(text)}")
         return lines
 
     def source(self, fname: str) -> str:
@@ -479,6 +479,28 @@ class Lowering:
         for k, v in self.g.static_inputs.items():
             return f"{self.kind[v][1]}.shape[0]"
         return "1"
+
+
+def _comment(text: str) -> str:
+    """Text for a ``# ...`` comment of the generated source: on one line, whatever names or
+    parameters it shows (a line break would end the comment and start code)."""
+    return " ".join(str(text).splitlines()).replace("\r", " ")
+
+
+_LITERALS = (bool, int, float, type(None))
+
+
+def _literal(e, name: str, value) -> str:
+    """A primitive's parameter as a Python literal in the source (numbers, booleans, None,
+    tuples of them); anything else is refused, never pasted as text."""
+    def ok(v):
+        return type(v) in _LITERALS or type(v) is tuple and all(ok(x) for x in v)
+    if not ok(value):
+        from ..errors import UnrollError
+        raise UnrollError(f"primitive {e.prim.name}: parameter {name}={value!r} is not a "
+                          "number, a boolean or a tuple of them, so it cannot enter the "
+                          "compiled program; pass it as one")
+    return repr(value)
 
 
 def _words(code: str) -> list:

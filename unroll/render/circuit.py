@@ -111,10 +111,10 @@ def _rows(d, rank_of: dict, linked: set) -> None:
 
 
 def _new(name: str, title: bool) -> graphviz.Digraph:
-    d = graphviz.Digraph(name=f"circuit_{name}")
+    d = graphviz.Digraph(name=graphviz.escape(f"circuit_{name}"))
     d.attr(rankdir="BT", nodesep="0.45", ranksep="0.42", fontname=FONT, newrank="true")
     if title:
-        d.attr(label=name, labelloc="b", fontsize="13")
+        d.attr(label=graphviz.escape(name), labelloc="b", fontsize="13")   # text, not HTML
     d.attr("node", shape="circle", fontname=FONT, fontsize="15", width="0.5", height="0.5",
            fixedsize="true", penwidth="1.2", style="filled")
     d.attr("edge", fontname=FONT, fontsize="13", arrowsize="0.7", penwidth="1.1")

@@ -88,10 +88,10 @@ def unrolled_dot(g: Graph, *, mode: str = "forward", params: str = "edges",
     if params not in ("edges", "nodes", "none"):
         raise RenderError(f"params must be 'edges', 'nodes' or 'none', not {params!r}")
     u = _Unrolled(g, max_steps, keep, relative, params)
-    d = graphviz.Digraph(name=f"unrolled_{g.name.replace('+', '_')}")
+    d = graphviz.Digraph(name=graphviz.escape(f"unrolled_{g.name.replace('+', '_')}"))
     d.attr(rankdir="BT", nodesep="0.35", ranksep="0.45", fontname=FONT, newrank="true")
     if title:
-        d.attr(label=title, labelloc="b", fontsize="13")
+        d.attr(label=graphviz.escape(str(title)), labelloc="b", fontsize="13")   # not HTML
     d.attr("node", shape="circle", fontname=FONT, fontsize="14", width="0.62", height="0.62",
            fixedsize="true", penwidth="1.1", style="filled", fillcolor="white")
     d.attr("edge", fontname=FONT, fontsize="12", arrowsize="0.6", penwidth="1.0")

@@ -1,0 +1,146 @@
+"""Bad inputs get an unroll.errors error that names the culprit; strings never become code.
+
+Each row of a matrix is one bad call at one public entry point, with the error class and a
+pattern its message must match (the culprit and the fix). The verdict is strict: a raw
+Python or NumPy exception fails the test as surely as silence does.
+"""
+import builtins
+import xml.dom.minidom
+
+import numpy as np
+import pytest
+
+import unroll as ur
+
+
+def _circuit():
+    c = ur.Circuit("bad")
+    x = c.input("x", (5,))
+    M = c.input("M", (2, 3))
+    y = c.input("y", (), dtype="int")
+    return c, x, M, y
+
+
+def _ops_cases():
+    c, x, M, y = _circuit()
+    return [
+        ("sum axis out of range", lambda: ur.sum(M, axis=5), ur.ShapeError,
+         r"axis 5 is out of range for <M.*rank is 2 \(axes -2..1"),
+        ("sum axis repeated", lambda: ur.sum(M, axis=(0, -2)), ur.ShapeError, "axis.*twice"),
+        ("sum axis a string", lambda: ur.sum(M, axis="0"), ur.UnrollError,
+         "axis must be an integer, not str"),
+        ("sum of a scalar over an axis", lambda: ur.sum(ur.sum(x), axis=0), ur.ShapeError,
+         "scalar per example and has no axis"),
+        ("sum keepdims a string", lambda: ur.sum(x, keepdims="True); import os; ("),
+         ur.UnrollError, "keepdims=...\\) must be True or False"),
+        ("mean axis out of range", lambda: ur.mean(M, axis=2), ur.ShapeError,
+         "ur.mean: axis 2 is out of range"),
+        ("split unequal", lambda: ur.split(x, 2), ur.ShapeError,
+         r"size 5 along axis -1, which does not split into 2 equal parts.*ur.split\(x, \(3, 2\)\)"),
+        ("split into 0", lambda: ur.split(x, 0), ur.UnrollError, "parts must be >= 1, not 0"),
+        ("split sizes with a zero", lambda: ur.split(x, (5, 0)), ur.UnrollError,
+         "part size 0 must be >= 1"),
+        ("split a scalar", lambda: ur.split(ur.sum(x), 1), ur.ShapeError, "cannot be split"),
+        ("split sections a string", lambda: ur.split(x, "2"), ur.UnrollError,
+         "number of equal parts or a tuple of sizes"),
+        ("concat of nothing", lambda: ur.concat([]), ur.ShapeError, "nothing to join"),
+        ("concat of one value", lambda: ur.concat(x), ur.UnrollError, "takes a list"),
+        ("concat of scalars", lambda: ur.concat([ur.sum(x), ur.sum(x)]), ur.ShapeError,
+         "scalar per example"),
+        ("reshape to floats", lambda: ur.reshape(x, (5.0,)), ur.UnrollError,
+         "size 5.0 .* must be an integer"),
+        ("reshape to 0", lambda: ur.reshape(x, (0, 5)), ur.UnrollError, "must be >= 1"),
+        ("reshape to a string", lambda: ur.reshape(x, "5"), ur.ShapeError,
+         "shape must be a tuple"),
+        ("one_hot n a string", lambda: ur.one_hot(y, "4\nimport os"), ur.UnrollError,
+         "number of classes n must be an integer"),
+        ("one_hot n zero", lambda: ur.one_hot(y, 0), ur.UnrollError, "must be >= 1"),
+        ("one_hot of a number", lambda: ur.one_hot(3, 4), ur.UnrollError,
+         "expected a circuit value"),
+        ("pow with a string", lambda: x ** "2", ur.UnrollError,
+         "exponent must be a finite number"),
+        ("pow with nan", lambda: x ** float("nan"), ur.UnrollError, "finite number"),
+    ]
+
+
+OPS = _ops_cases()
+
+
+@pytest.mark.parametrize("what, call, err, msg", OPS, ids=[c[0] for c in OPS])
+def test_op_arguments(what, call, err, msg):
+    with pytest.raises(err, match=msg):
+        call()
+
+
+# --- strings never become code --------------------------------------------------------------------
+
+EVIL = ["it's", 'say "hi"', "a\nimport builtins; builtins.PWNED = 1", "x\r\nbuiltins.PWNED=1",
+        "__import__('builtins').__setattr__('PWNED', 1)", "<script>alert(1)</script>",
+        '"; label="x', "a -> b; }", "{0}{1}{axes}", "\\", "π ∂ Σ ⟨⟩", "\u2028PWNED = 1"]
+
+
+def _ran_code() -> bool:
+    return getattr(builtins, "PWNED", None) is not None
+
+
+@pytest.mark.parametrize("s", EVIL)
+def test_an_adversarial_circuit_name_runs_draws_and_executes_nothing(s):
+    """A circuit's name is free text: it reaches printouts, pictures and the generated
+    program's comments, where a line break would start code."""
+    if not s.isprintable():
+        with pytest.raises(ur.CircuitError, match="printable"):
+            ur.Circuit(s)
+        return
+    c = ur.Circuit(s)
+    x = c.input("x", (2,))
+    h = c.state("h", (2,), init="param")
+    h.next = ur.tanh(c.param("W", (2, 2)) @ h.delayed(2) + x)
+    c.loss(ur.sum(h * h))
+    g = c.unroll(steps=3)
+    p = {"W": np.eye(2) * 0.5, "h0": np.ones((2, 2))}
+    xs = np.ones((3, 2))
+    loss, grads = g.value_and_grad(p, x=xs)
+    assert np.isfinite(float(loss)) and not _ran_code()
+    assert s not in g.program(grad=True).source.split("#")[0]
+    xml.dom.minidom.parseString(ur.render.svg(c.to_dot(title=True)))   # well-formed SVG
+    xml.dom.minidom.parseString(ur.render.svg(g.to_dot(title=s)))
+
+
+@pytest.mark.parametrize("s", EVIL)
+def test_an_adversarial_name_is_refused_where_a_name_is_expected(s):
+    c = ur.Circuit("names")
+    x = c.input("x", (2,))
+    for call in (lambda: c.input(s, (2,)), lambda: c.param(s, (2,)),
+                 lambda: c.state(s, (2,)), lambda: c.state("h", (2,), init_name=s),
+                 lambda: (x * 2).named(s), lambda: c.output(s, x * 3),
+                 lambda: c.loss(ur.sum(x), name=s)):
+        with pytest.raises(ur.CircuitError, match="not a valid name"):
+            call()
+    assert not _ran_code()
+
+
+def test_primitive_parameters_enter_the_program_as_literals_only():
+    """Even through the low-level bind, a parameter that is not a number, a boolean or a
+    tuple of them never reaches the generated source."""
+    c = ur.Circuit("bind")
+    x = c.input("x", (3,))
+    s = ur.core.bind("sum", x, axes=(-1,), keepdims="False) or __import__('builtins')."
+                     "__setattr__('PWNED', 1) or (False")
+    c.loss(ur.sum(s))
+    g = c.unroll(steps=1)
+    with pytest.raises(ur.UnrollError, match="keepdims=.* is not a number, a boolean"):
+        g.run({}, x=np.ones((1, 3)))
+    assert not _ran_code()
+
+
+def test_comments_of_the_generated_program_stay_comments():
+    """The program prints each equation as a comment; a parameter's text with a line break
+    (possible through the low-level bind only) must not end the comment and run."""
+    c = ur.Circuit("comment")
+    y = c.input("y", (), dtype="int")
+    o = ur.core.bind("one_hot", y, n="2\nimport builtins; builtins.PWNED = 1\n")
+    c.output("o", o)
+    source = c.unroll(steps=1).program().source
+    assert "onehot(y[1], 2 import builtins" in source
+    assert not any(ln.strip().startswith("import") for ln in source.splitlines())
+    assert not _ran_code()
