@@ -256,7 +256,8 @@ class _Domain:
 
 @st.composite
 def random_circuits(draw, max_states: int = 3, max_delay: int = 3, max_steps: int = 5,
-                    max_ops: int = 2, backward: bool = True, primitives=None):
+                    max_ops: int = 2, backward: bool = True, primitives=None,
+                    directions=None, inits=("zeros", "param", "input", "expr")):
     """Random well-formed circuits as :class:`CircuitCase` s (see the module docstring).
 
     Parameters
@@ -267,7 +268,13 @@ def random_circuits(draw, max_states: int = 3, max_delay: int = 3, max_steps: in
         Draw states that run backward in time too.
     primitives : list of str, optional
         The registry entries to draw from (default: :func:`drawable_primitives`).
+    directions : tuple of "forward" / "backward", optional
+        The directions states may run in (default: both, or forward only without
+        ``backward``).
+    inits : tuple of str
+        The kinds of initial value to draw from: "zeros", "param", "input", "expr".
     """
+    directions = tuple(directions or (("forward", "backward") if backward else ("forward",)))
     steps = draw(st.integers(1, max_steps))
     g = _Gen(draw, steps, max_ops, primitives or drawable_primitives())
     c, spec = g.c, g.spec
@@ -288,9 +295,9 @@ def random_circuits(draw, max_states: int = 3, max_delay: int = 3, max_steps: in
     n = g.int(1, max_states)
     plans = []
     for i in range(n):
-        back = backward and g.int(0, 2) == 0
-        plans.append(StatePlan(STATE_NAMES[i], g.shape(0, 2), "backward" if back else "forward",
-                               g.choice(["zeros", "param", "input", "expr"]), ""))
+        direction = directions[0] if len(directions) == 1 else \
+            ("backward" if g.int(0, 2) == 0 else "forward")
+        plans.append(StatePlan(STATE_NAMES[i], g.shape(0, 2), direction, g.choice(inits), ""))
     # within a direction, a state reads lower-numbered ones at any delay and higher-numbered
     # ones delayed; across directions only the downstream direction reads the upstream one
     # (both ways round, forward and backward delays could cancel around a loop)
