@@ -144,3 +144,38 @@ def test_comments_of_the_generated_program_stay_comments():
     assert "onehot(y[1], 2 import builtins" in source
     assert not any(ln.strip().startswith("import") for ln in source.splitlines())
     assert not _ran_code()
+
+
+# --- results are the caller's -----------------------------------------------------------------
+
+def test_results_never_share_memory_with_what_the_user_passed():
+    """An output that is an input, a gradient that is a broadcast parameter: writing into a
+    result must not change the caller's arrays."""
+    c = ur.Circuit("alias")
+    x = c.input("x", (2,))
+    W = c.param("W", (2,))
+    c.output("o", x)
+    c.loss(ur.sum(W * x))                     # ∂x is W, broadcast over the batch
+    g = c.unroll(steps=2)
+    xs, p = np.ones((2, 3, 2)), {"W": np.array([0.5, -1.0])}
+    keep_x, keep_w = xs.copy(), p["W"].copy()
+    for executor in ("compiled", "interpret"):
+        out = g.run(p, **{"x": xs})
+        out["o"][...] = 7.0
+        _, grads = g.value_and_grad(p, wrt=["W", "x"], executor=executor, x=xs)
+        for a in grads.values():
+            a[...] = 9.0
+        assert np.array_equal(xs, keep_x) and np.array_equal(p["W"], keep_w)
+
+
+def test_a_graph_with_nothing_to_return():
+    c = ur.Circuit("quiet")
+    x = c.input("x", (2,))
+    h = c.state("h", (2,))
+    h.next = ur.tanh(h.prev + x)
+    g = c.unroll(steps=2)
+    with pytest.raises(ur.UnrollError, match="no output and no loss.*return_state=True"):
+        g.run({}, x=np.ones((2, 2)))
+    assert g.run({}, x=np.ones((2, 2)), return_state=True)["state"]["h"].shape == (2,)
+    with pytest.raises(ur.CircuitError, match="nothing to unroll"):
+        ur.Circuit("empty").unroll(steps=2)

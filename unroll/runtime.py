@@ -264,8 +264,21 @@ def _stack(xp, vals):
     return xp.stack(vals) if len(vals) > 1 else vals[0][None, ...]
 
 
+def _fresh(bound: Bound, a):
+    """``a``, or a copy of it if it may share memory with an array the user passed (an
+    output that is an input, a gradient that is a broadcast parameter): results are the
+    caller's to change."""
+    xp = bound.xp
+    may = getattr(xp.module, "may_share_memory", None)
+    users = list(bound.params.values()) + list(bound.arrays.values())
+    if may is None or any(may(a, u) for u in users):
+        return a.copy() if hasattr(a, "copy") else xp.asarray(a, copy=True)
+    return a
+
+
 def _collect(g: Graph, bound: Bound, arrays: list) -> dict:
     """Name the forward program's results; drop the batch axis the user did not give."""
+    arrays = [_fresh(bound, a) for a in arrays]
     res = {}
     for (name, d), a in zip(g.outputs.items(), arrays):
         if g.output_at.get(name) in ("last", "first"):
@@ -298,6 +311,10 @@ def run(g: Graph, params: dict, return_state: bool = False, **inputs) -> dict:
     """
     bound = bind_arguments(g, params, inputs)
     items = _forward_items(g)
+    if not items and not return_state:
+        raise UnrollError(f"{g.name} has no output and no loss, so run has nothing to return; "
+                          "declare c.output(name, expr) or c.loss(expr), or pass "
+                          "return_state=True for the states")
     finals = _final_state_items(g) if return_state else {}
     arrays = _execute(g, items + _flat(finals), bound,
                       "forward+state" if return_state else "forward")
@@ -446,6 +463,7 @@ def value_and_grad(g: Graph, params: dict, *, wrt=None, check_finite: bool = Fal
     else:
         arrays = _execute(gg, every, bound, "grad+state" if return_state else "grad",
                           executor)
+    arrays = [_fresh(bound, a) for a in arrays]
     loss, grads = arrays[0], {}
     for (name, v), a in zip(gg.grads.items(), arrays[1:len(items)]):
         if isinstance(v, dict):

@@ -48,6 +48,9 @@ def unroll(c: Circuit, steps: int, loss_steps=None) -> Graph:
     """Unfold ``c`` over ``steps`` steps. See :meth:`Circuit.unroll`."""
     if not isinstance(steps, int) or isinstance(steps, bool) or steps < 1:
         raise CircuitError(f"unroll(steps={steps!r}): τ must be an integer >= 1")
+    if not c.states and not c.outputs and not c.losses:
+        raise CircuitError(f"circuit {c.name} has no state, output or loss: there is nothing "
+                           "to unroll; declare c.output(name, expr) or c.loss(expr)")
     phases = c.schedule()
     with no_gc():
         return _unroll(c, steps, phases, loss_steps)
