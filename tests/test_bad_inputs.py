@@ -179,3 +179,36 @@ def test_a_graph_with_nothing_to_return():
     assert g.run({}, x=np.ones((2, 2)), return_state=True)["state"]["h"].shape == (2,)
     with pytest.raises(ur.CircuitError, match="nothing to unroll"):
         ur.Circuit("empty").unroll(steps=2)
+
+
+# --- gradcheck ------------------------------------------------------------------------------------
+
+def _gc_problem():
+    c = ur.Circuit("gc")
+    x = c.input("x", (2,))
+    h = c.state("h", (2,), init_name="a0")
+    h.next = ur.tanh(c.param("W", (2, 2)) @ h.prev + x)
+    c.loss(ur.sum(h * h))
+    return c.unroll(steps=2), {"W": np.array([[0.5, -0.2], [0.1, 0.3]])}, np.ones((2, 3, 2))
+
+
+@pytest.mark.parametrize("kw, msg", [
+    (dict(max_entries=0), "max_entries must be an integer >= 1 .*proves nothing"),
+    (dict(mode="directional", directions=0), "directions must be an integer >= 1"),
+    (dict(eps=0), "eps must be a finite number > 0"),
+    (dict(eps=float("nan")), "eps must be a finite number > 0, not nan"),
+    (dict(rtol=-1), "rtol must be a finite number >= 0"),
+    (dict(atol="0"), "atol must be a finite number"),
+    (dict(seed="a"), "seed must be an integer"),
+    (dict(mode="fast"), "mode must be 'full' or 'directional'"),
+    (dict(order=3), "order must be 1 or 2")])
+def test_gradcheck_refuses_settings_that_check_nothing(kw, msg):
+    g, p, xs = _gc_problem()
+    with pytest.raises(ur.UnrollError, match=msg):
+        ur.gradcheck(g, p, x=xs, **kw)
+
+
+def test_gradcheck_takes_a_default_initial_value_as_value_and_grad_does():
+    g, p, xs = _gc_problem()
+    rep = ur.gradcheck(g, p, wrt=["x", "a0"], x=xs)
+    assert rep.ok and rep.checks["a0"].checked == 6

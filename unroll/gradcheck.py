@@ -10,6 +10,7 @@ gradient. Failures name the parameter, the entry and, for sequence inputs, the s
 from __future__ import annotations
 
 import math
+import numbers
 import warnings
 from dataclasses import dataclass, field
 
@@ -144,17 +145,59 @@ def gradcheck(g, params: dict, *, mode: str = "full", order: int = 1, wrt=None, 
         raise UnrollError(f"gradcheck: mode must be 'full' or 'directional', not {mode!r}")
     if order not in (1, 2):
         raise UnrollError(f"gradcheck: order must be 1 or 2, not {order!r}")
+    eps = _options(eps, rtol, atol, directions, seed, max_entries)
+    if not isinstance(params, dict):
+        raise UnrollError(f"gradcheck: params must be a dict name -> array, not "
+                          f"{type(params).__name__}")
     params, inputs = _float64(params, "parameter"), _float64(inputs, "input")
     wrt = resolve_wrt(g, wrt)
+    for k in wrt:                    # an initial value left at its default: zeros, explicitly
+        if k in g.zero_defaults and k not in inputs:
+            inputs[k] = _default_zeros(g, k, inputs)
     if order == 2 and any(k not in g.params for k in wrt):
         raise UnrollError("gradcheck: order=2 checks second derivatives with respect to "
                           "parameters only")
-    eps = float(eps) if eps is not None else np.finfo(np.float64).eps ** (1 / 3)
     rng = np.random.default_rng(seed)
     report = GradcheckReport(g.name, mode, order, eps, rtol, atol)
     check = _check_first if order == 1 else _check_second
     check(g, params, inputs, wrt, eps, rtol, atol, rng, mode, directions, max_entries, report)
     return report
+
+
+def _options(eps, rtol, atol, directions, seed, max_entries) -> float:
+    """Check gradcheck's settings (a check over nothing, or with a zero step, proves
+    nothing); returns the step eps."""
+    def number(what, v, positive):
+        if isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(v) \
+                or v < 0 or positive and v == 0:
+            raise UnrollError(f"gradcheck: {what} must be a finite number "
+                              f"{'> 0' if positive else '>= 0'}, not {v!r}")
+        return float(v)
+
+    def count(what, v, allow_none=False):
+        if v is None and allow_none:
+            return
+        if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1:
+            raise UnrollError(f"gradcheck: {what} must be an integer >= 1 (a check of no "
+                              f"{'entries' if what == 'max_entries' else 'directions'} "
+                              f"proves nothing), not {v!r}")
+    number("rtol", rtol, False)
+    number("atol", atol, False)
+    count("directions", directions)
+    count("max_entries", max_entries, allow_none=True)
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
+        raise UnrollError(f"gradcheck: seed must be an integer, not {seed!r}")
+    if eps is None:
+        return np.finfo(np.float64).eps ** (1 / 3)
+    return number("eps", eps, True)
+
+
+def _default_zeros(g, k, inputs):
+    """The zeros an initial-value input ``k`` defaults to, with the batch of the inputs."""
+    v = g.static_inputs[k]
+    batch = next((a.shape[1:2] for n, a in inputs.items() if n in g.seq_inputs and
+                  a.ndim > len(g.seq_inputs[n][0].shape) + 1), ())
+    return np.zeros(tuple(batch) + v.shape)
 
 
 def _float64(arrays: dict, what: str) -> dict:
