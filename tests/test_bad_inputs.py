@@ -212,3 +212,37 @@ def test_gradcheck_takes_a_default_initial_value_as_value_and_grad_does():
     g, p, xs = _gc_problem()
     rep = ur.gradcheck(g, p, wrt=["x", "a0"], x=xs)
     assert rep.ok and rep.checks["a0"].checked == 6
+
+
+# --- messages that point to the right fix ---------------------------------------------------------
+
+def _elman():
+    c = ur.models.elman(3, 4, 2)
+    return c.unroll(steps=5), c.init_params(seed=0)
+
+
+def test_messages_name_the_right_fix():
+    c = ur.Circuit("fixes")
+    x = c.input("x", (4,))
+    U, V = c.param("U", (4, 3)), c.param("V", (3, 4))
+    h = c.state("h", (2,))
+    with pytest.raises(ur.ShapeError, match=r"U \(4, 3\) has 3 columns.*looks transposed: "
+                                            r"declare it with shape \(3, 4\)"):
+        U @ x
+    with pytest.raises(ur.ShapeError, match=r"x @ V: the vector has length 4 but the matrix "
+                                            r"has 3 rows; for the matrix times the vector "
+                                            r"write V @ x"):
+        x @ V
+    with pytest.raises(ur.NoSuchAttributeError, match=r"h.prev is already the value 1 step "
+                                                      r"back.*write h.delayed\(2\)"):
+        h.prev.prev
+    assert not hasattr(x, "prev")                # still an AttributeError to Python
+    g, p = _elman()
+    with pytest.raises(ur.InputError, match=r"time-major.*np.swapaxes\(x, 0, 1\)"):
+        g.run(p, x=np.ones((2, 5, 3)), y=np.zeros((2, 5), int))
+    with pytest.raises(ur.DTypeError, match=r"class indices.*one-hot targets pass "
+                                            r"y.argmax\(-1\)"):
+        g.run(p, x=np.ones((5, 2, 3)), y=np.eye(2)[np.zeros((5, 2), int)])
+    with pytest.raises(ur.ParamError, match=r"parameter b is a list, not an array of shape "
+                                            r"\(4,\); convert it with np.asarray"):
+        g.run(dict(p, b=[0.0] * 4), x=np.ones((5, 2, 3)), y=np.zeros((5, 2), int))

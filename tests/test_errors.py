@@ -89,7 +89,7 @@ def test_shape_mismatch_names_expression_shapes_and_fix():
         W @ x
     msg = str(e.value)
     assert "W @ x" in msg and "(4, 5)" in msg and "(3,)" in msg
-    assert "declare the matrix with shape (4, 3)" in msg
+    assert "declare the matrix with 3 columns, e.g. shape (4, 3)" in msg
 
 
 def test_elementwise_shape_mismatch():

@@ -22,7 +22,7 @@ import numbers
 from dataclasses import dataclass, field
 from typing import Callable, NamedTuple
 
-from .errors import DTypeError, ShapeError, UnrollError
+from .errors import DTypeError, NoSuchAttributeError, ShapeError, UnrollError
 
 __all__ = ["Aval", "Lit", "Primitive", "PRIMITIVES", "defprim", "Var", "bind", "ShapeMismatch",
            "FLOAT", "INT", "dtype_kind", "format_op", "no_gc"]
@@ -237,6 +237,24 @@ class Var:
     def __getitem__(self, key) -> "Var":
         return bind("index", self, idx=normalize_index(key, self.shape, self), rank=self.ndim)
 
+    def __getattr__(self, name):
+        # only reached for names a value does not have: say what the user may have meant
+        if name.startswith("__"):
+            raise AttributeError(name)
+        who = self.builder.describe(self.node)
+        if name in ("prev", "delayed", "next"):
+            if self.node.kind == "delay":
+                k = self.node.k
+                hint = (f"{who} is already the value {k} step{'s' if k > 1 else ''} back, not a "
+                        f"state; for {k + 1} steps back write {self.node.ref}.delayed({k + 1})")
+            else:
+                hint = (f"{who} is a value, not a state; only a state declared with "
+                        f"c.state(...) has .{name}")
+        else:
+            hint = (f"{who} has no attribute {name!r}; a circuit value has .shape, .dtype, .T, "
+                    ".named(...), and a state .prev, .delayed(k), .next")
+        raise NoSuchAttributeError(hint)
+
     def __iter__(self):
         raise UnrollError(f"{self!r} cannot be iterated while the circuit is being declared; "
                           "split it with ur.split(x, n) or index it, x[0:H]")
@@ -276,6 +294,12 @@ def matmul(a, b) -> Var:
     if (ra, rb) == (2, 1):
         return bind("matvec", a, b)
     if (ra, rb) == (1, 2):                       # row vector times matrix: (B^T a)
+        if a.aval.shape[0] != b.aval.shape[0]:
+            hint = (f"; for the matrix times the vector write {_describe(b)} @ {_describe(a)}"
+                    if b.aval.shape[1] == a.aval.shape[0] else "")
+            raise ShapeError(f"{_describe(a)} @ {_describe(b)}: the vector has length "
+                             f"{a.aval.shape[0]} but the matrix has {b.aval.shape[0]} rows"
+                             f"{hint}{_where(a, b)}")
         return bind("matvec", bind("transpose", b), a)
     if (ra, rb) == (2, 2):
         return bind("matmul", a, b)
@@ -296,6 +320,10 @@ def _as_operand(x):
         return Lit(x)
     raise UnrollError(f"cannot use {type(x).__name__} {x!r} in an unroll expression; "
                       "use numbers, arrays or circuit variables")
+
+
+def _where(*xs) -> str:
+    return next((x.builder.where() for x in xs if isinstance(x, Var)), "")
 
 
 def _describe(x) -> str:

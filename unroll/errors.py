@@ -11,7 +11,7 @@ import difflib
 __all__ = [
     "UnrollError", "CircuitError", "AlgebraicLoopError", "ShapeError", "DTypeError",
     "InputError", "ParamError", "NonFiniteError", "GradcheckError", "GradcheckWarning",
-    "RenderError", "suggest",
+    "RenderError", "NoSuchAttributeError", "suggest",
 ]
 
 
@@ -53,6 +53,10 @@ class GradcheckError(UnrollError, AssertionError):
 
 class RenderError(UnrollError, ValueError):
     """A picture cannot be drawn as asked: an unknown option or file type, a missing renderer."""
+
+
+class NoSuchAttributeError(UnrollError, AttributeError):
+    """A circuit value has no such attribute (``h.prev.prev``: write ``h.delayed(2)``)."""
 
 
 class GradcheckWarning(UserWarning):

@@ -158,8 +158,12 @@ def _matvec_shape(A, v):
     if len(A.shape) != 2 or len(v.shape) != 1:
         raise ShapeMismatch("{0} must be a matrix and {1} a vector")
     if A.shape[1] != v.shape[0]:
-        raise ShapeMismatch("{0} has %d columns but {1} has length %d" % (A.shape[1], v.shape[0]),
-                            "declare the matrix with shape (%d, %d)" % (A.shape[0], v.shape[0]))
+        m, n = A.shape
+        fix = ("the matrix looks transposed: declare it with shape (%d, %d)" % (n, m)
+               if m == v.shape[0] else
+               "declare the matrix with %d columns, e.g. shape (%d, %d)" % (v.shape[0], m,
+                                                                            v.shape[0]))
+        raise ShapeMismatch("{0} has %d columns but {1} has length %d" % (n, v.shape[0]), fix)
     return Aval((A.shape[0],), FLOAT, A.batched or v.batched)
 
 

@@ -67,6 +67,9 @@ def _check_params(g: Graph, params: dict) -> None:
             raise ParamError(f"unknown parameter {k!r}{suggest(k, g.params)} (the graph's "
                              f"parameters: {', '.join(g.params)})")
         want = g.params[k].shape
+        if not hasattr(v, "shape"):
+            raise ParamError(f"parameter {k} is a {type(v).__name__}, not an array of shape "
+                             f"{want}; convert it with np.asarray(...)")
         if tuple(getattr(v, "shape", ())) != want:
             raise ParamError(f"parameter {k} has shape {tuple(getattr(v, 'shape', ()))}, but "
                              f"the circuit declares {want}")
@@ -79,6 +82,12 @@ def _layout(g: Graph, inputs: dict):
         seq = name in g.seq_inputs
         v = g.seq_inputs[name][0] if seq else g.static_inputs[name]
         extra = a.ndim - len(v.shape) - seq
+        if v.aval.dtype == INT and extra == 2 and not \
+                backends.dtype_name(a.dtype).startswith(("int", "uint")):
+            raise DTypeError(f"input {name} holds class indices: an integer array of shape "
+                             f"{'(T, B)' if seq else '(B,)'} (or without B), not "
+                             f"{backends.dtype_name(a.dtype)} of shape {tuple(a.shape)}; for "
+                             f"one-hot targets pass {name}.argmax(-1)")
         if extra not in (0, 1):
             what = "(T, B, ...) or (T, ...)" if seq else "(B, ...) or (...)"
             raise InputError(f"input {name} has shape {tuple(a.shape)}, but it should be {what}"
@@ -142,9 +151,12 @@ def bind_arguments(g: Graph, params: dict, inputs: dict, check_values: bool = Tr
     for k, xs in g.seq_inputs.items():
         a = _check_input(g, k, inputs[k], xs[0], fdt, batched, xp, check_values)
         if a.shape[0] != len(xs):
+            hint = (f" (inputs are time-major, (T, B, ...): if {k} of shape "
+                    f"{tuple(inputs[k].shape)} is batch-first, (B, T, ...), pass "
+                    f"np.swapaxes({k}, 0, 1))" if batched and a.shape[1] == len(xs) else "")
             raise InputError(f"input {k} has {a.shape[0]} steps, but the graph was unrolled "
                              f"for τ = {len(xs)}; unroll again with steps={a.shape[0]} or pass "
-                             f"{len(xs)} steps")
+                             f"{len(xs)} steps{hint}")
         arrays[k] = a
         for t, x in enumerate(xs):
             env[x] = a[t, ...]
@@ -170,7 +182,7 @@ def _check_input(g, name, a, v: Value, fdt, batched, xp, check_values, static=Fa
     if v.aval.dtype == INT:
         if not kind.startswith(("int", "uint")):
             raise DTypeError(f"input {name} holds class indices and must be an integer array, "
-                             f"not {kind}; use .astype(int)")
+                             f"not {kind}; use .astype(int) (or .argmax(-1) of one-hot rows)")
     elif not kind.startswith("float"):
         raise DTypeError(f"input {name} must be a float array, not {kind}; use "
                          f".astype({fname!r})")
