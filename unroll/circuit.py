@@ -132,6 +132,7 @@ class Circuit:
         self.shown: set = set()                 # named values the textbook view draws
         self._version = 0                       # bumped on every change (schedule cache)
         self._schedule = None
+        self._graphs: dict = {}                 # (version, τ, loss steps) -> Graph, recent
 
     # --- declarations ------------------------------------------------------------------------
 
@@ -218,6 +219,7 @@ class Circuit:
         else:
             node = self._own(name, expr, "output")
         self.outputs[name] = (node, at)
+        self._version += 1                      # a change: cached graphs are stale
         return Var(self, node)
 
     def loss(self, expr, at=None, name: str | None = None) -> Var:
@@ -229,6 +231,7 @@ class Circuit:
         name = name or ("L" if not self.losses else f"L{len(self.losses) + 1}")
         node = self._own(name, expr, "loss")
         self.losses.append((node, at))
+        self._version += 1
         return Var(self, node)
 
     def __getitem__(self, name: str) -> Var:
@@ -290,6 +293,7 @@ class Circuit:
         self.named[name] = node
         if show:
             self.shown.add(node)
+        self._version += 1
 
     # --- internals -----------------------------------------------------------------------------
 
@@ -346,6 +350,7 @@ class Circuit:
             node = bind("copy", v).node
         node.name = name
         spec.next = node
+        self._version += 1
 
     # --- structure ---------------------------------------------------------------------------
 
@@ -454,7 +459,28 @@ class Circuit:
             If the circuit is ill-formed (see :meth:`check`) or τ < 1.
         """
         from .unrolling import unroll
-        return unroll(self, steps, loss_steps=loss_steps)
+        # the same circuit unrolled again the same way is the same graph, with the programs
+        # it has compiled (a training loop over batches of a few lengths compiles each once)
+        key = (self._version, steps, _frozen(loss_steps))
+        g = self._graphs.pop(key, None)
+        if g is None:
+            g = unroll(self, steps, loss_steps=loss_steps)
+        self._graphs[key] = g
+        while len(self._graphs) > _GRAPHS_KEPT:
+            del self._graphs[next(iter(self._graphs))]
+        return g
+
+
+_GRAPHS_KEPT = 8                                # unrolled graphs a circuit keeps for reuse
+
+
+def _frozen(x):
+    """A hashable key of ``loss_steps`` (None, "last", a list, a dict of lists)."""
+    if isinstance(x, dict):
+        return tuple(sorted((k, _frozen(v)) for k, v in x.items()))
+    if isinstance(x, (list, tuple)):
+        return tuple(_frozen(v) for v in x)
+    return x if isinstance(x, (str, int, type(None))) else repr(x)
 
 
 def init_shape(spec: StateSpec) -> tuple:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import itertools
 import linecache
+import weakref
 
 _ids = itertools.count()
 
@@ -22,8 +23,9 @@ class Program:
         self.stats = stats              # equations before/after the passes, loops, ...
         glb = dict(namespace)
         filename = f"<unroll program {name} #{next(_ids)}>"
-        # tracebacks through generated code show its lines
+        # tracebacks through generated code show its lines, for as long as the program lives
         linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+        weakref.finalize(self, linecache.cache.pop, filename, None)
         exec(compile(source, filename, "exec"), glb)
         self.fn = glb[name]
 
