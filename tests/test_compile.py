@@ -179,3 +179,69 @@ def test_recycling_follows_liveness():
     assert out == ["a_ = f(x)", "b = g(a_)", "del a_", "c_ = xp.empty(L)", "c_[0] = b",
                    "z = k(c_)", "del c_", "d_ = xp.empty(L)", "d_[0] = z", "e_ = xp.empty(L)",
                    "e_[0] = d_[0]", "del d_", "y = h(e_)", "del e_"]
+
+
+def test_same_body_tells_apart_every_difference_between_two_steps():
+    """Loop finding compares neighbouring chunks; each way two steps can differ must make
+    them different bodies (equal bodies shifted by one step are the same)."""
+    from unroll.compile.lower import Chunk, same_body
+    from unroll.core import PRIMITIVES, Aval, Lit
+    from unroll.ir import Eqn, Value
+    F, FU = Aval((2,), "float", True), Aval((2,), "float", False)
+    W = Value("W", None, Aval((2, 2), "float", False), "param")
+    add, mul, tanh = PRIMITIVES["add"], PRIMITIVES["mul"], PRIMITIVES["tanh"]
+
+    def chunk(t, prim=add, other=None, outname="h", out_t=0, params=None, second=None,
+              extra_in=False, extra_out=False, aval=F, name="x", shift=1):
+        x = Value(name, t - shift, aval)
+        a = Value("a", t, F)
+        ins = (x, other if other is not None else Value("y", t, F)) + ((x,) if extra_in else ())
+        e1 = Eqn(prim, ins, params if params is not None else {}, (a,), t)
+        outs = (Value(outname, None if out_t is None else t + out_t, F),)
+        if extra_out:
+            outs += (Value("z", t, F),)
+        e2 = Eqn(tanh, (second if second is not None else a,), {}, outs, t)
+        return Chunk(t, [e1, e2])
+
+    base = chunk(3)
+    assert same_body(chunk(2), base, None)
+    lit2 = Lit(2.0)
+    for what, other in [
+            ("a primitive", chunk(2, prim=mul)),
+            ("a parameter value", chunk(2, params={"k": 1})),
+            ("an operand count", chunk(2, extra_in=True)),
+            ("a result count", chunk(2, extra_out=True)),
+            ("a constant for a value", chunk(2, other=lit2)),
+            ("a value computed once", chunk(2, other=W)),
+            ("a step offset", chunk(2, shift=2)),
+            ("batchedness", chunk(2, aval=FU)),
+            ("an operand's name", chunk(2, name="u")),
+            ("a result's name", chunk(2, outname="g")),
+            ("a result computed once", chunk(2, out_t=None)),
+            ("a result's step", chunk(2, out_t=1)),
+            ("a local operand for an outside one", chunk(2, second=Value("a", 2, F)))]:
+        assert not same_body(other, base, None), what
+    assert not same_body(chunk(2, other=Lit(3.0)), chunk(3, other=lit2), None)
+    assert same_body(chunk(2, other=Lit(2.0)), chunk(3, other=lit2), None)
+    p = {"k": 1}
+    assert same_body(chunk(2, params=p), chunk(3, params=dict(p)), None)
+    assert not same_body(chunk(2, params={"k": 1}), chunk(3, params={"k": 2}), None)
+
+
+def test_any_value_can_be_a_result_of_a_program():
+    """The compiler folds running sums into one sum after the loop when nobody reads their
+    intermediate values; asked for one of those values, it must keep the running sum."""
+    g = elman().unroll(steps=5)
+    gg = ur.grad(g)
+    acc = [e.outs[0] for e in g.eqns if e.prim.accumulates]            # ΣL[1..5]
+    dW = [e.outs[0] for e in gg.eqns if e.outs[0].name == "Σ∂W"]
+    rng = np.random.default_rng(0)
+    p = {k: rng.standard_normal(v.shape) * 0.5 for k, v in g.params.items()}
+    x, y = rng.standard_normal((5, 2, 3)), rng.integers(0, 2, (5, 2))
+    bound = ur.runtime.bind_arguments(gg, p, {"x": x, "y": y})
+    for items in ([acc[2], g.loss], [dW[1], dW[-1]]):
+        prog = compile_graph(gg, items)
+        got = prog(bound.xp, bound.params, bound.arrays)
+        want = gg.evaluate(p, items, x=x, y=y)
+        for v, a in zip(items, got):
+            assert np.allclose(a, want[v], rtol=1e-13, atol=1e-15), v
