@@ -246,3 +246,25 @@ def test_messages_name_the_right_fix():
     with pytest.raises(ur.ParamError, match=r"parameter b is a list, not an array of shape "
                                             r"\(4,\); convert it with np.asarray"):
         g.run(dict(p, b=[0.0] * 4), x=np.ones((5, 2, 3)), y=np.zeros((5, 2), int))
+
+
+# --- files -----------------------------------------------------------------------------------------
+
+def test_render_and_the_cli_report_file_errors_and_create_no_folders(tmp_path, capsys):
+    from unroll.__main__ import main
+    c = ur.models.elman(2, 3, 2)
+    missing = tmp_path / "no" / "such" / "x.png"
+    with pytest.raises(ur.RenderError, match=r"folder .*no/such' does not exist; create it"):
+        c.render(missing)
+    (tmp_path / "d.svg").mkdir()
+    with pytest.raises(ur.RenderError, match="cannot write .*d.svg"):
+        c.render(tmp_path / "d.svg")                       # a folder, not a file
+    with pytest.raises(ur.RenderError, match=r"\.svg, \.png, \.pdf or \.dot"):
+        c.render(tmp_path / "x.jpg")
+    with pytest.raises(ur.RenderError, match="zoom must be a number"):
+        c.unroll(steps=2).render(tmp_path / "x.png", zoom=0)
+    (tmp_path / "m.py").write_text("import unroll as ur\n"
+                                   "def model():\n    return ur.models.elman(2, 3, 2)\n")
+    assert main(["render", f"{tmp_path / 'm.py'}:model", "-o", str(missing)]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    assert not (tmp_path / "no").exists()

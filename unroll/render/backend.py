@@ -11,7 +11,6 @@ have; PDF without a system Graphviz goes through ``svglib``.
 from __future__ import annotations
 
 import functools
-import os
 import re
 import shutil
 from pathlib import Path
@@ -186,14 +185,23 @@ def render(dot, path, format: str | None = None, zoom: float = 2.0) -> Path:
     if fmt not in FORMATS:
         raise RenderError(f"cannot render to {path.name!r}: use a .svg, .png, .pdf or .dot "
                           "file name (or format=...)")
-    if path.parent and not path.parent.exists():
-        os.makedirs(path.parent, exist_ok=True)
+    if isinstance(zoom, bool) or not isinstance(zoom, (int, float)) or not 0 < zoom < 100:
+        raise RenderError(f"zoom must be a number between 0 and 100 (2 doubles the size), "
+                          f"not {zoom!r}")
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise RenderError(f"cannot write {str(path)!r}: the folder {str(parent)!r} does not "
+                          "exist; create it first (e.g. Path(...).mkdir(parents=True))")
     if fmt in ("dot", "gv"):
-        path.write_text(_source(dot))
+        data = _source(dot).encode()
     elif fmt == "svg":
-        path.write_text(svg(dot))
+        data = svg(dot).encode()
     elif fmt == "png":
-        path.write_bytes(png(dot, zoom=zoom))
+        data = png(dot, zoom=zoom)
     else:
-        path.write_bytes(pdf(dot))
+        data = pdf(dot)
+    try:
+        path.write_bytes(data)
+    except OSError as e:
+        raise RenderError(f"cannot write {str(path)!r}: {e.strerror or e}") from None
     return path
