@@ -268,3 +268,37 @@ def test_render_and_the_cli_report_file_errors_and_create_no_folders(tmp_path, c
     assert main(["render", f"{tmp_path / 'm.py'}:model", "-o", str(missing)]) == 2
     assert "does not exist" in capsys.readouterr().err
     assert not (tmp_path / "no").exists()
+
+
+# --- resources ---------------------------------------------------------------------------------
+
+def test_a_delay_that_cannot_fit_is_refused_before_anything_is_built():
+    c = ur.Circuit("far")
+    x = c.input("x", ())
+    h = c.state("h", ())
+    h.next = ur.tanh(h.delayed(10 ** 9) + x)
+    c.loss(h * h)
+    with pytest.raises(ur.ResourceError, match=r"h is read 1,000,000,000 steps back"):
+        c.unroll(steps=3)
+
+
+def test_runs_that_would_not_fit_are_refused_with_the_way_out(monkeypatch):
+    """With (pretend) 4 MiB free: a τ = 200,000 unroll, and a gradient whose stored arrays
+    need more, are refused with the estimate and what to do instead."""
+    import unroll.runtime
+    import unroll.unrolling
+    c = ur.models.elman(3, 8, 2)
+    monkeypatch.setattr(unroll.unrolling, "available_memory", lambda: 4 * 2 ** 20)
+    with pytest.raises(ur.ResourceError, match=r"τ = 200,000 .*TruncatedBPTT"):
+        c.unroll(steps=200_000)
+    monkeypatch.undo()
+    g = c.unroll(steps=100)
+    p = c.init_params(seed=0)
+    x, y = np.ones((100, 5000, 3)), np.zeros((100, 5000), int)
+    monkeypatch.setattr(unroll.runtime, "available_memory", lambda: 4 * 2 ** 20)
+    for executor in ("compiled", "interpret"):
+        with pytest.raises(ur.ResourceError, match=r"would keep about \d+ MiB.*checkpoint="
+                                                   r"'sqrt'.*TruncatedBPTT.*B = 5000"):
+            g.value_and_grad(p, executor=executor, x=x, y=y)
+    loss, _ = g.value_and_grad(p, checkpoint="sqrt", x=x, y=y)    # the way out runs
+    assert np.isfinite(float(loss))

@@ -11,7 +11,7 @@ import difflib
 __all__ = [
     "UnrollError", "CircuitError", "AlgebraicLoopError", "ShapeError", "DTypeError",
     "InputError", "ParamError", "NonFiniteError", "GradcheckError", "GradcheckWarning",
-    "RenderError", "NoSuchAttributeError", "suggest",
+    "RenderError", "NoSuchAttributeError", "ResourceError", "suggest",
 ]
 
 
@@ -57,6 +57,31 @@ class RenderError(UnrollError, ValueError):
 
 class NoSuchAttributeError(UnrollError, AttributeError):
     """A circuit value has no such attribute (``h.prev.prev``: write ``h.delayed(2)``)."""
+
+
+class ResourceError(UnrollError, MemoryError):
+    """What was asked would not fit in memory; the message gives the estimate and the ways
+    out (a shorter τ, truncated BPTT, checkpoint=..., a smaller batch)."""
+
+
+def available_memory() -> int | None:
+    """Bytes of memory this process can still use (MemAvailable on Linux), or None."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        import os
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def gib(n: float) -> str:
+    return f"{n / 2 ** 30:.1f} GiB" if n >= 2 ** 30 else f"{n / 2 ** 20:.0f} MiB"
 
 
 class GradcheckWarning(UserWarning):

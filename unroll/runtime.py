@@ -12,12 +12,13 @@ localises the first NaN/Inf when ``check_finite=True``.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from . import backends
 from .core import INT, Lit
-from .errors import (DTypeError, InputError, NonFiniteError, ParamError, UnrollError,
-                     suggest)
+from .errors import (DTypeError, InputError, NonFiniteError, ParamError, ResourceError,
+                     UnrollError, available_memory, gib, suggest)
 from .ir import Graph, Value, _forward_items, _grad_items
 
 __all__ = ["run", "value_and_grad", "evaluate", "interpret", "bind_arguments", "Bound",
@@ -382,10 +383,40 @@ def evaluate(g: Graph, params: dict, values=(), **inputs) -> dict:
 def _execute(g: Graph, items: list, bound: Bound, kind: str, executor: str = "compiled"):
     """The arrays of ``items`` (Values, or tuples of per-step Values returned stacked)."""
     if executor == "interpret":
+        per = fixed = 0
+        for e in g.eqns:                         # the interpreter keeps every value
+            for v in e.outs:
+                size = math.prod(v.aval.shape)
+                per, fixed = (per + size, fixed) if v.aval.batched else (per, fixed + size)
+        _check_memory(g, bound, per, fixed, kind)
         return _gather(bound.xp, interpret(g, dict(bound.env), bound.xp), items)
     if executor != "compiled":
         raise UnrollError(f"executor must be 'compiled' or 'interpret', not {executor!r}")
-    return program(g, items, kind)(bound.xp, bound.params, bound.arrays)
+    prog = program(g, items, kind)
+    _check_memory(g, bound, *prog.stats.get("stored", (0, 0)), kind)
+    return prog(bound.xp, bound.params, bound.arrays)
+
+
+_SMALL = 64 * 2 ** 20
+
+
+def _check_memory(g: Graph, bound: Bound, per: int, fixed: int, kind: str) -> None:
+    """Refuse, before allocating, a run whose stored values would not fit in memory."""
+    itemsize = getattr(bound.xp.float_dtype, "itemsize", None) or \
+        backends.to_numpy(bound.xp.zeros((), dtype=bound.xp.float_dtype)).itemsize
+    need = (per * bound.batch + fixed) * itemsize
+    if need < _SMALL:                  # no machine lacks that; spare the look-up per call
+        return
+    have = available_memory()
+    if have is None or need <= have:
+        return
+    outs = ["a shorter τ", f"a smaller batch than B = {bound.batch}"]
+    if kind.startswith("grad"):
+        outs = ["value_and_grad(..., checkpoint='sqrt') (recomputes instead of storing)",
+                "truncated BPTT (ur.training.TruncatedBPTT)"] + outs
+    raise ResourceError(f"running {g.name} over τ = {g.steps:,} would keep about {gib(need)} "
+                        f"of arrays, more than the {gib(have)} of memory available; use "
+                        + ", or ".join(outs))
 
 
 def program(g: Graph, items, kind: str):

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from .circuit import PART, Circuit, Node, init_shape
 from .core import FLOAT, PRIMITIVES, Aval, Lit, no_gc
-from .errors import CircuitError, ShapeError
+from .errors import CircuitError, ResourceError, ShapeError, available_memory, gib
 from .ir import Eqn, Graph, Value
 
 __all__ = ["unroll", "resolve_steps"]
@@ -52,8 +52,35 @@ def unroll(c: Circuit, steps: int, loss_steps=None) -> Graph:
         raise CircuitError(f"circuit {c.name} has no state, output or loss: there is nothing "
                            "to unroll; declare c.output(name, expr) or c.loss(expr)")
     phases = c.schedule()
+    _check_size(c, steps, phases)
     with no_gc():
         return _unroll(c, steps, phases, loss_steps)
+
+
+#: the memory one equation of a Graph takes, with its Values (measured: ~0.5 KiB)
+BYTES_PER_EQUATION = 700
+
+
+def _check_size(c: Circuit, steps: int, phases) -> None:
+    """Refuse, before building anything, a graph that would not fit in memory."""
+    body = sum(len(ph.nodes) for ph in phases)
+    rows = {name: s.max_delay for name, s in c.states.items()}
+    n = steps * body + sum(rows.values())
+    need = n * BYTES_PER_EQUATION
+    if need < 64 * 2 ** 20:            # no machine lacks that; spare the look-up per unroll
+        return
+    have = available_memory()
+    if have is None or need <= have:
+        return
+    worst = max(rows, key=rows.get, default=None)
+    why = (f"state {worst} is read {rows[worst]:,} steps back, and each step back is one "
+           f"more initial value; read it at a shorter delay" if worst is not None and
+           rows[worst] > steps * body else
+           f"{steps:,} steps of {body} operations; unroll fewer steps and train on windows "
+           "(ur.training.TruncatedBPTT), carrying the state from one to the next")
+    raise ResourceError(f"unrolling circuit {c.name} over τ = {steps:,} would build about "
+                        f"{n:,} equations ({gib(need)}), more than the {gib(have)} of memory "
+                        f"available: {why}")
 
 
 def _unroll(c: Circuit, steps: int, phases, loss_steps=None) -> Graph:

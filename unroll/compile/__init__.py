@@ -45,5 +45,5 @@ def _compile(g, items: list, name, time_batching: bool) -> Program:
              "loops": sum(b.kind == "loop" for b in low.blocks),
              "stacked": sum(b.kind == "stacked" for b in low.blocks),
              "reductions": sum(len(b.reductions) for b in low.blocks if b.kind == "reduce"),
-             "blocks": len(low.blocks)}
+             "blocks": len(low.blocks), "stored": low.stored_elements()}
     return Program(fname, src, low.namespace, stats)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import keyword
+import math
 import re
 
 from ..core import Lit
@@ -167,6 +168,7 @@ class Lowering:
         self.namespace: dict = {}                  # globals of the generated function
         self.fns: dict = {}                        # (primitive, params) -> bound forward name
         self.lists: list = []                      # (variable, length) of per-step lists
+        self.list_layouts: dict = {}               # per-step list -> (length, batched, shape)
         self.layouts: dict = {}                    # stacked array -> (length, batched, shape)
         self.allocated: set = set()                # stacked arrays the program allocates
         self.recyclable: set = set()               # stacked arrays no other value shares
@@ -296,6 +298,8 @@ class Lowering:
                 hi = max(v.t for _, v in insts)
                 var = names.new(tname + "_")
                 self.lists.append((var, hi - lo + 1))
+                v0 = insts[0][1]
+                self.list_layouts[var] = (hi - lo + 1, batched, v0.shape)
                 for _, v in insts:
                     self.kind[v] = ("list", var, lo)
 
@@ -455,6 +459,15 @@ class Lowering:
                           self.layouts, self.recyclable)
         lines = head + ["    " + ln for ln in body + code + [f"return ({res},)"]]
         return "\n".join(lines) + "\n"
+
+    def stored_elements(self) -> tuple:
+        """(entries per sequence of the batch, entries that do not depend on it) the program
+        keeps in per-step lists and stacked arrays at most: the memory its run needs."""
+        per, fixed = 0, 0
+        for n, batched, shape in list(self.layouts.values()) + list(self.list_layouts.values()):
+            size = n * math.prod(shape)
+            per, fixed = (per + size, fixed) if batched else (per, fixed + size)
+        return per, fixed
 
     def _stored(self) -> set:
         """Names of the per-step lists and stacked arrays (the memory that lifetimes free)."""
