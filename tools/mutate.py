@@ -186,7 +186,8 @@ def main(argv=None) -> int:
     ap.add_argument("--all", action="store_true", help="every mutant")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--jobs", type=int, default=2)
-    ap.add_argument("--timeout", type=int, default=600, help="seconds per mutant")
+    ap.add_argument("--timeout", type=int, default=180,
+                    help="seconds per mutant (a normal run takes under a minute)")
     ap.add_argument("--list", action="store_true", help="list the mutants and stop")
     ap.add_argument("--only", help="only mutants whose file:line contains this")
     args = ap.parse_args(argv)
