@@ -302,3 +302,55 @@ def test_runs_that_would_not_fit_are_refused_with_the_way_out(monkeypatch):
             g.value_and_grad(p, executor=executor, x=x, y=y)
     loss, _ = g.value_and_grad(p, checkpoint="sqrt", x=x, y=y)    # the way out runs
     assert np.isfinite(float(loss))
+
+
+# --- declarations and graphs (from the API sweep) ---------------------------------------------------
+
+def _decl_cases():
+    c = ur.models.elman(3, 4, 2)
+    s = ur.Circuit("s")
+    x = s.input("x", ())
+    g = c.unroll(steps=3)
+    return [
+        ("c[name] for a missing name", lambda: c["nope"], ur.NoSuchVariableError,
+         "no variable 'nope'.*its variables are x, y"),
+        ("c[3]", lambda: c[3], KeyError, "no variable 3"),
+        ("an output named loss", lambda: c.output("loss", c["o"]), ur.CircuitError,
+         "run returns the loss under that key"),
+        ("an output named state", lambda: c.output("state", c["o"]), ur.CircuitError,
+         "state under that key"),
+        ("at a fractional step", lambda: s.output("o1", x * 2, at=[1.7]), ur.CircuitError,
+         "whole steps"),
+        ("at a string step", lambda: s.output("o2", x * 2, at=["2"]), ur.CircuitError,
+         "whole steps"),
+        ("at a boolean step", lambda: s.loss(x * x, at=[True]), ur.CircuitError, "whole steps"),
+        ("at step 0", lambda: s.loss(x * x, at=[0]), ur.CircuitError, "whole steps"),
+        ("at no steps", lambda: s.loss(x * x, at=[]), ur.CircuitError, "non-empty"),
+        ("loss_steps of a fractional step", lambda: c.unroll(3, loss_steps=[1.5]),
+         ur.CircuitError, "whole steps"),
+        ("loss_steps dict of an int", lambda: c.unroll(3, loss_steps={"L": 2}),
+         ur.CircuitError, "list of whole steps"),
+        ("unroll(4.0) after unroll(4)", lambda: (c.unroll(4), c.unroll(4.0)), ur.CircuitError,
+         "τ must be an integer"),
+        ("encoder_decoder mode", lambda: ur.models.encoder_decoder(3, 4, 2, mode="bogus"),
+         ur.CircuitError, "mode must be 'train', 'free' or 'greedy'"),
+        ("encoder_decoder context_size 0",
+         lambda: ur.models.encoder_decoder(3, 4, 2, context_size=0), ur.ShapeError,
+         "context_size must be an integer >= 1"),
+        ("grad of a circuit", lambda: ur.grad(c), ur.UnrollError, "unroll the circuit first"),
+        ("wrt a number", lambda: ur.grad(g, wrt=5), ur.InputError, "wrt must be a name"),
+        ("wrt empty", lambda: g.value_and_grad(c.init_params(), wrt=[], x=np.ones((3, 3)),
+                                               y=np.zeros(3, int)), ur.InputError, "wrt is empty"),
+        ("executor with checkpoint", lambda: g.value_and_grad(
+            c.init_params(), checkpoint=2, executor="fast", x=np.ones((3, 3)),
+            y=np.zeros(3, int)), ur.UnrollError, "executor must be 'compiled' or 'interpret'"),
+    ]
+
+
+DECL = _decl_cases()
+
+
+@pytest.mark.parametrize("what, call, err, msg", DECL, ids=[c[0] for c in DECL])
+def test_declarations_and_graphs(what, call, err, msg):
+    with pytest.raises(err, match=msg):
+        call()

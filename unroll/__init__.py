@@ -19,8 +19,8 @@ from . import grad as _grad_module  # noqa: F401  (imported first: `ur.grad` is 
 from .circuit import Circuit, State
 from .core import Var
 from .errors import (AlgebraicLoopError, CircuitError, DTypeError, GradcheckError,
-                     InputError, NoSuchAttributeError, NonFiniteError, ParamError, RenderError,
-                     ResourceError, ShapeError, UnrollError)
+                     InputError, NoSuchAttributeError, NoSuchVariableError, NonFiniteError,
+                     ParamError, RenderError, ResourceError, ShapeError, UnrollError)
 from .ir import Eqn, Graph, Value
 from .ops import (concat, exp, hardmax, log, log_softmax, matmul, mean, mse, one_hot, relu,
                   reshape,
@@ -38,7 +38,7 @@ __all__ = [
     "matmul",
     "reshape", "UnrollError", "CircuitError", "AlgebraicLoopError", "ShapeError", "DTypeError",
     "InputError", "ParamError", "NonFiniteError", "GradcheckError", "RenderError",
-    "NoSuchAttributeError", "ResourceError",
+    "NoSuchAttributeError", "NoSuchVariableError", "ResourceError",
 ]
 
 from . import diagnostics, interop, models, optim, render, training  # noqa: E402  (built on the API above)

@@ -13,10 +13,12 @@ phases, each run over t in one direction, so that unrolling never needs a global
 """
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass, field
 
 from .core import FLOAT, Aval, Lit, Primitive, Var, bind, dtype_kind, format_op
-from .errors import AlgebraicLoopError, CircuitError, ShapeError, suggest
+from .errors import (AlgebraicLoopError, CircuitError, NoSuchVariableError, ShapeError,
+                     suggest)
 
 __all__ = ["Circuit", "State", "Node", "Phase"]
 
@@ -202,7 +204,12 @@ class Circuit:
         """Declare an output o(t) (at every step, or only ``at``: "last" or a list of steps).
 
         Without ``expr``, ``name`` must be a state or a named value of the circuit already,
-        which becomes an output under its own name."""
+        which becomes an output under its own name. "loss" and "state" are the keys ``run``
+        returns the loss and the final states under, so they cannot name an output."""
+        if name in ("loss", "state"):
+            raise CircuitError(f"output {name!r}: run returns the {name} under that key; pick "
+                               f"another name for the output")
+        _check_at(at, f"output {name}")
         if expr is None:
             if name not in self.named:
                 raise CircuitError(f"output {name}: there is no variable {name!r} to output"
@@ -225,6 +232,7 @@ class Circuit:
     def loss(self, expr, at=None, name: str | None = None) -> Var:
         """Add a per-step loss L(t) (a scalar per example); the total is L = Σ_t L(t), averaged
         over the batch. ``at``: None (every step), "last", or a list of steps (1-based)."""
+        _check_at(at, "loss")
         if tuple(_as_var(expr, self).shape) != ():
             raise ShapeError(f"loss {_describe(expr)} has shape {tuple(expr.shape)} per example, "
                              "but a loss must be a scalar; wrap it in ur.sum(...)")
@@ -236,9 +244,10 @@ class Circuit:
 
     def __getitem__(self, name: str) -> Var:
         """The handle of any named variable (input, parameter, state, output, named value)."""
-        if name not in self.named:
-            raise KeyError(f"circuit {self.name} has no variable {name!r}"
-                           f"{suggest(name, self.named)}")
+        if not isinstance(name, str) or name not in self.named:
+            raise NoSuchVariableError(f"circuit {self.name} has no variable {name!r}"
+                                      f"{suggest(name, self.named) if isinstance(name, str) else ''}"
+                                      f"; its variables are {', '.join(self.named) or 'none'}")
         node = self.named[name]
         if node.kind == "state":
             h = State(self, node)
@@ -459,6 +468,8 @@ class Circuit:
             If the circuit is ill-formed (see :meth:`check`) or τ < 1.
         """
         from .unrolling import unroll
+        if not isinstance(steps, int) or isinstance(steps, bool) or steps < 1:
+            raise CircuitError(f"unroll(steps={steps!r}): τ must be an integer >= 1")
         # the same circuit unrolled again the same way is the same graph, with the programs
         # it has compiled (a training loop over batches of a few lengths compiles each once)
         key = (self._version, steps, _frozen(loss_steps))
@@ -499,6 +510,17 @@ def _part_forward(xp, whole, *, i):
 #: unroller maps it to the i-th output of the unrolled equation)
 PART = Primitive(name="part", nargs=1, forward=_part_forward, shape=lambda a, *, i: a[i],
                  vjp=None, fmt="{0}[{i}]")
+
+
+def _check_at(at, what: str) -> None:
+    """``at``: None, "last", "first" or a list of whole steps (their range is checked when
+    the circuit is unrolled, against τ)."""
+    if at is None or isinstance(at, str) and at in ("last", "first"):
+        return
+    if isinstance(at, str) or not isinstance(at, (list, tuple, range)) or not at or any(
+            isinstance(t, bool) or not isinstance(t, numbers.Integral) or t == 0 for t in at):
+        raise CircuitError(f"{what}: at must be None, 'last', 'first' or a non-empty list of "
+                           f"whole steps (1-based, negative from the end), not {at!r}")
 
 
 def _atomic(s: str) -> bool:

@@ -11,7 +11,7 @@ import difflib
 __all__ = [
     "UnrollError", "CircuitError", "AlgebraicLoopError", "ShapeError", "DTypeError",
     "InputError", "ParamError", "NonFiniteError", "GradcheckError", "GradcheckWarning",
-    "RenderError", "NoSuchAttributeError", "ResourceError", "suggest",
+    "RenderError", "NoSuchAttributeError", "NoSuchVariableError", "ResourceError", "suggest",
 ]
 
 
@@ -57,6 +57,13 @@ class RenderError(UnrollError, ValueError):
 
 class NoSuchAttributeError(UnrollError, AttributeError):
     """A circuit value has no such attribute (``h.prev.prev``: write ``h.delayed(2)``)."""
+
+
+class NoSuchVariableError(CircuitError, KeyError):
+    """``c[name]`` for a name the circuit does not have."""
+
+    def __str__(self) -> str:                 # KeyError would print the message quoted
+        return str(self.args[0]) if self.args else ""
 
 
 class ResourceError(UnrollError, MemoryError):

@@ -442,6 +442,12 @@ def resolve_wrt(g: Graph, wrt) -> tuple:
         return tuple(g.params)
     if isinstance(wrt, str):
         wrt = (wrt,)
+    if not isinstance(wrt, (list, tuple)) or not all(isinstance(k, str) for k in wrt):
+        raise InputError(f"wrt must be a name or a list of names of parameters and inputs, "
+                         f"not {wrt!r}")
+    if not wrt:
+        raise InputError("wrt is empty: name at least one parameter or input (or leave wrt "
+                         "out for every parameter)")
     known = list(g.params) + list(g.seq_inputs) + list(g.static_inputs)
     for k in wrt:
         if k not in known:
@@ -455,6 +461,9 @@ def resolve_wrt(g: Graph, wrt) -> tuple:
 
 def grad_graph(g: Graph, wrt=None) -> Graph:
     """The (cached) gradient graph of ``g`` with respect to ``wrt``."""
+    if not isinstance(g, Graph):
+        raise UnrollError(f"expected a Graph, not {type(g).__name__}: unroll the circuit "
+                          "first, g = c.unroll(steps=...)")
     wrt = resolve_wrt(g, wrt)
     key = ("grad", wrt)
     if key not in g._cache:
@@ -496,6 +505,8 @@ def value_and_grad(g: Graph, params: dict, *, wrt=None, check_finite: bool = Fal
     grads : dict name -> array
     state : dict, only with ``return_state``
     """
+    if executor not in ("compiled", "interpret"):
+        raise UnrollError(f"executor must be 'compiled' or 'interpret', not {executor!r}")
     gg = grad_graph(g, wrt)
     bound = bind_arguments(g, params, inputs)
     items = _grad_items(gg)

@@ -9,6 +9,8 @@ chained into the total ``L`` as they appear.
 """
 from __future__ import annotations
 
+import numbers
+
 from .circuit import PART, Circuit, Node, init_shape
 from .core import FLOAT, PRIMITIVES, Aval, Lit, no_gc
 from .errors import CircuitError, ResourceError, ShapeError, available_memory, gib
@@ -25,11 +27,11 @@ def resolve_steps(at, steps: int, what: str) -> list:
         return [steps]
     if at == "first":
         return [1]
-    try:
-        ts = sorted({int(t) + (steps + 1 if int(t) < 0 else 0) for t in at})
-    except (TypeError, ValueError):
-        raise CircuitError(f"{what}: at must be None, 'last', 'first' or a list of steps, "
-                           f"not {at!r}") from None
+    if isinstance(at, str) or not hasattr(at, "__iter__") or any(
+            isinstance(t, bool) or not isinstance(t, numbers.Integral) for t in at):
+        raise CircuitError(f"{what}: at must be None, 'last', 'first' or a list of whole "
+                           f"steps (1-based, negative from the end), not {at!r}")
+    ts = sorted({int(t) + (steps + 1 if int(t) < 0 else 0) for t in at})
     bad = [t for t in ts if not 1 <= t <= steps]
     if bad:
         raise CircuitError(f"{what} is placed at step(s) {bad}, but the graph has steps "
@@ -117,7 +119,7 @@ class _Unroller:
                 raise CircuitError(f"unroll(loss_steps=...): circuit {c.name} has no loss "
                                    f"{sorted(unknown)[0]!r}; its losses are "
                                    f"{', '.join(n.name for n, _ in c.losses) or 'none'}")
-            self.loss_steps = {n: set(resolve_steps(list(loss_steps.get(n.name, ())), steps,
+            self.loss_steps = {n: set(resolve_steps(loss_steps.get(n.name, ()), steps,
                                                     f"loss {n.name}")) for n, _ in c.losses}
         else:
             self.loss_steps = {n: set(resolve_steps(at, steps, f"loss {n.name}"))

@@ -236,8 +236,14 @@ def encoder_decoder(input_size: int, hidden_size: int, output_size: int, mode: s
     and free-running at test time (``"greedy"``: the one-hot of its own previous argmax, or
     ``"free"``: its softmax).
     """
+    if mode not in ("train", "free", "greedy"):
+        raise ur.CircuitError(f"mode must be 'train', 'free' or 'greedy', not {mode!r}")
+    if context_size is not None and (isinstance(context_size, bool) or
+                                     not isinstance(context_size, int) or context_size < 1):
+        raise ur.ShapeError(f"context_size must be an integer >= 1 (or None for the hidden "
+                            f"size), not {context_size!r}")
     H, K = hidden_size, output_size
-    C = context_size or hidden_size
+    C = hidden_size if context_size is None else context_size
     enc = ur.Circuit(f"{name}_encoder")
     x = enc.input("x", (input_size,))
     he = enc.state("h", (C,))
