@@ -257,3 +257,18 @@ def test_a_value_computed_once_meets_initial_rows_in_the_compiled_program(B):
         lb, gb = g.value_and_grad(p, x=xs, s=s0, executor="interpret")
         assert float(la) == pytest.approx(float(lb), rel=1e-13)
         _same(ga, gb)
+
+
+def test_gradcheck_holds_what_has_no_gradient_constant():
+    """Reverse mode treats stop_gradient (and any primitive without a VJP) as a constant;
+    finite differences must too, or gradcheck blames a correct gradient (order 1 and 2)."""
+    c = ur.Circuit("sg")
+    x, w = c.input("x", ()), c.param("w", ())
+    h = c.state("h", ())
+    h.next = ur.tanh(ur.stop_gradient(w * h.prev) + w * x)
+    c.loss(h * h)
+    g = c.unroll(steps=3)
+    p, xs = {"w": np.array(0.7)}, np.array([0.5, -0.3, 0.2])
+    for order in (1, 2):
+        for mode in ("full", "directional"):
+            assert ur.gradcheck(g, p, order=order, mode=mode, x=xs).ok, (order, mode)

@@ -340,6 +340,8 @@ def test_checkpoint_sqrt_is_at_least_the_longest_delay():
     """checkpoint="sqrt" takes max(⌈√τ⌉, longest delay) instead of refusing."""
     from unroll.compile.remat import segment_length
     assert segment_length("sqrt", 4, 3) == 3 and segment_length("sqrt", 100, 3) == 10
+    assert [segment_length("sqrt", T) for T in (1, 2, 3, 4, 5, 9, 10, 99, 100, 101)] == \
+        [1, 2, 2, 2, 3, 3, 4, 10, 10, 11]                   # ⌈√τ⌉
     g = _delay2_graph(4)                        # ⌈√4⌉ = 2 = the delay; τ = 2: 2 > ⌈√2⌉
     _, a = g.value_and_grad(_delay2_params(), executor="interpret", x=np.ones((4, D)))
     _, b = g.value_and_grad(_delay2_params(), checkpoint="sqrt", x=np.ones((4, D)))

@@ -89,7 +89,7 @@ def _in_rule(path: str, tree: ast.AST) -> set:
             mark(node.value)
         if isinstance(node, ast.Call) and getattr(node.func, "id", "") in (
                 "_unary", "_binary", "_act_grad"):
-            for a in node.args[2:5]:                # vjp, fmt, code
+            for a in (node.args[2:3] + node.args[4:5]):    # vjp and code (not the print fmt)
                 mark(a)
     return keep
 

@@ -18,7 +18,7 @@ import numpy as np
 
 from . import backends
 from .errors import GradcheckError, GradcheckWarning, UnrollError
-from .runtime import grad_graph, resolve_wrt
+from .runtime import apply_eqn, bind_arguments, grad_graph, interpret, resolve_wrt
 
 __all__ = ["gradcheck", "hvp", "GradcheckReport", "Check"]
 
@@ -212,11 +212,44 @@ def _float64(arrays: dict, what: str) -> dict:
     return out
 
 
-def _loss(g, params, inputs) -> float:
+class _Pins:
+    """What reverse mode holds constant, finite differences must hold constant too: the
+    results of primitives without a gradient rule (stop_gradient, a step, a hardmax) are
+    pinned at their values in the unperturbed run. Without any, the compiled program runs."""
+
+    def __init__(self, graph, params, inputs):
+        self.graph = graph
+        eqns = [e for e in graph.eqns if e.prim.vjp is None and e.prim.nouts == 1 and
+                e.outs[0].aval.dtype == "float"]
+        self.values = {}
+        if eqns:
+            bound = bind_arguments(graph, params, inputs)
+            env = interpret(graph, dict(bound.env), bound.xp)
+            self.values = {e.outs[0]: env[e.outs[0]] for e in eqns}
+
+    def run(self, params, inputs, items: list) -> list:
+        """The arrays of ``items`` (Values of the graph), the pinned values held."""
+        bound = bind_arguments(self.graph, params, inputs)
+        env, xp, pins = dict(bound.env), bound.xp, self.values
+        for e in self.graph.eqns:
+            if e.outs[0] in pins:
+                env[e.outs[0]] = pins[e.outs[0]]
+            else:
+                apply_eqn(xp, e, env)
+        return [env[v] for v in items]
+
+
+def _loss(g, params, inputs, pins=None) -> float:
+    if pins is not None and pins.values:
+        return float(backends.to_numpy(pins.run(params, inputs, [g.loss])[0]))
     return float(backends.to_numpy(g.run(params, **inputs)["loss"]))
 
 
-def _grads(g, params, inputs, wrt) -> dict:
+def _grads(g, params, inputs, wrt, pins=None) -> dict:
+    if pins is not None and pins.values:
+        gg = pins.graph
+        vals = pins.run(params, inputs, [gg.grads[k] for k in wrt])
+        return {k: backends.to_numpy(v) for k, v in zip(wrt, vals)}
     _, grads = g.value_and_grad(params, wrt=wrt, **inputs)
     return {k: backends.to_numpy(v) for k, v in grads.items()}
 
@@ -268,6 +301,7 @@ def _make_check(g, name, shape, ana, num, idx_list, rtol, atol, kind) -> Check:
 
 def _check_first(g, params, inputs, wrt, eps, rtol, atol, rng, mode, ndir, max_entries, rep):
     grads = _grads(g, params, inputs, wrt)
+    pins = _Pins(g, params, inputs)
     for name in wrt:
         kind = _where(g, name)
         a = backends.to_numpy(params[name] if kind == "param" else inputs[name])
@@ -278,8 +312,8 @@ def _check_first(g, params, inputs, wrt, eps, rtol, atol, rng, mode, ndir, max_e
                 h = eps * max(1.0, abs(float(a[idx])))
                 d = np.zeros(a.shape)
                 d[idx] = h
-                lp = _loss(g, *_perturbed(params, inputs, kind, name, d))
-                lm = _loss(g, *_perturbed(params, inputs, kind, name, -d))
+                lp = _loss(g, *_perturbed(params, inputs, kind, name, d), pins)
+                lm = _loss(g, *_perturbed(params, inputs, kind, name, -d), pins)
                 ana.append(float(gk[idx]))
                 num.append((lp - lm) / (2 * h))
                 idxs.append(idx)
@@ -289,8 +323,8 @@ def _check_first(g, params, inputs, wrt, eps, rtol, atol, rng, mode, ndir, max_e
                 v = rng.standard_normal(a.shape)
                 v /= np.linalg.norm(v) or 1.0
                 h = eps * scale
-                lp = _loss(g, *_perturbed(params, inputs, kind, name, h * v))
-                lm = _loss(g, *_perturbed(params, inputs, kind, name, -h * v))
+                lp = _loss(g, *_perturbed(params, inputs, kind, name, h * v), pins)
+                lm = _loss(g, *_perturbed(params, inputs, kind, name, -h * v), pins)
                 ana.append(float(np.sum(gk * v)))
                 num.append((lp - lm) / (2 * h))
                 idxs.append(None)
@@ -308,6 +342,7 @@ def _entries(shape, max_entries, rng):
 def _check_second(g, params, inputs, wrt, eps, rtol, atol, rng, mode, ndir, max_entries, rep):
     """Hessian-vector products against central differences of the gradient."""
     arrays = {k: backends.to_numpy(params[k]) for k in wrt}
+    pins = _Pins(grad_graph(g, wrt), params, inputs)
     per = {k: ([], [], []) for k in wrt}
     if mode == "full":
         dirs = []
@@ -330,7 +365,7 @@ def _check_second(g, params, inputs, wrt, eps, rtol, atol, rng, mode, ndir, max_
                 for j in params}
         minus = {j: params[j] - _like(params[j], h * v[j]) if j in v else params[j]
                  for j in params}
-        gp, gm = _grads(g, plus, inputs, wrt), _grads(g, minus, inputs, wrt)
+        gp, gm = _grads(g, plus, inputs, wrt, pins), _grads(g, minus, inputs, wrt, pins)
         for j in wrt:
             fd = (gp[j] - gm[j]) / (2 * h)
             an = backends.to_numpy(hv[j])
