@@ -354,3 +354,63 @@ DECL = _decl_cases()
 def test_declarations_and_graphs(what, call, err, msg):
     with pytest.raises(err, match=msg):
         call()
+
+
+def _more_cases():
+    c = ur.models.elman(4, 3, 4)
+    g = c.unroll(steps=2)
+    p = c.init_params(seed=0)
+    xs, ys = np.eye(4)[[0, 1]], np.array([1, 2])
+    s = ur.Circuit("p")
+    import unroll.testing as ut
+    return [
+        ("param init NaN", lambda: s.param("W", (3,), init=float("nan")), ur.CircuitError,
+         "not a finite number"),
+        ("param init unknown", lambda: s.param("W", (3,), init="gaussian"), ur.CircuitError,
+         "unknown init 'gaussian'.*lambda rng, shape"),
+        ("param init an array", lambda: s.param("W", (3,), init=np.ones(3)), ur.CircuitError,
+         "unknown init"),
+        ("param init that fails", lambda: (s.param("W5", (3,), init=lambda rng, sh: "abc"),
+                                           s.init_params()), ur.CircuitError,
+         "its init <lambda> failed"),
+        ("init_params seed negative", lambda: c.init_params(seed=-1), ur.CircuitError,
+         "seed must be an integer >= 0"),
+        ("input per_step a string", lambda: s.input("q", (2,), per_step="no"), ur.UnrollError,
+         "per_step must be True or False"),
+        ("state show a string", lambda: s.state("k", (2,), show="no"), ur.UnrollError,
+         "show must be True or False"),
+        ("run return_state a string", lambda: g.run(p, return_state="yes", x=xs, y=ys),
+         ur.UnrollError, "return_state=...\\) must be True or False"),
+        ("check_finite a string", lambda: g.value_and_grad(p, check_finite="no", x=xs, y=ys),
+         ur.UnrollError, "check_finite=...\\) must be True or False"),
+        ("generate prime a number", lambda: ur.models.generate(c, p, 5, 2), ur.InputError,
+         "prime must be a non-empty list"),
+        ("generate prime fractional", lambda: ur.models.generate(c, p, [1.7], 2),
+         ur.InputError, "integer token ids"),
+        ("generate temperature NaN", lambda: ur.models.generate(c, p, [1], 2,
+                                                                temperature=float("nan")),
+         ur.InputError, "temperature must be a finite number > 0"),
+        ("generate into an int input", lambda: ur.models.generate(c, p, [0], 3, input="y"),
+         ur.InputError, "one-hot vectors.*encode="),
+        ("generate params a list", lambda: ur.models.generate(c, [p], [0], 3), ur.ParamError,
+         "params must be a dict"),
+        ("random_circuits directions a string",
+         lambda: ut.random_circuits(directions="forward").example(), ur.UnrollError,
+         "directions must be a tuple"),
+        ("random_circuits unknown init", lambda: ut.random_circuits(inits=("bogus",)).example(),
+         ur.UnrollError, "inits must be"),
+        ("random_circuits no primitives", lambda: ut.random_circuits(primitives=[]).example(),
+         ur.UnrollError, "primitives must be a non-empty list"),
+        ("random_circuits max_states 0", lambda: ut.random_circuits(max_states=0).example(),
+         ur.UnrollError, "max_states must be an integer >= 1"),
+    ]
+
+
+MORE = _more_cases()
+
+
+@pytest.mark.parametrize("what, call, err, msg", MORE, ids=[c[0] for c in MORE])
+@pytest.mark.filterwarnings("ignore::hypothesis.errors.NonInteractiveExampleWarning")
+def test_parameters_flags_generation_and_strategies(what, call, err, msg):
+    with pytest.raises(err, match=msg):
+        call()

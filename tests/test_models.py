@@ -277,11 +277,11 @@ def test_generation_reproduces_a_memorised_sequence():
 def test_generation_errors():
     c = M.elman(4, 8, 4)
     p = c.init_params()
-    with pytest.raises(ur.InputError, match="prime with at least one token"):
+    with pytest.raises(ur.InputError, match="prime must be a non-empty list of token ids"):
         M.generate(c, p, [], 3)
     with pytest.raises(ur.InputError, match="no output 'out'"):
         M.generate(c, p, [0], 3, output="out")
-    with pytest.raises(ur.InputError, match="temperature must be positive"):
+    with pytest.raises(ur.InputError, match="temperature must be a finite number > 0"):
         M.generate(c, p, [0], 3, temperature=0)
     with pytest.raises(ur.InputError, match=r"prime token\(s\) \[7\] are not classes"):
         M.generate(c, p, [0, 7], 3)

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 from .core import FLOAT, Aval, Lit, Primitive, Var, bind, dtype_kind, format_op
 from .errors import (AlgebraicLoopError, CircuitError, NoSuchVariableError, ShapeError,
-                     suggest)
+                     flag, suggest)
 
 __all__ = ["Circuit", "State", "Node", "Phase"]
 
@@ -151,6 +151,7 @@ class Circuit:
         per_step : bool
             False gives a static input (fig. 10.9), an array of shape (B, ...) at run time.
         """
+        per_step = flag(per_step, f"input {name}: per_step")
         node = self._leaf("input" if per_step else "static", name, shape, dtype_kind(dtype))
         (self.inputs if per_step else self.statics)[name] = node
         return Var(self, node)
@@ -159,6 +160,8 @@ class Circuit:
         """Declare a shared parameter. ``init``: "default" (U(±1/√fan_in) for matrices, zeros
         for vectors), "zeros", "ones", "normal", "uniform", "orthogonal", a number, or a
         callable ``init(rng, shape) -> array``."""
+        from .initializers import check_init
+        check_init(name, init)
         node = self._leaf("param", name, shape, FLOAT)
         self.params[name] = ParamSpec(node, init)
         return Var(self, node)
@@ -183,6 +186,7 @@ class Circuit:
             False folds the state out of diagrams (a mere delay line, such as the previous
             output fed back by teacher forcing: the book draws y(t-1) -> h(t) directly).
         """
+        show = flag(show, f"state {name}: show")
         if direction not in ("forward", "backward"):
             raise CircuitError(f"state {name}: direction must be 'forward' or 'backward', "
                                f"not {direction!r}")

@@ -12,6 +12,7 @@ __all__ = [
     "UnrollError", "CircuitError", "AlgebraicLoopError", "ShapeError", "DTypeError",
     "InputError", "ParamError", "NonFiniteError", "GradcheckError", "GradcheckWarning",
     "RenderError", "NoSuchAttributeError", "NoSuchVariableError", "ResourceError", "suggest",
+    "flag",
 ]
 
 
@@ -93,6 +94,15 @@ def gib(n: float) -> str:
 
 class GradcheckWarning(UserWarning):
     """Gradcheck had to change something you asked for (e.g. upcast float32 to float64)."""
+
+
+def flag(value, what: str) -> bool:
+    """``value`` as a bool; a string such as "no" (which Python counts as true) is refused."""
+    if isinstance(value, bool) or type(value).__name__ == "bool_":
+        return bool(value)
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    raise UnrollError(f"{what} must be True or False, not {value!r}")
 
 
 def suggest(name: str, known) -> str:

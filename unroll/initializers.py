@@ -6,6 +6,7 @@ parameter to a circuit does not change the values of the others.
 from __future__ import annotations
 
 import math
+import numbers
 import zlib
 
 import numpy as np
@@ -58,21 +59,39 @@ INITIALIZERS = {
 }
 
 
+def check_init(name: str, init) -> None:
+    """Refuse, when the parameter is declared, an init that cannot give finite values."""
+    if callable(init):
+        return
+    if isinstance(init, numbers.Real) and not isinstance(init, bool):
+        if not math.isfinite(init):
+            raise CircuitError(f"parameter {name}: init={init!r} is not a finite number")
+        return
+    if not isinstance(init, str) or init not in INITIALIZERS:
+        raise CircuitError(f"parameter {name}: unknown init {init!r}; use one of "
+                           f"{', '.join(INITIALIZERS)}, a number, or a callable (rng, shape) "
+                           "-> array (for fixed values: init=lambda rng, shape: array)")
+
+
 def initialize(name: str, shape: tuple, init, seed: int, dtype) -> np.ndarray:
     """One parameter's initial array."""
+    check_init(name, init)
     rng = np.random.default_rng([seed, zlib.crc32(name.encode())])
     if callable(init):
-        arr = np.asarray(init(rng, shape))
-    elif isinstance(init, (int, float)) and not isinstance(init, bool):
+        try:
+            arr = np.asarray(init(rng, shape), dtype=float)
+        except Exception as e:
+            raise CircuitError(f"parameter {name}: its init {getattr(init, '__name__', init)} "
+                               f"failed: {type(e).__name__}: {e}") from e
+    elif isinstance(init, numbers.Real):
         arr = np.full(shape, float(init))
-    elif init in INITIALIZERS:
-        arr = INITIALIZERS[init](rng, shape)
     else:
-        raise CircuitError(f"parameter {name}: unknown init {init!r}; use one of "
-                           f"{', '.join(INITIALIZERS)}, a number or a callable (rng, shape)")
+        arr = INITIALIZERS[init](rng, shape)
     if arr.shape != tuple(shape):
         raise CircuitError(f"parameter {name}: its init returned shape {arr.shape}, "
                            f"expected {tuple(shape)}")
+    if not np.all(np.isfinite(arr)):
+        raise CircuitError(f"parameter {name}: its init returned NaN or Inf values")
     return arr.astype(dtype)
 
 
@@ -85,6 +104,8 @@ def init_params(circuit, seed: int = 0, dtype="float64", xp=None) -> dict:
             from None
     if dtype not in (np.float32, np.float64):
         raise DTypeError(f"init_params: dtype must be float32 or float64, not {dtype}")
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
+        raise CircuitError(f"init_params: seed must be an integer >= 0, not {seed!r}")
     out = {}
     for name, shape in circuit.param_shapes().items():
         spec = circuit.params.get(name)

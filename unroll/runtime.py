@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from . import backends
 from .core import INT, Lit
 from .errors import (DTypeError, InputError, NonFiniteError, ParamError, ResourceError,
-                     UnrollError, available_memory, gib, suggest)
+                     UnrollError, available_memory, flag, gib, suggest)
 from .ir import Graph, Value, _forward_items, _grad_items
 
 __all__ = ["run", "value_and_grad", "evaluate", "interpret", "bind_arguments", "Bound",
@@ -322,6 +322,7 @@ def run(g: Graph, params: dict, return_state: bool = False, **inputs) -> dict:
         Every output (shape (T, B, ...), or (T, ...) without a batch axis; (B, ...) for an
         output declared ``at="last"``) and ``"loss"`` if the circuit has a loss.
     """
+    return_state = flag(return_state, "run(return_state=...)")
     bound = bind_arguments(g, params, inputs)
     items = _forward_items(g)
     if not items and not return_state:
@@ -507,6 +508,8 @@ def value_and_grad(g: Graph, params: dict, *, wrt=None, check_finite: bool = Fal
     """
     if executor not in ("compiled", "interpret"):
         raise UnrollError(f"executor must be 'compiled' or 'interpret', not {executor!r}")
+    check_finite = flag(check_finite, "value_and_grad(check_finite=...)")
+    return_state = flag(return_state, "value_and_grad(return_state=...)")
     gg = grad_graph(g, wrt)
     bound = bind_arguments(g, params, inputs)
     items = _grad_items(gg)

@@ -1,6 +1,9 @@
 """One-to-many: generate a sequence by feeding each output back as the next input."""
 from __future__ import annotations
 
+import math
+import numbers
+
 import numpy as np
 
 import unroll as ur
@@ -42,17 +45,35 @@ def generate(circuit: ur.Circuit, params: dict, prime, steps: int, *, input: str
     >>> len(out), all(0 <= k < 4 for k in out)
     (6, True)
     """
-    if not len(prime):
-        raise ur.InputError("generate: prime with at least one token")
+    if not isinstance(circuit, ur.Circuit):
+        raise ur.InputError(f"generate: expected a Circuit, not {type(circuit).__name__}")
+    if not isinstance(params, dict):
+        raise ur.ParamError(f"generate: params must be a dict name -> array, not "
+                            f"{type(params).__name__}")
+    if isinstance(prime, (str, bytes)) or not hasattr(prime, "__len__") or not len(prime):
+        raise ur.InputError(f"generate: prime must be a non-empty list of token ids, not "
+                            f"{prime!r}")
+    if any(isinstance(k, bool) or not isinstance(k, numbers.Integral) for k in prime):
+        raise ur.InputError(f"generate: prime must hold integer token ids, not {list(prime)!r}")
     if input not in circuit.inputs:
         raise ur.InputError(f"generate: the circuit has no sequence input {input!r}"
                             f"{ur.errors.suggest(input, circuit.inputs)}")
     if output not in circuit.outputs:
         raise ur.InputError(f"generate: the circuit has no output {output!r}"
                             f"{ur.errors.suggest(output, circuit.outputs)}")
-    if temperature <= 0:
-        raise ur.InputError("generate: temperature must be positive (greedy=True for argmax)")
-    D = circuit.inputs[input].aval.shape[0]
+    if isinstance(temperature, bool) or not isinstance(temperature, numbers.Real) or \
+            not math.isfinite(temperature) or temperature <= 0:
+        raise ur.InputError(f"generate: temperature must be a finite number > 0 (greedy=True "
+                            f"for the argmax), not {temperature!r}")
+    shape = circuit.inputs[input].aval
+    if encode is None and (shape.dtype != "float" or len(shape.shape) != 1):
+        raise ur.InputError(f"generate: input {input} has shape {shape.shape} ({shape.dtype}); "
+                            "tokens are fed as one-hot vectors, so it must be a float vector, "
+                            "or pass encode=lambda k: ... giving the input's value")
+    if encode is not None and not callable(encode):
+        raise ur.InputError(f"generate: encode must be a function token -> input value, not "
+                            f"{encode!r}")
+    D = shape.shape[0] if encode is None else None
     if encode is None:
         bad = [int(k) for k in prime if not 0 <= int(k) < D]
         if bad:

@@ -274,7 +274,8 @@ def random_circuits(draw, max_states: int = 3, max_delay: int = 3, max_steps: in
     inits : tuple of str
         The kinds of initial value to draw from: "zeros", "param", "input", "expr".
     """
-    directions = tuple(directions or (("forward", "backward") if backward else ("forward",)))
+    directions, primitives = _options(max_states, max_delay, max_steps, max_ops, backward,
+                                      primitives, directions, inits)
     steps = draw(st.integers(1, max_steps))
     g = _Gen(draw, steps, max_ops, primitives or drawable_primitives())
     c, spec = g.c, g.spec
@@ -370,6 +371,34 @@ def random_circuits(draw, max_states: int = 3, max_delay: int = 3, max_steps: in
         c.loss(g.var[e], at=at)
         spec.losses.append((name, e, at))
     return CircuitCase(c, steps, spec, g.features)
+
+
+def _options(max_states, max_delay, max_steps, max_ops, backward, primitives, directions,
+             inits) -> tuple:
+    """Check random_circuits' arguments (a misread option would test less than it says)."""
+    for what, v, lo in (("max_states", max_states, 1), ("max_delay", max_delay, 1),
+                        ("max_steps", max_steps, 1), ("max_ops", max_ops, 0)):
+        if isinstance(v, bool) or not isinstance(v, int) or v < lo:
+            raise ur.UnrollError(f"random_circuits: {what} must be an integer >= {lo}, "
+                                 f"not {v!r}")
+    if max_states > len(STATE_NAMES):
+        raise ur.UnrollError(f"random_circuits: max_states is at most {len(STATE_NAMES)}")
+    if directions is None:
+        directions = ("forward", "backward") if backward else ("forward",)
+    if isinstance(directions, str) or not directions or \
+            not set(directions) <= {"forward", "backward"}:
+        raise ur.UnrollError(f"random_circuits: directions must be a tuple of 'forward' and "
+                             f"'backward', not {directions!r}")
+    if isinstance(inits, str) or not inits or \
+            not set(inits) <= {"zeros", "param", "input", "expr"}:
+        raise ur.UnrollError(f"random_circuits: inits must be a tuple of 'zeros', 'param', "
+                             f"'input', 'expr', not {inits!r}")
+    if primitives is not None:
+        bad = [p for p in primitives if p not in drawable_primitives()]
+        if isinstance(primitives, str) or not primitives or bad:
+            raise ur.UnrollError(f"random_circuits: primitives must be a non-empty list of "
+                                 f"registered primitives with a test domain; not {bad or primitives!r}")
+    return tuple(directions), list(primitives) if primitives else None
 
 
 def _declare_state(g: _Gen, s: StatePlan, statics: list):
