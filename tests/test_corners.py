@@ -272,3 +272,32 @@ def test_gradcheck_holds_what_has_no_gradient_constant():
     for order in (1, 2):
         for mode in ("full", "directional"):
             assert ur.gradcheck(g, p, order=order, mode=mode, x=xs).ok, (order, mode)
+
+
+@pytest.mark.parametrize("B", [1, 2])
+def test_concat_of_a_step_input_and_a_static_input_in_the_compiled_program(B):
+    """Found by review (the conditioning pattern of fig. 10.9): stacked over time, x has
+    leading axes (T, B) and the static s only (B,); concat broadcast s wrongly."""
+    c = ur.Circuit("cond")
+    x, s = c.input("x", (2,)), c.input("s", (3,), per_step=False)
+    h = c.state("h", (4,))
+    h.next = ur.tanh(c.param("W", (4, 4)) @ h.prev + c.param("M", (4, 5)) @ ur.concat([x, s]))
+    c.loss(ur.sum(h * h))
+    g = c.unroll(steps=3)
+    p = _rand(c.param_shapes(), 6)
+    xs, s0 = np.ones((3, B, 2)), np.ones((B, 3))
+    la, ga = g.value_and_grad(p, x=xs, s=s0)
+    lb, gb = g.value_and_grad(p, x=xs, s=s0, executor="interpret")
+    assert float(la) == pytest.approx(float(lb), rel=1e-13)
+    _same(ga, gb)
+
+
+def test_a_graph_changed_after_unrolling_is_not_handed_out_again():
+    c = ur.models.elman(2, 3, 2)
+    g = c.unroll(steps=3)
+    assert c.unroll(steps=3) is g                     # reused, with its programs
+    g.prune(keep=[g.loss])
+    g2 = c.unroll(steps=3)
+    assert g2 is not g and g2.outputs
+    out = g2.run(c.init_params(seed=0), x=np.ones((3, 2)), y=np.zeros(3, int))
+    assert out["o"].shape == (3, 2)

@@ -43,5 +43,5 @@ def test_memory_levels_off_over_thousands_of_cycles():
     base, entries = _rss_mib(), len(linecache.cache)
     rounds(1200)
     grown = _rss_mib() - base
-    assert grown < 8.0, f"the process grew by {grown:.1f} MiB over 1,200 more cycles"
+    assert grown < 32.0, f"the process grew by {grown:.1f} MiB over 1,200 more cycles"
     assert len(linecache.cache) <= entries + 10, "generated sources pile up in linecache"

@@ -134,7 +134,8 @@ class Circuit:
         self.shown: set = set()                 # named values the textbook view draws
         self._version = 0                       # bumped on every change (schedule cache)
         self._schedule = None
-        self._graphs: dict = {}                 # (version, τ, loss steps) -> Graph, recent
+        self._graphs: dict = {}                 # (version, τ, loss steps) -> (Graph, eqns)
+        self._sizes: dict = {}                  # the same keys -> how many equations it had
 
     # --- declarations ------------------------------------------------------------------------
 
@@ -477,11 +478,13 @@ class Circuit:
         # the same circuit unrolled again the same way is the same graph, with the programs
         # it has compiled (a training loop over batches of a few lengths compiles each once)
         key = (self._version, steps, _frozen(loss_steps))
-        g = self._graphs.pop(key, None)
-        if g is None:
-            g = unroll(self, steps, loss_steps=loss_steps)
-        self._graphs[key] = g
+        g, eqns = self._graphs.pop(key, (None, None))
+        if g is None or g.eqns is not eqns or len(eqns) != self._sizes.get(key):
+            g = unroll(self, steps, loss_steps=loss_steps)    # new, or changed since (prune)
+            self._sizes[key] = len(g.eqns)
+        self._graphs[key] = (g, g.eqns)
         while len(self._graphs) > _GRAPHS_KEPT:
+            self._sizes.pop(next(iter(self._graphs)), None)
             del self._graphs[next(iter(self._graphs))]
         return g
 

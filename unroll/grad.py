@@ -167,6 +167,9 @@ class _Transform:
         # whether it needs a gradient, and the identity of values computed once (their
         # once-work is shared)
         key = [e.prim, id(e.params), gkey]
+        for o in e.outs:                        # an output computed once: by identity too
+            if o.t is None:
+                key.append(id(o))
         for x in e.inputs:
             if type(x) is Value:
                 key.append(x.aval)
@@ -178,11 +181,7 @@ class _Transform:
         rec = self.replays.get(key)
         if rec is None:
             cts = self._apply_rule(e, gs, active)
-            # a rule whose once-work reads this equation's own operands or cotangents (an
-            # untimed cotangent, say) cannot be replayed for another equation: _NO_REPLAY
             self.replays[key] = _record(self.gg.eqns[self._mark:], slots, cts)
-        elif rec is _NO_REPLAY:
-            cts = self._apply_rule(e, gs, active)
         else:
             cts = self._replay(rec, slots, e.step)
         contribute = self._contribute
@@ -340,14 +339,11 @@ class _Recording:
         self.cts = cts            # one ref (or None) per operand of the forward equation
 
 
-_NO_REPLAY = object()        # the replay table's mark for a rule that must run afresh
-
-
 def _record(new_eqns, slots: tuple, cts: list):
     """References are (0, slot, -) an operand/output/cotangent of the forward equation,
     (1, k, j) output j of the k-th recorded equation, (2, value, -) a literal or a value
-    computed once (shared as it is). Once-work that reads a slot (or what was computed from
-    one) would be shared wrongly with the next equation: such a rule gives ``_NO_REPLAY``."""
+    computed once (shared as it is). Once-work reads only slots computed once, and those are
+    in the replay key by identity, so it is shared only among equations that have them."""
     where = {id(v): (0, i, 0) for i, v in enumerate(slots) if type(v) is Value}
     eqns, k = [], 0
 
@@ -356,8 +352,6 @@ def _record(new_eqns, slots: tuple, cts: list):
 
     for e in new_eqns:
         if e.step is None:                          # once-work: reused, not re-emitted
-            if any(type(x) is Value and id(x) in where for x in e.inputs):
-                return _NO_REPLAY
             continue
         eqns.append((e.prim, tuple(ref(x) for x in e.inputs), e.params,
                      [(v.name, v.aval) for v in e.outs]))

@@ -500,8 +500,8 @@ defprim("split", nargs=1, nouts=None, forward=_split_forward, shape=_split_shape
 def _concat_forward(xp, *xs, axis, rank):
     leads = [x.shape[:x.ndim - rank] for x in xs]
     lead = max(leads, key=len)
-    xs = [x if len(l) == len(lead) else xp.broadcast_to(x, lead + x.shape) for x, l in
-          zip(xs, leads)]
+    xs = [x if len(l) == len(lead) else xp.broadcast_to(x, lead + x.shape[x.ndim - rank:])
+          for x, l in zip(xs, leads)]
     return xp.concat(xs, axis=axis)
 
 

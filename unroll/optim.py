@@ -71,13 +71,10 @@ class Optimizer:
             raise ParamError(f"step takes the dict of gradients that value_and_grad returns, "
                              f"not a {type(grads).__name__}")
         todo = [(k, self._checked(k, g)) for k, g in grads.items() if k in self.params]
-        t = self.steps + 1
-        new = [(k, *self._update(k, self.params[k], g, dict(self.state[k]), t))
-               for k, g in todo]
-        for k, p, state in new:                      # all checked and computed: commit
-            self.params[k][...] = p
-            self.state[k] = state
-        self.steps = t
+        # everything is checked: the in-place updates below cannot fail halfway
+        self.steps += 1
+        for k, g in todo:
+            self._update(k, self.params[k], g, self.state[k], self.steps)
 
     def _checked(self, k: str, g):
         p = self.params[k]
@@ -107,8 +104,8 @@ class Optimizer:
                                  "(value_and_grad(..., check_finite=True))")
         return g
 
-    def _update(self, name, p, g, state, t) -> tuple:   # pragma: no cover - abstract
-        """(the new parameter, the new state): new arrays, nothing changed in place."""
+    def _update(self, name, p, g, state, t) -> None:    # pragma: no cover - abstract
+        """Update parameter ``p`` and its ``state`` in place (step ``t``, from 1)."""
         raise NotImplementedError
 
     def __repr__(self) -> str:
@@ -136,10 +133,13 @@ class SGD(Optimizer):
         if self.weight_decay:
             g = g + self.weight_decay * p
         if self.momentum:
-            # PyTorch's first buffer is g itself
-            state["v"] = g * 1.0 if "v" not in state else self.momentum * state["v"] + g
+            if "v" not in state:
+                state["v"] = g * 1.0                    # a copy: PyTorch's first buffer is g
+            else:
+                state["v"] *= self.momentum
+                state["v"] += g
             g = g + self.momentum * state["v"] if self.nesterov else state["v"]
-        return p - self.lr * g, state
+        p -= self.lr * g
 
 
 class Adam(Optimizer):
@@ -162,13 +162,16 @@ class Adam(Optimizer):
     def _update(self, name, p, g, state, t):
         if self.weight_decay:
             g = g + self.weight_decay * p
-        m = state.get("m", 0.0 * g)
-        v = state.get("v", 0.0 * g)
-        state["m"] = m = self.b1 * m + (1.0 - self.b1) * g
-        state["v"] = v = self.b2 * v + (1.0 - self.b2) * (g * g)
+        if "m" not in state:
+            state["m"], state["v"] = g * 0.0, g * 0.0
+        m, v = state["m"], state["v"]
+        m *= self.b1
+        m += (1.0 - self.b1) * g
+        v *= self.b2
+        v += (1.0 - self.b2) * (g * g)
         c1, c2 = 1.0 - self.b1 ** t, 1.0 - self.b2 ** t
         # PyTorch: p -= lr / c1 * m / (sqrt(v) / sqrt(c2) + eps)
-        return p - (self.lr / c1) * m / ((v ** 0.5) / math.sqrt(c2) + self.eps), state
+        p -= (self.lr / c1) * m / ((v ** 0.5) / math.sqrt(c2) + self.eps)
 
 
 class RMSprop(Optimizer):
@@ -193,17 +196,28 @@ class RMSprop(Optimizer):
     def _update(self, name, p, g, state, t):
         if self.weight_decay:
             g = g + self.weight_decay * p
-        state["s"] = s = self.alpha * state.get("s", 0.0 * g) + (1.0 - self.alpha) * (g * g)
+        if "s" not in state:
+            state["s"] = g * 0.0
+            if self.centered:
+                state["gbar"] = g * 0.0
+            if self.momentum:
+                state["b"] = g * 0.0
+        s = state["s"]
+        s *= self.alpha
+        s += (1.0 - self.alpha) * (g * g)
         if self.centered:
-            state["gbar"] = gbar = self.alpha * state.get("gbar", 0.0 * g) + \
-                (1.0 - self.alpha) * g
-            denom = (s - gbar * gbar) ** 0.5 + self.eps
+            state["gbar"] *= self.alpha
+            state["gbar"] += (1.0 - self.alpha) * g
+            denom = (s - state["gbar"] * state["gbar"]) ** 0.5 + self.eps
         else:
             denom = s ** 0.5 + self.eps
         if self.momentum:
-            state["b"] = b = self.momentum * state.get("b", 0.0 * g) + g / denom
-            return p - self.lr * b, state
-        return p - self.lr * g / denom, state
+            b = state["b"]
+            b *= self.momentum
+            b += g / denom
+            p -= self.lr * b
+        else:
+            p -= self.lr * g / denom
 
 
 # --- clipping ---------------------------------------------------------------------------------

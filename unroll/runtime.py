@@ -277,21 +277,28 @@ def _stack(xp, vals):
     return xp.stack(vals) if len(vals) > 1 else vals[0][None, ...]
 
 
-def _fresh(bound: Bound, a):
-    """``a``, or a copy of it if it may share memory with an array the user passed (an
+def _fresh_all(bound: Bound, arrays: list) -> list:
+    """``arrays``, each copied if it may share memory with an array the user passed (an
     output that is an input, a gradient that is a broadcast parameter): results are the
-    caller's to change."""
+    caller's to change. An array that owns its memory (no ``base``) shares none."""
     xp = bound.xp
     may = getattr(xp.module, "may_share_memory", None)
     users = list(bound.params.values()) + list(bound.arrays.values())
-    if may is None or any(may(a, u) for u in users):
-        return a.copy() if hasattr(a, "copy") else xp.asarray(a, copy=True)
-    return a
+    ids = {id(u) for u in users}
+    out = []
+    for a in arrays:
+        if may is not None and getattr(a, "base", 0) is None and id(a) not in ids:
+            out.append(a)
+        elif may is None or id(a) in ids or any(may(a, u) for u in users):
+            out.append(a.copy() if hasattr(a, "copy") else xp.asarray(a, copy=True))
+        else:
+            out.append(a)
+    return out
 
 
 def _collect(g: Graph, bound: Bound, arrays: list) -> dict:
     """Name the forward program's results; drop the batch axis the user did not give."""
-    arrays = [_fresh(bound, a) for a in arrays]
+    arrays = _fresh_all(bound, arrays)
     res = {}
     for (name, d), a in zip(g.outputs.items(), arrays):
         if g.output_at.get(name) in ("last", "first"):
@@ -403,8 +410,9 @@ _SMALL = 64 * 2 ** 20
 
 def _check_memory(g: Graph, bound: Bound, per: int, fixed: int, kind: str) -> None:
     """Refuse, before allocating, a run whose stored values would not fit in memory."""
-    itemsize = getattr(bound.xp.float_dtype, "itemsize", None) or \
-        backends.to_numpy(bound.xp.zeros((), dtype=bound.xp.float_dtype)).itemsize
+    if bound.xp.name != "numpy":       # host memory says nothing of a device's
+        return
+    itemsize = bound.xp.zeros((), dtype=bound.xp.float_dtype).dtype.itemsize
     need = (per * bound.batch + fixed) * itemsize
     if need < _SMALL:                  # no machine lacks that; spare the look-up per call
         return
@@ -520,7 +528,7 @@ def value_and_grad(g: Graph, params: dict, *, wrt=None, check_finite: bool = Fal
     else:
         arrays = _execute(gg, every, bound, "grad+state" if return_state else "grad",
                           executor)
-    arrays = [_fresh(bound, a) for a in arrays]
+    arrays = _fresh_all(bound, arrays)
     loss, grads = arrays[0], {}
     for (name, v), a in zip(gg.grads.items(), arrays[1:len(items)]):
         if isinstance(v, dict):

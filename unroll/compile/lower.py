@@ -500,19 +500,20 @@ def _comment(text: str) -> str:
     return " ".join(str(text).splitlines()).replace("\r", " ")
 
 
-_LITERALS = (bool, int, float, type(None))
+_LITERALS = (bool, int, str, type(None))
 
 
 def _literal(e, name: str, value) -> str:
-    """A primitive's parameter as a Python literal in the source (numbers, booleans, None,
-    tuples of them); anything else is refused, never pasted as text."""
+    """A primitive's parameter as a Python literal in the source (numbers, booleans, strings,
+    None, tuples of them: ``repr`` quotes them); anything else is refused, never pasted."""
     def ok(v):
-        return type(v) in _LITERALS or type(v) is tuple and all(ok(x) for x in v)
+        return type(v) in _LITERALS or type(v) is float and math.isfinite(v) or \
+            type(v) is tuple and all(ok(x) for x in v)
     if not ok(value):
         from ..errors import UnrollError
         raise UnrollError(f"primitive {e.prim.name}: parameter {name}={value!r} is not a "
-                          "number, a boolean or a tuple of them, so it cannot enter the "
-                          "compiled program; pass it as one")
+                          "finite number, a boolean, a string or a tuple of them, so it cannot "
+                          "enter the compiled program; pass it as one")
     return repr(value)
 
 

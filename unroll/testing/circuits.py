@@ -92,8 +92,7 @@ class _Gen:
         self.var: dict = {}                    # Expr -> its Var in the circuit
         self.n = 0
         self.features: set = set()
-        self.batched_pool: list = []           # per-step float values an op may read
-        self.unbatched_pool: list = []
+        self.unbatched_pool: list = []         # values without a batch axis an op may read
 
     def fresh(self, prefix: str) -> str:
         self.n += 1
@@ -343,7 +342,10 @@ def random_circuits(draw, max_states: int = 3, max_delay: int = 3, max_steps: in
         for t in terms[1:]:
             pre = g.apply("add", [pre, t])
         pool = [pre] + read_exprs + data
-        g.batched_pool = pool
+        # a value without a batch axis may still depend on this step (a mean over the batch):
+        # it stays with the state that computed it, or it could read another state at the
+        # same step and close an algebraic loop
+        g.unbatched_pool = []
         for _ in range(g.int(0, max_ops)):
             g.operation(pool)
         if len(pool) > len(read_exprs) + len(data) + 1:
@@ -357,6 +359,7 @@ def random_circuits(draw, max_states: int = 3, max_delay: int = 3, max_steps: in
         h.next = g.var[nxt]
         s.next = nxt
     # outputs and losses
+    g.unbatched_pool = []
     now = [g.leaf("read", h, s.name, 0) for s, h in zip(plans, hs)]
     for k in range(g.int(1, 2)):
         name = f"o{k + 1}"
