@@ -245,3 +245,21 @@ def test_any_value_can_be_a_result_of_a_program():
         want = gg.evaluate(p, items, x=x, y=y)
         for v, a in zip(items, got):
             assert np.allclose(a, want[v], rtol=1e-13, atol=1e-15), v
+
+
+def test_a_multi_output_operation_with_one_result_in_the_compiled_program():
+    """ur.split(x, 1) is a multi-output operation with one result: the program unpacks a
+    tuple of one (``v, = ...``)."""
+    c = ur.Circuit("one_piece")
+    x = c.input("x", (3,))
+    h = c.state("h", (3,))
+    (part,) = ur.split(ur.tanh(h.prev) + x, 1)          # in the loop: it reads h(t-1)
+    h.next = ur.tanh(c.param("W", (3, 3)) @ part)
+    c.loss(ur.sum(h * h))
+    g = c.unroll(steps=3)
+    p = {"W": np.eye(3) * 0.5}
+    xs = np.random.default_rng(0).standard_normal((3, 2, 3))
+    la, ga = g.value_and_grad(p, x=xs)
+    lb, gb = g.value_and_grad(p, x=xs, executor="interpret")
+    assert np.isclose(float(la), float(lb), rtol=1e-13)
+    assert np.allclose(ga["W"], gb["W"], rtol=1e-13)

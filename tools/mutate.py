@@ -34,8 +34,8 @@ TARGETS = ["unroll/grad.py", "unroll/compile/lower.py", "unroll/compile/passes.p
            "unroll/compile/timebatch.py", "unroll/compile/remat.py", "unroll/ops.py"]
 # the quickest first: pytest -x stops at the first failure
 TESTS = ["tests/test_corners.py", "tests/test_elman_bptt.py", "tests/test_grad.py",
-         "tests/test_compile.py", "tests/test_training.py", "tests/test_ops.py",
-         "tests/test_differential.py"]
+         "tests/test_compile.py", "tests/test_bad_inputs.py", "tests/test_training.py",
+         "tests/test_ops.py", "tests/test_differential.py"]
 
 SWAP = {ast.Add: ast.Sub, ast.Sub: ast.Add, ast.Mult: ast.Div, ast.Div: ast.Mult,
         ast.MatMult: ast.Mult, ast.FloorDiv: ast.Div, ast.Mod: ast.FloorDiv,
