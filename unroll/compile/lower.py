@@ -259,22 +259,25 @@ class Lowering:
                 self.kind[x] = ("seq", arr)
         defined, last_use, end = self._defined, self._last_use, self._end
         shared = self._shared
-        # a template is a name and a batchedness: an unbatched h[0] = h0 (a parameter) is
-        # stored apart from the batched h[1], h[2], ...
-        templates: dict = {}            # (name, once?, batched) -> [(position, Value)]
+        # a template is a name, a batchedness and a shape: an unbatched h[0] = h0 (a
+        # parameter) is stored apart from the batched h[1], h[2], ..., and a rule's piece
+        # whose number means another operand at another step (∂′o.3) apart from it
+        templates: dict = {}            # (name, once?, batched, shape) -> [(position, Value)]
         kind, alias = self.kind, self.alias
         for v, pos in defined.items():          # in execution order: each list is sorted
             if v not in kind:
-                key = (alias.get(v, v.name) if alias else v.name, v.t is None, v.aval.batched)
+                key = (alias.get(v, v.name) if alias else v.name, v.t is None, v.aval.batched,
+                       v.aval.shape)
                 insts = templates.get(key)
                 if insts is None:
                     templates[key] = [(pos, v)]
                 else:
                     insts.append((pos, v))
         stacked, owned = self._stacked_templates()
-        for (name, once, batched), insts in templates.items():
-            key = (name, batched)
-            tname = name + "u" if not batched and (name, once, True) in templates else name
+        for (name, once, batched, shape), insts in templates.items():
+            key = (name, batched, shape)
+            tname = name + "u" if not batched and (name, once, True, shape) in templates \
+                else name
             if not once and key in stacked:        # arrays over steps, sliced by stacked work
                 lo = min(v.t for _, v in insts)
                 hi = max(v.t for _, v in insts)
@@ -312,9 +315,9 @@ class Lowering:
                 for e in b.eqns:
                     for x in e.inputs:
                         if type(x) is Value and x.t is not None and x.role is None:
-                            names.add((self.sname(x), x.aval.batched))
+                            names.add((self.sname(x), x.aval.batched, x.aval.shape))
                     for v in e.outs:
-                        n = (self.sname(v), v.aval.batched)
+                        n = (self.sname(v), v.aval.batched, v.aval.shape)
                         names.add(n)
                         writers[n] = writers.get(n, 0) + 1
                         owned[n] = {st + v.t - b.chunk.step for st in b.steps}
@@ -323,7 +326,7 @@ class Lowering:
                     src = fused.inputs if fused is not None else chain.inputs[1:]
                     for x in src:
                         if type(x) is Value and x.t is not None and x.role is None:
-                            names.add((self.sname(x), x.aval.batched))
+                            names.add((self.sname(x), x.aval.batched, x.aval.shape))
         return names, {n: ts for n, ts in owned.items() if writers[n] == 1}
 
     # --- source ----------------------------------------------------------------------------------
