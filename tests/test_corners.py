@@ -301,3 +301,25 @@ def test_a_graph_changed_after_unrolling_is_not_handed_out_again():
     assert g2 is not g and g2.outputs
     out = g2.run(c.init_params(seed=0), x=np.ones((3, 2)), y=np.zeros(3, int))
     assert out["o"].shape == (3, 2)
+
+
+def test_truncated_bptt_gives_each_step_its_input_gradient_once():
+    """Found by review: the windows' input gradients, of different lengths, were summed
+    (broadcast) into one; each step's gradient comes from the window that counts its loss,
+    and a carried initial value has no single gradient."""
+    c = ur.models.elman(3, 4, 2)
+    p = c.init_params(seed=0)
+    rng = np.random.default_rng(0)
+    xs, ys = rng.standard_normal((5, 2, 3)), rng.integers(0, 2, (5, 2))
+    _, got = ur.training.TruncatedBPTT(c, k1=2, wrt=("U", "x")).grads(p, x=xs, y=ys)
+    want, state = [], {}
+    for lo, hi in ((0, 2), (2, 4), (4, 5)):
+        g = c.unroll(steps=hi - lo)
+        _, gr, st = g.value_and_grad(p, wrt=("x",), return_state=True, x=xs[lo:hi],
+                                     y=ys[lo:hi], **state)
+        want.append(gr["x"])
+        state = {"h0": st["h"]}
+    assert got["x"].shape == xs.shape
+    assert np.allclose(got["x"], np.concatenate(want), rtol=1e-13, atol=1e-15)
+    with pytest.raises(ur.UnrollError, match="h0 carries the state"):
+        ur.training.TruncatedBPTT(c, k1=2, wrt=("U", "h0"))

@@ -76,6 +76,13 @@ class TruncatedBPTT:
             if spec.direction != "forward":
                 raise CircuitError(f"truncated BPTT needs states that run forward in time; "
                                    f"{name} runs backward")
+        carried = {spec.init_name if spec.init == "zeros" else spec.init
+                   for spec in circuit.states.values()}
+        for k in ([wrt] if isinstance(wrt, str) else wrt or ()):
+            if k in carried:
+                raise UnrollError(f"truncated BPTT: {k} carries the state from one window to "
+                                  "the next, so it has a gradient per window, not one; leave "
+                                  "it out of wrt (or run value_and_grad on the whole sequence)")
         self.circuit, self.k1, self.k2 = circuit, k1, k2
         self.wrt, self.checkpoint = wrt, checkpoint
         self.state = None                       # init input name -> array: carried state
@@ -104,7 +111,7 @@ class TruncatedBPTT:
         (T, B, ...) as for :meth:`Graph.value_and_grad`); the losses add up to the sequence's
         loss. The state reached at the end is kept for the next call."""
         T = self._length(inputs)
-        ends = list(range(self.k1, T, self.k1)) + [T]
+        ends = self._ends(T)
         states = {0: self.state}                # step -> the state reached there
         prev_end = 0
         for j, end in enumerate(ends):
@@ -182,16 +189,40 @@ class TruncatedBPTT:
 
     def grads(self, params: dict, **inputs):
         """The total loss and the gradients summed over every update (what one optimizer
-        step on the whole sequence would use with truncated gradients)."""
-        total, acc = 0.0, None
+        step on the whole sequence would use with truncated gradients). A sequence input's
+        gradient is the whole sequence's, (T, ...): each step's from the window that counts
+        its loss."""
+        total, acc, seq = 0.0, None, {}
+        ends = iter(self._ends(self._length(inputs)))
+        prev = 0
         for loss, grads in self.chunks(params, **inputs):
+            end = next(ends)
             total += float(loss)
+            for k, v in grads.items():
+                if k in self.circuit.inputs:            # this window's new steps
+                    seq.setdefault(k, []).append(v[v.shape[0] - (end - prev):])
+            rest = {k: v for k, v in grads.items() if k not in self.circuit.inputs}
             if acc is None:
-                acc = {k: v * 1.0 for k, v in grads.items()}
+                acc = {k: v * 1.0 for k, v in rest.items()}
             else:
-                for k, v in grads.items():
+                for k, v in rest.items():
                     acc[k] += v
+            prev = end
+        for k, parts in seq.items():
+            acc[k] = _concat(parts)
         return total, acc
+
+    def _ends(self, T: int) -> list:
+        return list(range(self.k1, T, self.k1)) + [T]
+
+
+def _concat(parts: list):
+    """Arrays joined along their first (time) axis, in any array namespace."""
+    a = parts[0]
+    xp = a.__array_namespace__() if hasattr(a, "__array_namespace__") else None
+    if xp is None:
+        import numpy as xp
+    return xp.concat(parts, axis=0) if hasattr(xp, "concat") else xp.concatenate(parts, axis=0)
 
 
 # --- the training loop ----------------------------------------------------------------------
