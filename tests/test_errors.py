@@ -329,6 +329,11 @@ def test_no_loss_to_differentiate():
     g = c.unroll(steps=2)
     with pytest.raises(ur.UnrollError, match=r"no loss to differentiate; add c.loss"):
         g.value_and_grad({}, x=np.zeros((2, 2)))
+    with pytest.raises(ur.UnrollError, match="no output and no loss.*return_state=True"):
+        g.run({}, x=np.ones((2, 2)))             # nothing to return either
+    assert g.run({}, x=np.ones((2, 2)), return_state=True)["state"]["h"].shape == (2,)
+    with pytest.raises(ur.CircuitError, match="nothing to unroll"):
+        ur.Circuit("empty").unroll(steps=2)
 
 
 def test_errors_never_leak_numpy_tracebacks():

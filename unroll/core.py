@@ -246,7 +246,8 @@ class Var:
             if self.node.kind == "delay":
                 k = self.node.k
                 hint = (f"{who} is already the value {k} step{'s' if k > 1 else ''} back, not a "
-                        f"state; for {k + 1} steps back write {self.node.ref}.delayed({k + 1})")
+                        f"state; delays do not chain: write the whole delay once, "
+                        f"{self.node.ref}.delayed({k + 1}) for one step more")
             else:
                 hint = (f"{who} is a value, not a state; only a state declared with "
                         f"c.state(...) has .{name}")

@@ -711,6 +711,8 @@ def concat(xs, axis: int = -1) -> Var:
     if r == 0:
         raise ShapeError(f"ur.concat: {xs[0]!r} is a scalar per example; join vectors "
                          "(ur.reshape(x, (1,)) makes a scalar one)")
+    if isinstance(axis, (tuple, list)):
+        raise UnrollError(f"ur.concat joins along one axis, not {axis!r}")
     return bind("concat", *xs, axis=_axes(xs[0], axis, "concat")[0], rank=r)
 
 
@@ -719,6 +721,8 @@ def split(x, sections, axis: int = -1) -> tuple:
     x = _var(x, "split")
     if not x.shape:
         raise ShapeError(f"ur.split: {x!r} is a scalar per example and cannot be split")
+    if isinstance(axis, (tuple, list)):
+        raise UnrollError(f"ur.split splits along one axis, not {axis!r}")
     ax = _axes(x, axis, "split")[0]
     n = x.shape[ax]
     if isinstance(sections, numbers.Integral) and not isinstance(sections, bool):

@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import numbers
 
-from .backends import dtype_name, first_true
+from .backends import dtype_name, first_true, namespace_of
 from .errors import DTypeError, NonFiniteError, ParamError
 
 __all__ = ["Optimizer", "SGD", "Adam", "RMSprop", "clip_grad_norm", "clip_grad_value",
@@ -95,8 +95,9 @@ class Optimizer:
         if flags is not None and not flags.writeable:
             raise ParamError(f"parameter {k} is read-only; the optimizer updates it in place "
                              "(pass a writable copy, e.g. p.copy())")
-        bad = ~_xp(g).isfinite(g)
-        if bool(_xp(g).any(bad)):
+        xp = namespace_of({k: g}, None)
+        bad = ~xp.isfinite(g)
+        if bool(xp.any(bad)):
             idx = first_true(bad)
             raise NonFiniteError(f"gradient of {k} has a NaN or Inf at entry {idx}; nothing "
                                  "was updated. Lower the learning rate, clip the gradients "
@@ -225,14 +226,6 @@ class RMSprop(Optimizer):
 def global_norm(grads: dict) -> float:
     """‖g‖₂ over every gradient in ``grads`` together."""
     return math.sqrt(sum(float((g * g).sum()) for g in grads.values()))
-
-
-def _xp(a):
-    """The array namespace of ``a`` (NumPy for NumPy arrays)."""
-    if hasattr(a, "__array_namespace__"):
-        return a.__array_namespace__()
-    import numpy
-    return numpy
 
 
 def clip_grad_norm(grads: dict, max_norm: float) -> float:

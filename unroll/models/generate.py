@@ -100,15 +100,16 @@ def generate(circuit: ur.Circuit, params: dict, prime, steps: int, *, input: str
     replay = any(not isinstance(s.init, str) for s in circuit.states.values())
     for i in range(len(tokens) + steps - 1):
         if replay:
+            if i < len(tokens) - 1:                  # the prime needs no prediction
+                continue
             gi = circuit.unroll(steps=i + 1)
             feed = {input: np.stack([np.asarray(encode(k), dtype=dtype)
                                      for k in tokens[:i + 1]])[:, None]}
             feed.update({k: np.zeros((i + 1, 1) + v.shape[1:], dtype=v.dtype)
                          for k, v in extra.items()})
             feed.update({k: np.asarray(v)[None] for k, v in statics.items()})
-            if i >= len(tokens) - 1:
-                logits = np.asarray(gi.run(params, **feed)[output])[-1, 0]
-                tokens.append(_pick(logits, greedy, temperature, rng))
+            logits = np.asarray(gi.run(params, **feed)[output])[-1, 0]
+            tokens.append(_pick(logits, greedy, temperature, rng))
             continue
         feed = {input: np.asarray(encode(tokens[i]), dtype=dtype)[None], **extra, **statics}
         for name, value in state.items():
