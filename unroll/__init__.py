@@ -42,3 +42,12 @@ __all__ = [
 ]
 
 from . import diagnostics, interop, models, optim, render, training  # noqa: E402  (built on the API above)
+
+# A call the API cannot take (an unknown keyword, a missing argument) raises ArgumentError with
+# a "did you mean" hint, never a bare TypeError.
+from . import compose as _compose, unrolling as _unrolling  # noqa: E402
+from .errors import guard_module as _guard_module  # noqa: E402
+for _m in (__import__(__name__), diagnostics, interop, models, optim, render, training, _compose,
+           _unrolling):
+    _guard_module(_m)
+del _m, _guard_module

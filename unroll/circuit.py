@@ -426,16 +426,18 @@ class Circuit:
 
     # --- pictures ------------------------------------------------------------------------------
 
-    def to_dot(self, detail: str = "variables", params: str = "edges", title: bool = False):
+    def to_dot(self, detail: str = "variables", params: str = "edges", title: bool | str = False):
         """The circuit diagram as a ``graphviz.Digraph`` (see :func:`unroll.render.circuit_dot`):
         variables as circles, weights on the edges, delays through the book's black square."""
         from .render import circuit_dot
         return circuit_dot(self, detail=detail, params=params, title=title)
 
-    def render(self, path, detail: str = "variables", params: str = "edges", **kw):
+    def render(self, path, detail: str = "variables", params: str = "edges",
+               title: bool | str = False, format: str | None = None, zoom: float = 2.0):
         """Draw the circuit diagram to ``path`` (.svg, .png, .pdf or .dot); returns the path."""
         from .render import render
-        return render(self.to_dot(detail=detail, params=params), path, **kw)
+        return render(self.to_dot(detail=detail, params=params, title=title), path,
+                      format=format, zoom=zoom)
 
     def _repr_mimebundle_(self, include=None, exclude=None):
         from .render import svg

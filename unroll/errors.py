@@ -12,7 +12,7 @@ __all__ = [
     "UnrollError", "CircuitError", "AlgebraicLoopError", "ShapeError", "DTypeError",
     "InputError", "ParamError", "NonFiniteError", "GradcheckError", "GradcheckWarning",
     "RenderError", "NoSuchAttributeError", "NoSuchVariableError", "ResourceError", "suggest",
-    "flag",
+    "ArgumentError", "flag", "integer", "number", "expect", "options", "guard",
 ]
 
 
@@ -67,6 +67,11 @@ class NoSuchVariableError(CircuitError, KeyError):
         return str(self.args[0]) if self.args else ""
 
 
+class ArgumentError(UnrollError, TypeError):
+    """A call with an argument the function does not take, or without one it needs
+    (``c.render("c.png", zom=2)``: did you mean ``zoom``?)."""
+
+
 class ResourceError(UnrollError, MemoryError):
     """What was asked would not fit in memory; the message gives the estimate and the ways
     out (a shorter τ, truncated BPTT, checkpoint=..., a smaller batch)."""
@@ -96,16 +101,130 @@ class GradcheckWarning(UserWarning):
     """Gradcheck had to change something you asked for (e.g. upcast float32 to float64)."""
 
 
-def flag(value, what: str) -> bool:
+def flag(value, what: str, err: type = UnrollError) -> bool:
     """``value`` as a bool; a string such as "no" (which Python counts as true) is refused."""
     if isinstance(value, bool) or type(value).__name__ == "bool_":
         return bool(value)
     if isinstance(value, int) and value in (0, 1):
         return bool(value)
-    raise UnrollError(f"{what} must be True or False, not {value!r}")
+    raise err(f"{what} must be True or False, not {value!r}")
+
+
+def integer(value, what: str, lo: int | None = None, hi: int | None = None,
+            err: type = UnrollError) -> int:
+    """``value`` as an int (NumPy integers welcome; bools, floats and strings refused)."""
+    import numbers
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise err(f"{what} must be an integer, not {type(value).__name__} {value!r}")
+    v = int(value)
+    if lo is not None and v < lo:
+        raise err(f"{what} must be >= {lo}, not {v}")
+    if hi is not None and v > hi:
+        raise err(f"{what} must be <= {hi}, not {v}")
+    return v
+
+
+def number(value, what: str, lo: float | None = None, hi: float | None = None, *,
+           above: float | None = None, below: float | None = None,
+           err: type = UnrollError) -> float:
+    """``value`` as a finite float within [lo, hi] (and > above, < below)."""
+    import math
+    import numbers
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise err(f"{what} must be a number, not {type(value).__name__} {value!r}")
+    v = float(value)
+    if not math.isfinite(v):
+        raise err(f"{what} must be a finite number, not {v}")
+    for ok, rule in ((lo is None or v >= lo, f">= {lo}"), (hi is None or v <= hi, f"<= {hi}"),
+                     (above is None or v > above, f"> {above}"),
+                     (below is None or v < below, f"< {below}")):
+        if not ok:
+            raise err(f"{what} must be {rule}, not {v:g}")
+    return v
+
+
+def expect(value, types, what: str, fix: str = "", err: type = UnrollError):
+    """``value`` itself if it is one of ``types``; else an error naming what it is instead."""
+    if not isinstance(value, types):
+        names = " or ".join(t.__name__ for t in (types if isinstance(types, tuple) else (types,)))
+        raise err(f"{what} must be a {names}, not {type(value).__name__} {_short(value)}"
+                  + (f"; {fix}" if fix else ""))
+    return value
+
+
+def options(given: dict, known, what: str, err: type = UnrollError) -> None:
+    """Refuse keyword arguments ``what`` does not take, with a "did you mean" hint."""
+    for k in given:
+        if k not in known:
+            raise err(f"{what} has no option {k!r}{suggest(k, known)}; its options are "
+                      f"{', '.join(sorted(known))}")
+
+
+def _short(value) -> str:
+    s = repr(value)
+    return s if len(s) <= 60 else s[:57] + "..."
 
 
 def suggest(name: str, known) -> str:
     """A "did you mean ...?" hint for a misspelled ``name`` among ``known`` (or '')."""
     close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
     return f"; did you mean {close[0]!r}?" if close else ""
+
+
+# --- the public API answers a call it cannot take with an ArgumentError -----------------------
+
+def _argument_error(fn, e: TypeError, kwargs: dict) -> ArgumentError:
+    import inspect
+    import re
+    try:
+        params = [p for p in inspect.signature(fn).parameters if p != "self"]
+    except (TypeError, ValueError):                          # pragma: no cover - builtins
+        params = []
+    msg = str(e)
+    m = re.search(r"unexpected keyword argument '([^']*)'", msg)
+    close = difflib.get_close_matches(m.group(1), params, n=1, cutoff=0.6) if m else []
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    return ArgumentError(f"{msg}{hint}; it takes ({', '.join(params)})")
+
+
+def guard(fn):
+    """``fn`` wrapped so that a call it cannot bind (an unknown or missing argument) raises
+    an :class:`ArgumentError` naming the argument and what ``fn`` takes; errors raised
+    inside ``fn`` pass through untouched."""
+    import functools
+    if getattr(fn, "__unroll_guarded__", False):
+        return fn
+
+    @functools.wraps(fn)
+    def guarded(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except TypeError as e:
+            tb = e.__traceback__
+            if isinstance(e, UnrollError) or tb is None or tb.tb_next is not None:
+                raise                      # raised inside fn, not by the call itself
+            raise _argument_error(fn, e, kwargs) from None
+
+    guarded.__unroll_guarded__ = True
+    return guarded
+
+
+def guard_module(module) -> None:
+    """Guard every function and every public method of every class in ``module.__all__``
+    (and where each was defined, so that every way of reaching it is guarded)."""
+    import inspect
+    import sys
+    for name in getattr(module, "__all__", ()):
+        obj = getattr(module, name, None)
+        if inspect.isclass(obj) and not issubclass(obj, BaseException) \
+                and obj.__module__.startswith("unroll"):
+            for attr, member in list(vars(obj).items()):
+                if inspect.isfunction(member) and (not attr.startswith("_")
+                                                   or attr in ("__init__", "__call__")):
+                    setattr(obj, attr, guard(member))
+        elif inspect.isfunction(obj) and obj.__module__.startswith("unroll"):
+            wrapped = guard(obj)
+            setattr(module, name, wrapped)
+            home = sys.modules.get(obj.__module__)
+            if home is not None and getattr(home, obj.__name__, None) is obj:
+                setattr(home, obj.__name__, wrapped)

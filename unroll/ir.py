@@ -198,13 +198,14 @@ class Graph:
         """The unrolled graph as a ``graphviz.Digraph``: one column per step, inputs below,
         losses above (see :func:`unroll.render.unrolled_dot` for the options)."""
         from .render import unrolled_dot
+        _options(options, unrolled_dot, "to_dot")
         return unrolled_dot(self, **options)
 
-    def render(self, path, **options):
-        """Draw the unrolled graph to ``path`` (.svg, .png, .pdf or .dot); returns the path."""
+    def render(self, path, format: str | None = None, zoom: float = 2.0, **options):
+        """Draw the unrolled graph to ``path`` (.svg, .png, .pdf or .dot); returns the path.
+        ``options`` are those of :meth:`to_dot`."""
         from .render import render
-        zoom = options.pop("zoom", 2.0)
-        return render(self.to_dot(**options), path, zoom=zoom)
+        return render(self.to_dot(**options), path, format=format, zoom=zoom)
 
     def _repr_mimebundle_(self, include=None, exclude=None):
         from .render import svg
@@ -224,6 +225,13 @@ class Graph:
         (Values of this graph, e.g. per-step gradient contributions)."""
         from .runtime import evaluate
         return evaluate(self, params, values, **inputs)
+
+
+def _options(given: dict, fn, what: str) -> None:
+    import inspect
+    from .errors import RenderError, options
+    known = [p for p in inspect.signature(fn).parameters if p != "g"]
+    options(given, known, what, err=RenderError)
 
 
 def live_eqns(eqns: list, results) -> list:

@@ -21,7 +21,7 @@ import math
 import numbers
 
 from .core import FLOAT, INT, Aval, ShapeMismatch, Var, bind, defprim, matmul
-from .errors import ShapeError, UnrollError
+from .errors import ShapeError, UnrollError, flag, integer
 
 __all__ = ["tanh", "sigmoid", "relu", "exp", "log", "softmax", "log_softmax", "sum", "mean",
            "concat", "split", "softmax_cross_entropy", "mse", "one_hot", "hardmax", "stop_gradient",
@@ -635,21 +635,6 @@ def _var(x, op: str) -> Var:
     return x
 
 
-def _int(value, what: str, lo: int | None = None) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise UnrollError(f"{what} must be an integer, not {type(value).__name__} {value!r}")
-    v = int(value)
-    if lo is not None and v < lo:
-        raise UnrollError(f"{what} must be >= {lo}, not {v}")
-    return v
-
-
-def _flag(value, what: str) -> bool:
-    if not isinstance(value, (bool, numbers.Integral)) or value not in (0, 1):
-        raise UnrollError(f"{what} must be True or False, not {value!r}")
-    return bool(value)
-
-
 def _axes(x: Var, axis, op: str) -> tuple:
     """Per-example axes as negative ints, checked against ``x``'s rank (the batch axis is
     not one of them)."""
@@ -658,7 +643,7 @@ def _axes(x: Var, axis, op: str) -> tuple:
                                                   else (axis,))
     out = []
     for a in axes:
-        a = _int(a, f"ur.{op}(..., axis=...): an axis")
+        a = integer(a, f"ur.{op}(..., axis=...): an axis")
         if not -r <= a < r:
             raise ShapeError(f"ur.{op}: axis {a} is out of range for {x!r}, whose per-example "
                              f"rank is {r} (axes {-r}..{r - 1}; the batch axis is not one of "
@@ -674,7 +659,7 @@ def sum(x, axis=None, keepdims: bool = False) -> Var:
     """Sum over per-example axes (all of them by default); the batch axis is never summed."""
     x = _var(x, "sum")
     axes = _axes(x, axis, "sum")
-    keepdims = _flag(keepdims, "ur.sum(..., keepdims=...)")
+    keepdims = flag(keepdims, "ur.sum(..., keepdims=...)")
     if not axes:
         return x
     return bind("sum", x, axes=axes, keepdims=keepdims)
@@ -695,7 +680,7 @@ def reshape(x, shape) -> Var:
         shape = (shape,)
     if not isinstance(shape, (tuple, list)):
         raise ShapeError(f"ur.reshape: shape must be a tuple of sizes, not {shape!r}")
-    shape = tuple(_int(n, f"ur.reshape: size {n!r} of shape {tuple(shape)}", 1) for n in shape)
+    shape = tuple(integer(n, f"ur.reshape: size {n!r} of shape {tuple(shape)}", 1) for n in shape)
     return bind("reshape", x, shape=shape, old=x.shape)
 
 
@@ -726,14 +711,14 @@ def split(x, sections, axis: int = -1) -> tuple:
     ax = _axes(x, axis, "split")[0]
     n = x.shape[ax]
     if isinstance(sections, numbers.Integral) and not isinstance(sections, bool):
-        k = _int(sections, "ur.split: the number of parts", 1)
+        k = integer(sections, "ur.split: the number of parts", 1)
         if n % k:
             raise ShapeError(f"ur.split: {x!r} has size {n} along axis {ax}, which does not "
                              f"split into {k} equal parts; give the sizes instead, e.g. "
                              f"ur.split(x, {(n // k + 1,) * (n % k) + (n // k,) * (k - n % k)})")
         sizes = (n // k,) * k
     elif isinstance(sections, (tuple, list)):
-        sizes = tuple(_int(m, f"ur.split: part size {m!r}", 1) for m in sections)
+        sizes = tuple(integer(m, f"ur.split: part size {m!r}", 1) for m in sections)
         if not sizes:
             raise ShapeError("ur.split: give at least one part size")
     else:
@@ -760,7 +745,7 @@ def hardmax(x) -> Var:
 
 def one_hot(y, n: int) -> Var:
     """Float one-hot vector of length ``n`` for an integer class index ``y``."""
-    return bind("one_hot", _var(y, "one_hot"), n=_int(n, "ur.one_hot: the number of classes n",
+    return bind("one_hot", _var(y, "one_hot"), n=integer(n, "ur.one_hot: the number of classes n",
                                                         1))
 
 

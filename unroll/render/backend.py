@@ -11,6 +11,7 @@ have; PDF without a system Graphviz goes through ``svglib``.
 from __future__ import annotations
 
 import functools
+import os
 import re
 import shutil
 from pathlib import Path
@@ -40,7 +41,19 @@ def font_files() -> tuple:
 
 
 def _source(dot) -> str:
-    return dot if isinstance(dot, str) else dot.source
+    src = dot if isinstance(dot, str) else getattr(dot, "source", None)
+    if not isinstance(src, str):
+        raise RenderError(f"expected a DOT graph (a graphviz.Digraph or DOT source text), not "
+                          f"{type(dot).__name__} {dot!r:.60}; make one with circuit.to_dot() or "
+                          "graph.to_dot()")
+    return src
+
+
+def _zoom(zoom) -> float:
+    if isinstance(zoom, bool) or not isinstance(zoom, (int, float)) or not 0 < zoom < 100:
+        raise RenderError(f"zoom must be a number between 0 and 100 (2 doubles the size), "
+                          f"not {zoom!r}")
+    return float(zoom)
 
 
 # --- SVG -----------------------------------------------------------------------------------------
@@ -138,8 +151,9 @@ def _px(svg_text: str) -> str:
 
 def png(dot, zoom: float = 2.0) -> bytes:
     """A PNG of a DOT graph (white background; ``zoom`` 2 is ~144 dpi)."""
-    import resvg_py
+    zoom = _zoom(zoom)
     text = _px(svg(dot))
+    import resvg_py
     return bytes(resvg_py.svg_to_bytes(
         svg_string=text, font_files=list(font_files()), skip_system_fonts=bool(font_files()),
         zoom=zoom, background="white", font_family=FONT, serif_family=FONT,
@@ -180,26 +194,30 @@ def render(dot, path, format: str | None = None, zoom: float = 2.0) -> Path:
     UnrollError
         For an extension that is none of these.
     """
+    src = _source(dot)
+    if not isinstance(path, (str, os.PathLike)):
+        raise RenderError(f"the path to draw to must be a file name (str or Path), not "
+                          f"{type(path).__name__} {path!r:.60}")
+    if format is not None and not isinstance(format, str):
+        raise RenderError(f"format must be one of {', '.join(FORMATS)} (a str), not {format!r}")
     path = Path(path)
     fmt = (format or path.suffix.lstrip(".")).lower()
     if fmt not in FORMATS:
         raise RenderError(f"cannot render to {path.name!r}: use a .svg, .png, .pdf or .dot "
                           "file name (or format=...)")
-    if isinstance(zoom, bool) or not isinstance(zoom, (int, float)) or not 0 < zoom < 100:
-        raise RenderError(f"zoom must be a number between 0 and 100 (2 doubles the size), "
-                          f"not {zoom!r}")
+    zoom = _zoom(zoom)
     parent = path.parent if str(path.parent) else Path(".")
     if not parent.is_dir():
         raise RenderError(f"cannot write {str(path)!r}: the folder {str(parent)!r} does not "
                           "exist; create it first (e.g. Path(...).mkdir(parents=True))")
     if fmt in ("dot", "gv"):
-        data = _source(dot).encode()
+        data = src.encode()
     elif fmt == "svg":
-        data = svg(dot).encode()
+        data = svg(src).encode()
     elif fmt == "png":
-        data = png(dot, zoom=zoom)
+        data = png(src, zoom=zoom)
     else:
-        data = pdf(dot)
+        data = pdf(src)
     try:
         path.write_bytes(data)
     except OSError as e:

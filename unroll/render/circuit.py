@@ -26,7 +26,7 @@ STYLE = {
 
 
 def circuit_dot(c: Circuit, detail: str = "variables", params: str = "edges",
-                title: bool = False) -> graphviz.Digraph:
+                title: bool | str = False) -> graphviz.Digraph:
     """The circuit diagram of ``c`` as a ``graphviz.Digraph``.
 
     Parameters
@@ -35,15 +35,18 @@ def circuit_dot(c: Circuit, detail: str = "variables", params: str = "edges",
     params : "edges" (weights label the edges, as in the book), "nodes" (each parameter a
         node of its own, with edges to where it is used) or "none" (no weights: the cell's
         structure alone, as fig. 10.16 draws it)
-    title : bool
-        Write the circuit's name under the picture.
+    title : bool or str
+        Write the circuit's name (True) or this text under the picture.
     """
+    if not isinstance(c, Circuit):
+        raise RenderError(f"circuit_dot draws a Circuit, not {type(c).__name__} {c!r:.60}; for "
+                          "an unrolled Graph use unrolled_dot(graph)")
     if detail not in ("variables", "named", "ops"):
         raise RenderError(f"detail must be 'variables', 'named' or 'ops', not {detail!r}")
     if params not in ("edges", "nodes", "none"):
         raise RenderError(f"params must be 'edges', 'nodes' or 'none', not {params!r}")
     c.check()
-    d = _new(c.name, title)
+    d = _new(c.name, heading(title, c.name))
     v = _Visible(c, detail)
     for n in v.nodes:
         _node(d, n, v, c)
@@ -110,11 +113,22 @@ def _rows(d, rank_of: dict, linked: set) -> None:
         prev = r
 
 
-def _new(name: str, title: bool) -> graphviz.Digraph:
+def heading(title, name: str) -> str | None:
+    """The text a picture's ``title=`` asks for: None or False (none), True (the name of what
+    is drawn) or a str of its own."""
+    if title is None or isinstance(title, str):
+        return title or None
+    if isinstance(title, bool) or type(title).__name__ == "bool_":
+        return name if title else None
+    raise RenderError(f"title must be True (the name, {name!r}), False or a str, not "
+                      f"{type(title).__name__} {title!r:.60}")
+
+
+def _new(name: str, title: str | None) -> graphviz.Digraph:
     d = graphviz.Digraph(name=graphviz.escape(f"circuit_{name}"))
     d.attr(rankdir="BT", nodesep="0.45", ranksep="0.42", fontname=FONT, newrank="true")
     if title:
-        d.attr(label=graphviz.escape(name), labelloc="b", fontsize="13")   # text, not HTML
+        d.attr(label=graphviz.escape(title), labelloc="b", fontsize="13")   # text, not HTML
     d.attr("node", shape="circle", fontname=FONT, fontsize="15", width="0.5", height="0.5",
            fixedsize="true", penwidth="1.2", style="filled")
     d.attr("edge", fontname=FONT, fontsize="13", arrowsize="0.7", penwidth="1.1")

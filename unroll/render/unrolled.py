@@ -18,10 +18,10 @@ from typing import NamedTuple
 import graphviz
 
 from ..ir import Graph, Value
-from ..errors import RenderError, suggest
+from ..errors import RenderError, flag, integer, number, suggest
 from . import richtext
 from .backend import FONT
-from .circuit import STYLE, _Visible
+from .circuit import STYLE, _Visible, heading
 
 __all__ = ["unrolled_dot", "roles"]
 
@@ -63,7 +63,7 @@ def unrolled_dot(g: Graph, *, mode: str = "forward", params: str = "edges",
                  max_steps: int = 8, keep: int = 3, relative: bool = False,
                  heat: dict | None = None, heat_range: tuple | None = None,
                  truncate: int | None = None, checkpoints=(),
-                 title: str | None = None) -> graphviz.Digraph:
+                 title: bool | str | None = None) -> graphviz.Digraph:
     """The unrolled graph of ``g`` as a ``graphviz.Digraph``.
 
     Parameters
@@ -82,27 +82,48 @@ def unrolled_dot(g: Graph, *, mode: str = "forward", params: str = "edges",
         pictures the same one to compare them
     truncate : draw the state edges cut by truncated BPTT every ``truncate`` steps dashed
     checkpoints : steps whose states are checkpoints (double border)
+    title : the graph's name (True), a text of its own, or none
     """
+    if not isinstance(g, Graph):
+        raise RenderError(f"unrolled_dot draws an unrolled Graph, not {type(g).__name__} "
+                          f"{g!r:.60}; unroll a circuit first: circuit.unroll(steps=...)")
     if mode not in ("forward", "backward", "overlay"):
         raise RenderError(f"mode must be 'forward', 'backward' or 'overlay', not {mode!r}")
     if params not in ("edges", "nodes", "none"):
         raise RenderError(f"params must be 'edges', 'nodes' or 'none', not {params!r}")
+    if mode != "forward" and g.loss is None:
+        raise RenderError(f"mode={mode!r} draws the gradient of the loss, but {g.name} has no "
+                          "loss; declare one with c.loss(...) or draw mode='forward'")
+    max_steps = integer(max_steps, "max_steps (the most steps drawn in full)", 1,
+                        err=RenderError)
+    keep = integer(keep, "keep (the steps drawn at each end of a long graph)", 1,
+                   err=RenderError)
+    if 2 * keep > max_steps:
+        raise RenderError(f"keep={keep} steps at each end do not fit in max_steps={max_steps}; "
+                          f"give keep <= {max(1, max_steps // 2)} or a larger max_steps")
+    relative = flag(relative, "relative", err=RenderError)
+    text = heading(title, g.name)
+    if truncate is not None:
+        truncate = integer(truncate, "truncate (a number of steps k)", 1, err=RenderError)
     u = _Unrolled(g, max_steps, keep, relative, params)
+    ckpt = _checkpoints(checkpoints, u)
+    if heat is not None:
+        _check_heat(heat, u)
+    if heat_range is not None:
+        if heat is None:
+            raise RenderError("heat_range sets the colour scale of a heat map; give heat=... "
+                              "too (e.g. ur.diagnostics.gradient_norms(g, params, **inputs))")
+        lo_hi = _check_range(heat_range)
+    else:
+        lo_hi = _range(heat) if heat else None
+    colors = _heat_colors(heat, u, lo_hi) if heat else {}
     d = graphviz.Digraph(name=graphviz.escape(f"unrolled_{g.name.replace('+', '_')}"))
     d.attr(rankdir="BT", nodesep="0.35", ranksep="0.45", fontname=FONT, newrank="true")
-    if title:
-        d.attr(label=graphviz.escape(str(title)), labelloc="b", fontsize="13")   # not HTML
+    if text:
+        d.attr(label=graphviz.escape(text), labelloc="b", fontsize="13")   # not HTML
     d.attr("node", shape="circle", fontname=FONT, fontsize="14", width="0.62", height="0.62",
            fixedsize="true", penwidth="1.1", style="filled", fillcolor="white")
     d.attr("edge", fontname=FONT, fontsize="12", arrowsize="0.6", penwidth="1.0")
-    if truncate is not None and (isinstance(truncate, bool) or not isinstance(truncate, int)
-                                 or truncate < 1):
-        raise RenderError(f"truncate must be a number of steps k >= 1, not {truncate!r}")
-    if heat is not None:
-        _check_heat(heat, u)
-    lo_hi = tuple(heat_range) if heat_range else _range(heat) if heat else None
-    colors = _heat_colors(heat, u, lo_hi) if heat else {}
-    ckpt = set(checkpoints)
     if mode == "backward":    # gradients flow back to what the model computed, not into data
         u.drop(lambda v: u.role[v].role in ("target", "input", "static"))
     for v in u.nodes:
@@ -433,8 +454,9 @@ def _heat_colors(heat: dict, u: _Unrolled, lo_hi: tuple) -> dict:
 
 def _check_heat(heat, u: _Unrolled) -> None:
     """A dict {state: per-step values}, each a finite number >= 0 (a norm)."""
-    if not isinstance(heat, dict):
-        raise RenderError("heat must be a dict {state name: per-step values}, e.g. "
+    if not isinstance(heat, dict) or not heat:
+        raise RenderError(f"heat must be a dict {{state name: per-step values}} with at least "
+                          f"one state, not {heat!r:.60}; e.g. "
                           "ur.diagnostics.gradient_norms(g, params, **inputs)")
     states = {r.shown for r in u.names.values() if r.role in ("state", "bstate")}
     for name, vals in heat.items():
@@ -457,6 +479,30 @@ def _check_heat(heat, u: _Unrolled) -> None:
                                   "norms, finite and >= 0 (a NaN here means the backward pass "
                                   "produced one: value_and_grad(..., check_finite=True) "
                                   "finds where)")
+
+
+def _checkpoints(checkpoints, u: _Unrolled) -> set:
+    """Steps 1..T, each drawn with a double border."""
+    T = u.steps[-1]
+    if isinstance(checkpoints, (str, bytes)) or not hasattr(checkpoints, "__iter__"):
+        raise RenderError(f"checkpoints must be a list of steps t in 1..{T}, not "
+                          f"{type(checkpoints).__name__} {checkpoints!r:.60}")
+    out = set()
+    for t in checkpoints:
+        out.add(integer(t, f"checkpoints: step {t!r}", 1, T, err=RenderError))
+    return out
+
+
+def _check_range(heat_range) -> tuple:
+    """(low, high) of the log colour scale: 0 < low < high."""
+    try:
+        lo, hi = heat_range
+    except (TypeError, ValueError):
+        raise RenderError(f"heat_range must be two numbers (low, high), not "
+                          f"{heat_range!r:.60}") from None
+    lo = number(lo, "heat_range: low", above=0, err=RenderError)
+    hi = number(hi, "heat_range: high", above=lo, err=RenderError)
+    return lo, hi
 
 
 def _range(heat: dict) -> tuple:
