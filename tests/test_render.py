@@ -252,7 +252,7 @@ def test_heat_map_colours_from_a_real_backward_pass():
         g.to_dot(heat={"h": heat["h"][1:]})
     with pytest.raises(ur.RenderError, match=r"heat\['h'\] must be a sequence of numbers"):
         g.to_dot(heat={"h": ["low"] * 8})
-    with pytest.raises(ur.RenderError, match="truncate .* must be >= 1"):
+    with pytest.raises(ur.RenderError, match="truncate .* must be an integer >= 1"):
         g.to_dot(truncate=0)
 
 

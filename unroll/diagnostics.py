@@ -22,7 +22,7 @@ import numpy as np
 
 from . import backends
 from .core import Var, bind
-from .errors import UnrollError
+from .errors import RenderError, UnrollError, flag, suggest
 from .ir import Graph, GraphBuilder, Value, live_eqns
 from .runtime import grad_graph, value_and_grad
 from .ops import sum as _sum
@@ -47,7 +47,7 @@ def gradient_norms(g: Graph, params: dict, states=None, **inputs) -> dict:
         {state name: float64 array of shape (τ,)}, index t-1 for step t; it can be passed to
         ``g.to_dot(heat=...)`` as is.
     """
-    names = _states(g, states)
+    names = _states(g, states, "gradient_norms")
     gg = grad_graph(g)
     wanted = {s: [gg.cotangents.get(g.states[s].get(t)) for t in range(1, g.steps + 1)]
               for s in names}
@@ -72,11 +72,15 @@ def jacobians(g: Graph, params: dict, state: str = "h", **inputs) -> np.ndarray:
         Shape (τ, B, H, H) (or (τ, H, H) without a batch axis): row i, column j is
         ∂s_i⁽ᵗ⁾/∂s_j⁽ᵗ⁻¹⁾. States with more than one feature axis are flattened.
     """
+    _graph(g, "jacobians")
+    if not isinstance(state, str):
+        raise UnrollError(f"jacobians: state must be the name of one state (a str), not "
+                          f"{type(state).__name__} {state!r:.60}")
     c = g.circuit
     if c is None or g.parts:
         raise UnrollError("jacobians needs the graph of one circuit (c.unroll(...)); for a "
                           "composed graph, measure each circuit's graph on its own")
-    _states(g, state)
+    _states(g, state, "jacobians")
     for name, spec in c.states.items():
         if spec.max_delay > 1:
             raise UnrollError(f"jacobians: state {name} reads {name}.delayed"
@@ -139,11 +143,9 @@ def plot(series: dict, path, *, title: str = "", ylabel: str = "‖∂L/∂h⁽�
          xlabel: str = "step t", log: bool = True):
     """Plot per-step curves ({label: array of shape (τ,) or (τ, B)}; a batch is averaged)
     to ``path`` (PNG, SVG or PDF by extension) with matplotlib; returns the path."""
+    curves = _series(series)
     with figure(path, title=title, xlabel=xlabel, ylabel=ylabel, log=log) as ax:
-        for label, ys in series.items():
-            ys = np.asarray(ys, dtype=float)
-            if ys.ndim == 2:
-                ys = ys.mean(axis=1)
+        for label, ys in curves.items():
             ax.plot(np.arange(1, len(ys) + 1), ys, label=label, markersize=3,
                     marker="o" if len(ys) <= 100 else None)      # (points on short curves)
     return path
@@ -153,6 +155,11 @@ def plot(series: dict, path, *, title: str = "", ylabel: str = "‖∂L/∂h⁽�
 def figure(path, *, title: str = "", xlabel: str = "", ylabel: str = "", log: bool = True):
     """A matplotlib axes to draw on; on leaving, labelled, log-scaled (when every value is
     positive), with a legend for several curves, and saved to ``path``."""
+    path = _plot_path(path)
+    for what, text in (("title", title), ("xlabel", xlabel), ("ylabel", ylabel)):
+        if not isinstance(text, str):
+            raise RenderError(f"{what} must be a str, not {type(text).__name__} {text!r:.60}")
+    log = flag(log, "log", err=RenderError)
     import matplotlib
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
@@ -169,21 +176,83 @@ def figure(path, *, title: str = "", xlabel: str = "", ylabel: str = "", log: bo
         if len(ax.get_lines()) > 1:
             ax.legend()
         fig.tight_layout()
-        fig.savefig(path)
+        try:
+            fig.savefig(path)
+        except OSError as e:
+            raise RenderError(f"cannot write {str(path)!r}: {e.strerror or e}") from None
     finally:
         plt.close(fig)
 
 
 # --- internals ------------------------------------------------------------------------------
 
-def _states(g: Graph, states) -> list:
-    names = list(g.states) if states is None else [states] if isinstance(states, str) \
-        else list(states)
+def _graph(g, what: str) -> Graph:
+    if not isinstance(g, Graph):
+        raise UnrollError(f"{what} measures an unrolled Graph, not {type(g).__name__} "
+                          f"{g!r:.60}; unroll the circuit first: g = c.unroll(steps=...)")
+    return g
+
+
+def _states(g: Graph, states, what: str) -> list:
+    _graph(g, what)
+    if states is None:
+        return list(g.states)
+    names = [states] if isinstance(states, str) else states
+    if not isinstance(names, (list, tuple)) or not names \
+            or not all(isinstance(s, str) for s in names):
+        raise UnrollError(f"{what}: states must be a state's name or a non-empty list of "
+                          f"names, not {states!r:.60}; the states of {g.name} are "
+                          f"{', '.join(g.states) or 'none'}")
     for s in names:
         if s not in g.states:
-            raise UnrollError(f"{g.name} has no state {s!r}; its states are "
-                              f"{', '.join(g.states) or 'none'}")
-    return names
+            raise UnrollError(f"{g.name} has no state {s!r}{suggest(s, g.states)}; its states "
+                              f"are {', '.join(g.states) or 'none'}")
+    return list(names)
+
+
+def _series(series) -> dict:
+    """{label: float array (τ,)}, a batch axis averaged; every value finite."""
+    if not isinstance(series, dict) or not series:
+        raise RenderError(f"plot takes a dict {{label: per-step values}} with at least one "
+                          f"curve, not {series!r:.60}; e.g. plot({{'W x 0.5': norms}}, path)")
+    out = {}
+    for label, ys in series.items():
+        try:
+            a = np.asarray(backends.to_numpy(ys), dtype=float)
+        except (TypeError, ValueError):
+            raise RenderError(f"plot: curve {label!r} must be numbers, one per step (got "
+                              f"{type(ys).__name__} {ys!r:.40})") from None
+        if a.ndim == 2:
+            a = a.mean(axis=1)
+        if a.ndim != 1 or a.size == 0:
+            raise RenderError(f"plot: curve {label!r} must have shape (τ,) or (τ, B) with "
+                              f"τ >= 1, not {np.shape(ys)}")
+        bad = np.flatnonzero(~np.isfinite(a))
+        if bad.size:
+            raise RenderError(f"plot: curve {label!r} is {a[bad[0]]} at step t = {bad[0] + 1}; "
+                              "only finite values can be drawn (a NaN gradient: "
+                              "value_and_grad(..., check_finite=True) finds where it began)")
+        out[label] = a
+    return out
+
+
+_PLOT_FORMATS = ("png", "svg", "pdf")
+
+
+def _plot_path(path):
+    import os
+    from pathlib import Path
+    if not isinstance(path, (str, os.PathLike)):
+        raise RenderError(f"the path to plot to must be a file name (str or Path), not "
+                          f"{type(path).__name__} {path!r:.60}")
+    p = Path(path)
+    if p.suffix.lstrip(".").lower() not in _PLOT_FORMATS:
+        raise RenderError(f"cannot plot to {p.name!r}: use a .png, .svg or .pdf file name")
+    parent = p.parent if str(p.parent) else Path(".")
+    if not parent.is_dir():
+        raise RenderError(f"cannot write {str(p)!r}: the folder {str(parent)!r} does not "
+                          "exist; create it first (e.g. Path(...).mkdir(parents=True))")
+    return path
 
 
 _PROBES: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()   # circuit -> its probes

@@ -114,13 +114,14 @@ def integer(value, what: str, lo: int | None = None, hi: int | None = None,
             err: type = UnrollError) -> int:
     """``value`` as an int (NumPy integers welcome; bools, floats and strings refused)."""
     import numbers
+    rule = "an integer" + (f" in {lo}..{hi}" if lo is not None and hi is not None else
+                           f" >= {lo}" if lo is not None else f" <= {hi}" if hi is not None
+                           else "")
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise err(f"{what} must be an integer, not {type(value).__name__} {value!r}")
+        raise err(f"{what} must be {rule}, not {type(value).__name__} {_short(value)}")
     v = int(value)
-    if lo is not None and v < lo:
-        raise err(f"{what} must be >= {lo}, not {v}")
-    if hi is not None and v > hi:
-        raise err(f"{what} must be <= {hi}, not {v}")
+    if (lo is not None and v < lo) or (hi is not None and v > hi):
+        raise err(f"{what} must be {rule}, not {v}")
     return v
 
 

@@ -11,7 +11,8 @@ import zlib
 
 import numpy as np
 
-from .errors import CircuitError, DTypeError
+from . import backends
+from .errors import CircuitError, ResourceError, available_memory, gib, integer
 
 __all__ = ["init_params", "initialize", "INITIALIZERS"]
 
@@ -97,17 +98,19 @@ def initialize(name: str, shape: tuple, init, seed: int, dtype) -> np.ndarray:
 
 def init_params(circuit, seed: int = 0, dtype="float64", xp=None) -> dict:
     """Initial values of every parameter of ``circuit`` (see :meth:`Circuit.init_params`)."""
-    try:
-        dtype = np.dtype(dtype)
-    except TypeError:
-        raise DTypeError(f"init_params: unknown dtype {dtype!r}; use 'float32' or 'float64'") \
-            from None
-    if dtype not in (np.float32, np.float64):
-        raise DTypeError(f"init_params: dtype must be float32 or float64, not {dtype}")
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
-        raise CircuitError(f"init_params: seed must be an integer >= 0, not {seed!r}")
+    dtype = backends.float_dtype(dtype, "init_params")
+    xp = backends.array_module(xp, "init_params")
+    seed = integer(seed, "init_params: seed", 0, err=CircuitError)
+    shapes = circuit.param_shapes()
+    need = sum(math.prod(s) for s in shapes.values()) * dtype.itemsize
+    free = available_memory()
+    if free is not None and need > free:
+        big = max(shapes, key=lambda k: math.prod(shapes[k]))
+        raise ResourceError(f"init_params: the parameters of {circuit.name} need {gib(need)} "
+                            f"(the largest, {big}, has shape {shapes[big]}), but "
+                            f"{gib(free)} is available; declare smaller shapes")
     out = {}
-    for name, shape in circuit.param_shapes().items():
+    for name, shape in shapes.items():
         spec = circuit.params.get(name)
         init = spec.init if spec is not None else "zeros"       # initial-state parameters
         arr = initialize(name, shape, init, seed, dtype)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 
 from . import backends
-from .errors import UnrollError
+from .errors import UnrollError, expect, flag
 
 __all__ = ["from_torch", "to_torch_state_dict", "torch_options"]
 
@@ -64,6 +64,9 @@ def from_torch(module, allow_batch_first: bool = False, dtype=None):
         name -> NumPy array, PyTorch's names (``weight_ih_l0``, ...).
     """
     from . import models
+    allow_batch_first = flag(allow_batch_first, "from_torch: allow_batch_first")
+    if dtype is not None:
+        dtype = backends.float_dtype(dtype, "from_torch")
     opts = torch_options(module)
     if opts.pop("batch_first") and not allow_batch_first:
         raise UnrollError("from_torch: the module has batch_first=True, but unroll's inputs are "
@@ -82,7 +85,28 @@ def from_torch(module, allow_batch_first: bool = False, dtype=None):
     if missing:
         raise UnrollError(f"from_torch: parameter names differ from the circuit's: "
                           f"{sorted(missing)}")
+    _check_arrays("from_torch", c, params)
     return c, params
+
+
+def _check_arrays(what: str, c, params: dict) -> None:
+    """Every array of the circuit's shape, float and finite."""
+    import numpy as np
+    declared = c.param_shapes()
+    for k, v in params.items():
+        if not backends.is_array(v):
+            raise UnrollError(f"{what}: {k} must be an array of shape {declared[k]}, not "
+                              f"{type(v).__name__}; convert it with np.asarray(...)")
+        if tuple(v.shape) != declared[k]:
+            raise UnrollError(f"{what}: {k} has shape {tuple(v.shape)}, the circuit declares "
+                              f"{declared[k]}")
+        a = backends.to_numpy(v)
+        if a.dtype.kind != "f":
+            raise UnrollError(f"{what}: {k} has dtype {a.dtype}; parameters are floats")
+        bad = np.argwhere(~np.isfinite(a))
+        if bad.size:
+            raise UnrollError(f"{what}: {k}{list(bad[0])} is {a[tuple(bad[0])]}; every "
+                              "parameter must be finite")
 
 
 def to_torch_state_dict(circuit, params: dict, as_tensors: bool = False) -> dict:
@@ -97,19 +121,28 @@ def to_torch_state_dict(circuit, params: dict, as_tensors: bool = False) -> dict
     UnrollError
         Naming a parameter that has no PyTorch counterpart (an LSTM peephole, say).
     """
-    unknown = [k for k in params if not _NAME.match(k)]
+    from .circuit import Circuit
+    expect(circuit, Circuit, "to_torch_state_dict: circuit")
+    expect(params, dict, "to_torch_state_dict: params",
+           "pass {name: array}, e.g. c.init_params() or the gradients of value_and_grad")
+    as_tensors = flag(as_tensors, "to_torch_state_dict: as_tensors")
+    unknown = [k for k in params if not isinstance(k, str) or not _NAME.match(k)]
     if unknown:
         raise UnrollError(f"to_torch_state_dict: {', '.join(sorted(unknown))} "
                           f"{'has' if len(unknown) == 1 else 'have'} no PyTorch counterpart "
                           "(PyTorch's recurrent modules know weight_ih/weight_hh/bias_ih/"
                           "bias_hh per layer only)")
     declared = circuit.param_shapes()
-    for k, v in params.items():
+    for k in params:
         if k not in declared:
             raise UnrollError(f"to_torch_state_dict: {k} is not a parameter of {circuit.name}")
-        if tuple(v.shape) != declared[k]:
-            raise UnrollError(f"to_torch_state_dict: {k} has shape {tuple(v.shape)}, the "
-                              f"circuit declares {declared[k]}")
+    _check_arrays("to_torch_state_dict", circuit, params)
+    if as_tensors:
+        try:
+            import torch
+        except ImportError:
+            raise UnrollError("to_torch_state_dict(as_tensors=True) needs PyTorch: pip install "
+                              "torch (or leave as_tensors=False for NumPy arrays)") from None
 
     def order(k):
         kind, layer, rev = _NAME.match(k).groups()
@@ -118,6 +151,5 @@ def to_torch_state_dict(circuit, params: dict, as_tensors: bool = False) -> dict
 
     out = {k: backends.to_numpy(params[k]) for k in sorted(params, key=order)}
     if as_tensors:
-        import torch
         out = {k: torch.from_numpy(v.copy()) for k, v in out.items()}
     return out

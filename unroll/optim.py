@@ -16,7 +16,7 @@ import math
 import numbers
 
 from .backends import dtype_name, first_true, namespace_of
-from .errors import DTypeError, NonFiniteError, ParamError
+from .errors import DTypeError, NonFiniteError, ParamError, suggest
 
 __all__ = ["Optimizer", "SGD", "Adam", "RMSprop", "clip_grad_norm", "clip_grad_value",
            "global_norm"]
@@ -70,6 +70,12 @@ class Optimizer:
         if not isinstance(grads, dict):
             raise ParamError(f"step takes the dict of gradients that value_and_grad returns, "
                              f"not a {type(grads).__name__}")
+        missing = [k for k in self.params if k not in grads]
+        for k in grads:
+            close = suggest(k, missing) if isinstance(k, str) and k not in self.params else ""
+            if close:
+                raise ParamError(f"step: {k!r} is not a parameter{close} (its gradient is "
+                                 "missing); nothing was updated")
         todo = [(k, self._checked(k, g)) for k, g in grads.items() if k in self.params]
         # everything is checked: the in-place updates below cannot fail halfway
         self.steps += 1
@@ -223,9 +229,43 @@ class RMSprop(Optimizer):
 
 # --- clipping ---------------------------------------------------------------------------------
 
+def _grads(grads, what: str) -> dict:
+    """``grads`` checked: a dict of real floating-point arrays."""
+    if not isinstance(grads, dict):
+        raise ParamError(f"{what} takes the dict of gradients that value_and_grad returns, "
+                         f"not {type(grads).__name__} {grads!r:.60}")
+    for k, g in grads.items():
+        if not hasattr(g, "shape") or not hasattr(g, "dtype"):
+            raise ParamError(f"{what}: the gradient of {k} is a {type(g).__name__}, not an "
+                             "array; pass the grads dict that value_and_grad returns")
+        if not dtype_name(g.dtype).startswith("float"):
+            raise DTypeError(f"{what}: the gradient of {k} has dtype {dtype_name(g.dtype)}; "
+                             "gradients are real floating-point arrays")
+    return grads
+
+
+def _finite(grads: dict, what: str) -> None:
+    for k, g in grads.items():
+        xp = namespace_of({k: g}, None)
+        bad = ~xp.isfinite(g)
+        if bool(xp.any(bad)):
+            raise NonFiniteError(f"{what}: the gradient of {k} has a NaN or Inf at entry "
+                                 f"{first_true(bad)}, so it cannot be clipped; nothing was "
+                                 "changed. Find where it came from with "
+                                 "value_and_grad(..., check_finite=True)")
+
+
 def global_norm(grads: dict) -> float:
-    """‖g‖₂ over every gradient in ``grads`` together."""
-    return math.sqrt(sum(float((g * g).sum()) for g in grads.values()))
+    """‖g‖₂ over every gradient in ``grads`` together (NaN or Inf when one of them has
+    such an entry: the check :func:`unroll.training.train` makes before each update)."""
+    _grads(grads, "global_norm")
+    norm = math.sqrt(sum(float((g * g).sum()) for g in grads.values()))
+    if norm == math.inf:                  # the squares overflowed: scale by the largest entry
+        big = max(float(abs(g).max()) if g.size else 0.0 for g in grads.values())
+        if math.isfinite(big):
+            norm = big * math.sqrt(sum(float(((g / big) ** 2).sum())
+                                       for g in grads.values()))
+    return norm
 
 
 def clip_grad_norm(grads: dict, max_norm: float) -> float:
@@ -234,6 +274,8 @@ def clip_grad_norm(grads: dict, max_norm: float) -> float:
     max_norm / (norm + 1e-6) when the norm exceeds it). Returns the norm before clipping."""
     _number("max_norm", max_norm, 0.0, lo_open=True)
     norm = global_norm(grads)
+    if not math.isfinite(norm):
+        _finite(grads, "clip_grad_norm")
     coef = max_norm / (norm + 1e-6)
     if coef < 1.0:
         for g in grads.values():
@@ -244,6 +286,7 @@ def clip_grad_norm(grads: dict, max_norm: float) -> float:
 def clip_grad_value(grads: dict, clip_value: float) -> None:
     """Clip every gradient entry to [-clip_value, clip_value], in place."""
     _number("clip_value", clip_value, 0.0, lo_open=True)
+    _finite(_grads(grads, "clip_grad_value"), "clip_grad_value")
     for g in grads.values():
         if hasattr(g, "__array_namespace__"):
             xp = g.__array_namespace__()

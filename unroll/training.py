@@ -17,7 +17,7 @@ import math
 import time
 
 from .circuit import Circuit
-from .errors import CircuitError, InputError, NonFiniteError, UnrollError
+from .errors import CircuitError, InputError, NonFiniteError, UnrollError, flag
 from .ir import Graph
 from .unrolling import resolve_steps
 from . import optim as _optim
@@ -60,6 +60,11 @@ class TruncatedBPTT:
 
     def __init__(self, circuit: Circuit, k1: int, k2: int | None = None, *, wrt=None,
                  checkpoint=None):
+        if not isinstance(circuit, Circuit):
+            fix = ("pass the circuit it was unrolled from (each window is unrolled here)"
+                   if isinstance(circuit, Graph) else "build one with ur.Circuit(...)")
+            raise UnrollError(f"truncated BPTT takes a Circuit, not {type(circuit).__name__} "
+                              f"{circuit!r:.60}; {fix}")
         k2 = k1 if k2 is None else k2
         for name, k in (("k1", k1), ("k2", k2)):
             if isinstance(k, bool) or not isinstance(k, int) or k < 1:
@@ -300,11 +305,28 @@ def train(step, params: dict, batches, optimizer, *, epochs: int = 1, clip_norm=
     if not callable(batches) and not hasattr(batches, "__iter__"):
         raise InputError(f"train: batches must be a list of dicts of inputs, or a function "
                          f"epoch -> such a list, not {type(batches).__name__}")
+    if callable(batches):
+        import inspect
+        try:
+            inspect.signature(batches).bind(1)
+        except TypeError:
+            raise InputError("train: batches as a function is called with the epoch number "
+                             "(1, 2, ...) and returns that epoch's batches; give it one "
+                             "argument, e.g. lambda epoch: [...]") from None
+        except ValueError:                      # pragma: no cover - no signature to read
+            pass
     for what, v in (("target_loss", target_loss), ("clip_norm", clip_norm),
                     ("clip_value", clip_value)):
         if v is not None:
             _optim._number(what, v, None if what == "target_loss" else 0.0,
                            lo_open=what != "target_loss")
+    progress = flag(progress, "train: progress")
+    if not isinstance(desc, str):
+        raise UnrollError(f"train: desc (the progress bar's label) must be a str, not "
+                          f"{type(desc).__name__} {desc!r:.60}")
+    if callback is not None and not callable(callback):
+        raise UnrollError(f"train: callback must be a function (epoch, history) -> bool, not "
+                          f"{type(callback).__name__} {callback!r:.60}")
     grad_fn = _grad_fn(step)
     hist = History()
     t0 = time.perf_counter()
@@ -315,13 +337,12 @@ def train(step, params: dict, batches, optimizer, *, epochs: int = 1, clip_norm=
             if isinstance(step, TruncatedBPTT):
                 step.reset()
             total, n = 0.0, 0
-            for i, batch in enumerate(batches(epoch) if callable(batches) else batches):
+            for i, batch in enumerate(_epoch(batches, epoch)):
                 if not isinstance(batch, dict):
                     raise InputError(f"train: batch {i} of epoch {epoch} is a "
                                      f"{type(batch).__name__}, not a dict of inputs such as "
                                      "{'x': xs, 'y': ys}")
-                for loss, grads in grad_fn(params, batch):
-                    loss = float(loss)
+                for loss, grads in _pairs(grad_fn(params, batch), epoch, i):
                     norm = _optim.global_norm(grads)
                     if not math.isfinite(norm) or not math.isfinite(loss):
                         raise NonFiniteError(f"loss {loss} or gradient norm {norm} is not "
@@ -360,6 +381,35 @@ def train(step, params: dict, batches, optimizer, *, epochs: int = 1, clip_norm=
     return hist
 
 
+def _epoch(batches, epoch: int):
+    """The batches of one epoch, checked to be an iterable (of dicts, checked one by one)."""
+    got = batches(epoch) if callable(batches) else batches
+    if isinstance(got, (dict, str, bytes)) or not hasattr(got, "__iter__"):
+        raise InputError(f"train: batches({epoch}) returned {type(got).__name__} "
+                         f"{got!r:.60}; it must return a list of dicts of inputs such as "
+                         "[{'x': xs, 'y': ys}]")
+    return got
+
+
+def _pairs(out, epoch: int, i: int):
+    """(loss as a float, grads dict) pairs from what a step gave for batch ``i``."""
+    where = f"train: the step function, on batch {i} of epoch {epoch},"
+    fix = "it must return (loss, grads) with grads a dict {parameter: array}"
+    if isinstance(out, (dict, str, bytes)) or not hasattr(out, "__iter__"):
+        raise UnrollError(f"{where} returned {type(out).__name__} {out!r:.60}; {fix}")
+    for pair in out:
+        if not isinstance(pair, (tuple, list)) or len(pair) != 2 or \
+                not isinstance(pair[1], dict):
+            raise UnrollError(f"{where} gave {type(pair).__name__} {pair!r:.60}; {fix}")
+        loss, grads = pair
+        try:
+            loss = float(loss)
+        except (TypeError, ValueError):
+            raise UnrollError(f"{where} gave the loss {loss!r:.60}, not a number; "
+                              f"{fix}") from None
+        yield loss, grads
+
+
 def _grad_fn(step):
     if isinstance(step, Graph):
         return lambda params, batch: [step.value_and_grad(params, check_finite=True, **batch)]
@@ -368,7 +418,7 @@ def _grad_fn(step):
     if callable(step):
         def fn(params, batch):
             out = step(params, batch)
-            return [out] if isinstance(out, tuple) and len(out) == 2 and \
+            return [out] if isinstance(out, (tuple, list)) and len(out) == 2 and \
                 isinstance(out[1], dict) else out
         return fn
     raise UnrollError(f"train: step must be a Graph, a TruncatedBPTT or a function "

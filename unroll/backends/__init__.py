@@ -14,7 +14,7 @@ import math
 from ..errors import DTypeError, UnrollError
 
 __all__ = ["Namespace", "namespace_of", "get", "to_numpy", "is_array", "dtype_name",
-           "first_true"]
+           "first_true", "float_dtype", "array_module"]
 
 _cache: dict = {}
 
@@ -63,6 +63,34 @@ def dtype_name(dtype) -> str:
 def is_array(x) -> bool:
     """True for an array of a supported backend."""
     return _module_of(x) is not None and hasattr(x, "shape")
+
+
+def float_dtype(dtype, what: str):
+    """``dtype`` as NumPy's float32 or float64 (the two a program computes in)."""
+    import numpy
+    try:
+        d = numpy.dtype(dtype)
+    except TypeError:
+        raise DTypeError(f"{what}: unknown dtype {dtype!r}; use 'float32' or 'float64'") \
+            from None
+    if d not in (numpy.float32, numpy.float64):
+        raise DTypeError(f"{what}: dtype must be float32 or float64, not {d}")
+    return d
+
+
+def array_module(xp, what: str):
+    """None (NumPy), an array module (numpy, cupy, ...) or its name, as the module."""
+    if xp is None or (hasattr(xp, "asarray") and callable(xp.asarray)):
+        return xp
+    if isinstance(xp, str):
+        import importlib
+        try:
+            return array_module(importlib.import_module(xp), what)
+        except ImportError as e:
+            raise UnrollError(f"{what}: cannot import the array module {xp!r} ({e}); install "
+                              "it, or leave xp=None for NumPy") from None
+    raise UnrollError(f"{what}: xp must be an array module such as numpy or cupy, not "
+                      f"{type(xp).__name__} {xp!r:.60}")
 
 
 def _shims(module) -> dict:

@@ -10,15 +10,21 @@ from __future__ import annotations
 import math
 
 import unroll as ur
+from unroll.errors import flag, integer
 
 __all__ = ["rnn_cell", "lstm_cell", "gru_cell", "LSTM_VARIANTS", "torch_init"]
 
 _ACT = {"tanh": ur.tanh, "relu": ur.relu, "sigmoid": ur.sigmoid}
 
 
+def size(value, what: str) -> int:
+    """A layer's size: an integer >= 1 (a CircuitError naming ``what`` otherwise)."""
+    return integer(value, what, 1, err=ur.CircuitError)
+
+
 def torch_init(hidden_size: int):
     """PyTorch's initialisation of recurrent layers: every weight and bias U(±1/√H)."""
-    k = 1.0 / math.sqrt(hidden_size)
+    k = 1.0 / math.sqrt(size(hidden_size, "torch_init: hidden_size"))
     return lambda rng, shape: rng.uniform(-k, k, size=shape)
 
 
@@ -39,14 +45,20 @@ def rnn_cell(c, x, hidden_size: int, *, names: dict, nonlinearity: str = "tanh",
              init="zeros", init_name: str | None = None, weight_init=None):
     """Elman layer: h(t) = act(W_ih x(t) + b_ih + W_hh h(t∓1) + b_hh). Returns the state.
     ``weight_init`` defaults to PyTorch's U(±1/√H)."""
-    if nonlinearity not in _ACT:
+    if not isinstance(nonlinearity, str) or nonlinearity not in _ACT:
         raise ur.CircuitError(f"nonlinearity must be one of {', '.join(_ACT)}, not "
                               f"{nonlinearity!r}")
+    hidden_size = size(hidden_size, "rnn_cell: hidden_size")
+    bias = flag(bias, "rnn_cell: bias", err=ur.CircuitError)
     h = c.state(state, (hidden_size,), init=init, direction=direction, init_name=init_name)
     gi, gh = _affine(c, x, hidden_size, 1, names, bias, h, weight_init or torch_init(hidden_size))
     h.next = _ACT[nonlinearity](gi + gh)
     return h
 
+
+#: the options of lstm_cell that choose a variant (besides names, sizes and initialisation)
+LSTM_OPTIONS = ("peepholes", "input_gate", "forget_gate", "output_gate", "input_activation",
+                "output_activation", "coupled", "full_gate_recurrence")
 
 #: the variants of Greff et al., "LSTM: A Search Space Odyssey" (2017), as arguments of
 #: lstm_cell; "V" (vanilla) there has peepholes, "NP" is vanilla without them.
@@ -83,7 +95,15 @@ def lstm_cell(c, x, hidden_size: int, *, names: dict, bias: bool = True,
     adds R [i(t-1); f(t-1); o(t-1)] to the pre-activations of the gates present. Returns the
     (h, c) states.
     """
-    H = hidden_size
+    H = size(hidden_size, "lstm_cell: hidden_size")
+    bias, peepholes, input_gate, forget_gate, output_gate, input_activation, \
+        output_activation, coupled, full_gate_recurrence = (
+            flag(v, f"lstm: {k}", err=ur.CircuitError) for k, v in (
+                ("bias", bias), ("peepholes", peepholes), ("input_gate", input_gate),
+                ("forget_gate", forget_gate), ("output_gate", output_gate),
+                ("input_activation", input_activation),
+                ("output_activation", output_activation), ("coupled", coupled),
+                ("full_gate_recurrence", full_gate_recurrence)))
     winit = weight_init or torch_init(H)
     if coupled and not (input_gate and forget_gate):
         raise ur.CircuitError("lstm: a coupled input and forget gate (CIFG) needs both gates")
@@ -136,7 +156,8 @@ def gru_cell(c, x, hidden_size: int, *, names: dict, bias: bool = True,
         n = tanh(W_in x + b_in + r ⊙ (W_hn h(t-1) + b_hn))
         h(t) = (1 - z) ⊙ n + z ⊙ h(t-1)
     """
-    H = hidden_size
+    H = size(hidden_size, "gru_cell: hidden_size")
+    bias = flag(bias, "gru_cell: bias", err=ur.CircuitError)
     h = c.state(state, (H,), init=init, direction=direction, init_name=init_name)
     gi, gh = _affine(c, x, H, 3, names, bias, h, weight_init or torch_init(H))
     i_r, i_z, i_n = ur.split(gi, 3)

@@ -55,12 +55,12 @@ def generate(circuit: ur.Circuit, params: dict, prime, steps: int, *, input: str
                             f"{prime!r}")
     if any(isinstance(k, bool) or not isinstance(k, numbers.Integral) for k in prime):
         raise ur.InputError(f"generate: prime must hold integer token ids, not {list(prime)!r}")
-    if input not in circuit.inputs:
+    if not isinstance(input, str) or input not in circuit.inputs:
         raise ur.InputError(f"generate: the circuit has no sequence input {input!r}"
-                            f"{ur.errors.suggest(input, circuit.inputs)}")
-    if output not in circuit.outputs:
+                            f"{ur.errors.suggest(str(input), circuit.inputs)}")
+    if not isinstance(output, str) or output not in circuit.outputs:
         raise ur.InputError(f"generate: the circuit has no output {output!r}"
-                            f"{ur.errors.suggest(output, circuit.outputs)}")
+                            f"{ur.errors.suggest(str(output), circuit.outputs)}")
     if isinstance(temperature, bool) or not isinstance(temperature, numbers.Real) or \
             not math.isfinite(temperature) or temperature <= 0:
         raise ur.InputError(f"generate: temperature must be a finite number > 0 (greedy=True "
@@ -80,9 +80,15 @@ def generate(circuit: ur.Circuit, params: dict, prime, steps: int, *, input: str
             raise ur.InputError(f"generate: prime token(s) {bad} are not classes of input "
                                 f"{input}, which one-hot encodes 0..{D - 1}")
         encode = lambda k: np.eye(D)[k]              # noqa: E731
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
-        raise ur.InputError(f"generate: steps must be an integer >= 0, not {steps!r}")
+    steps = ur.errors.integer(steps, "generate: steps", 0, err=ur.InputError)
+    greedy = ur.errors.flag(greedy, "generate: greedy", err=ur.InputError)
+    if seed is not None:
+        seed = ur.errors.integer(seed, "generate: seed", 0, err=ur.InputError)
+    if statics is not None and not isinstance(statics, dict):
+        raise ur.InputError(f"generate: statics must be a dict {{static input: array}}, not "
+                            f"{type(statics).__name__} {statics!r:.60}")
     dtype = next(iter(params.values())).dtype if params else np.float64
+    encode = _checked(encode, input, shape.shape, dtype)
     g = circuit.unroll(steps=1)
     rng = np.random.default_rng(seed)
     # other sequence inputs (targets the loss reads): placeholders, the loss is not used
@@ -103,15 +109,14 @@ def generate(circuit: ur.Circuit, params: dict, prime, steps: int, *, input: str
             if i < len(tokens) - 1:                  # the prime needs no prediction
                 continue
             gi = circuit.unroll(steps=i + 1)
-            feed = {input: np.stack([np.asarray(encode(k), dtype=dtype)
-                                     for k in tokens[:i + 1]])[:, None]}
+            feed = {input: np.stack([encode(k) for k in tokens[:i + 1]])[:, None]}
             feed.update({k: np.zeros((i + 1, 1) + v.shape[1:], dtype=v.dtype)
                          for k, v in extra.items()})
             feed.update({k: np.asarray(v)[None] for k, v in statics.items()})
             logits = np.asarray(gi.run(params, **feed)[output])[-1, 0]
             tokens.append(_pick(logits, greedy, temperature, rng))
             continue
-        feed = {input: np.asarray(encode(tokens[i]), dtype=dtype)[None], **extra, **statics}
+        feed = {input: encode(tokens[i])[None], **extra, **statics}
         for name, value in state.items():
             spec = circuit.states[name]
             if spec.init == "param":
@@ -123,6 +128,23 @@ def generate(circuit: ur.Circuit, params: dict, prime, steps: int, *, input: str
         if i >= len(tokens) - 1:
             tokens.append(_pick(np.asarray(out[output])[0], greedy, temperature, rng))
     return tokens
+
+
+def _checked(encode, input: str, shape: tuple, dtype):
+    """``encode`` whose every value is checked to be an array of the input's shape."""
+    def enc(k):
+        v = encode(k)
+        try:
+            a = np.asarray(v, dtype=dtype)
+        except (TypeError, ValueError):
+            raise ur.InputError(f"generate: encode({k}) gave {type(v).__name__} {v!r:.40}, "
+                                f"not numbers; it must give input {input}'s value, an array "
+                                f"of shape {shape}") from None
+        if a.shape != tuple(shape):
+            raise ur.InputError(f"generate: encode({k}) gave shape {a.shape}, but input "
+                                f"{input} has shape {tuple(shape)}")
+        return a
+    return enc
 
 
 def _pick(logits, greedy: bool, temperature: float, rng) -> int:

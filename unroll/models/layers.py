@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import unroll as ur
 
-from .cells import LSTM_VARIANTS, gru_cell, lstm_cell, rnn_cell
+from ..errors import flag, options as _check_options
+from .cells import LSTM_OPTIONS, LSTM_VARIANTS, gru_cell, lstm_cell, rnn_cell, size
 
 __all__ = ["rnn", "lstm", "gru", "stacked", "torch_names"]
 
@@ -28,8 +29,9 @@ def torch_names(layer: int, suffix: str = "") -> dict:
 
 
 def _build(name, input_size, num_layers, bidirectional, layer):
-    if num_layers < 1:
-        raise ur.CircuitError(f"{name}: num_layers must be at least 1, not {num_layers}")
+    input_size = size(input_size, f"{name}: input_size")
+    num_layers = size(num_layers, f"{name}: num_layers")
+    bidirectional = flag(bidirectional, f"{name}: bidirectional", err=ur.CircuitError)
     c = ur.Circuit(name)
     inp = c.input("x", (input_size,))
     for k in range(num_layers):
@@ -60,8 +62,9 @@ def lstm(input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = Tr
     ``input_gate``, ``forget_gate``, ``output_gate``, ``input_activation``,
     ``output_activation``, ``coupled``, ``full_gate_recurrence``). Without them it is exactly
     PyTorch's LSTM (which has no peepholes: the Odyssey's "NP")."""
+    _check_options(options, LSTM_OPTIONS, "lstm", err=ur.CircuitError)
     if variant is not None:
-        if variant not in LSTM_VARIANTS:
+        if not isinstance(variant, str) or variant not in LSTM_VARIANTS:
             raise ur.CircuitError(f"lstm: unknown variant {variant!r}; choose one of "
                                   f"{', '.join(LSTM_VARIANTS)}")
         options = {**LSTM_VARIANTS[variant], **options}
@@ -89,20 +92,41 @@ def stacked(input_size: int, layers: list, bidirectional: bool = False,
     """A deep RNN of any depth and any cells: ``layers`` is a list of ``(cell, hidden_size)``
     with cell "rnn", "lstm" or "gru" (or a dict of lstm options with key "cell"), bottom
     first. Each layer reads the hidden sequence of the one below; ``"h"`` is the top one."""
+    if not isinstance(layers, (list, tuple)) or not layers:
+        raise ur.CircuitError(f"stacked: layers must be a non-empty list of (cell, hidden_size), "
+                              f"bottom first, not {layers!r:.60}; e.g. [('lstm', 8), ('gru', 4)]")
+    specs = [_layer(k, entry) for k, entry in enumerate(layers)]
+
     def layer(c, x, k, suffix, direction):
-        spec, H = layers[k]
-        opts = dict(spec) if isinstance(spec, dict) else {"cell": spec}
-        cell = opts.pop("cell")
+        cell, opts, H = specs[k]
         common = dict(names=torch_names(k, suffix), direction=direction,
                       state=f"h_l{k}{suffix}")
         if cell == "rnn":
             return rnn_cell(c, x, H, init_name=f"h0_l{k}{suffix}", **common, **opts)
         if cell == "gru":
             return gru_cell(c, x, H, init_name=f"h0_l{k}{suffix}", **common, **opts)
-        if cell == "lstm":
-            return lstm_cell(c, x, H, cell=f"c_l{k}{suffix}",
-                             init_names=(f"h0_l{k}{suffix}", f"c0_l{k}{suffix}"),
-                             **common, **opts)[0]
-        raise ur.CircuitError(f"stacked: layer {k} has unknown cell {cell!r}; use 'rnn', "
-                              "'lstm' or 'gru'")
+        return lstm_cell(c, x, H, cell=f"c_l{k}{suffix}",
+                         init_names=(f"h0_l{k}{suffix}", f"c0_l{k}{suffix}"), **common, **opts)[0]
     return _build(name, input_size, len(layers), bidirectional, layer)
+
+
+#: what a layer of stacked() may set besides its cell and size
+_CELL_OPTIONS = {"rnn": ("nonlinearity", "bias", "init", "weight_init"),
+                 "gru": ("bias", "init", "weight_init"),
+                 "lstm": ("bias", "init", "weight_init") + LSTM_OPTIONS}
+
+
+def _layer(k: int, entry) -> tuple:
+    """(cell, options, hidden size) of layer ``k`` of stacked(), every part checked."""
+    if not isinstance(entry, (tuple, list)) or len(entry) != 2:
+        raise ur.CircuitError(f"stacked: layer {k} must be a pair (cell, hidden_size), e.g. "
+                              f"('lstm', 8), not {entry!r:.60}")
+    spec, H = entry
+    opts = dict(spec) if isinstance(spec, dict) else {"cell": spec}
+    cell = opts.pop("cell", None)
+    if not isinstance(cell, str) or cell not in _CELL_OPTIONS:
+        raise ur.CircuitError(f"stacked: layer {k} has unknown cell {cell!r}; use 'rnn', "
+                              "'lstm' or 'gru' (or a dict of options with the key 'cell')")
+    _check_options(opts, _CELL_OPTIONS[cell], f"stacked: layer {k} ({cell})",
+                   err=ur.CircuitError)
+    return cell, opts, size(H, f"stacked: layer {k}: hidden_size")

@@ -244,6 +244,9 @@ def encoder_decoder(input_size: int, hidden_size: int, output_size: int, mode: s
                             f"size), not {context_size!r}")
     H, K = hidden_size, output_size
     C = hidden_size if context_size is None else context_size
+    if not isinstance(name, str) or not name:
+        raise ur.CircuitError(f"encoder_decoder: name must be a non-empty str (the circuits "
+                              f"are named name_encoder and name_decoder), not {name!r}")
     enc = ur.Circuit(f"{name}_encoder")
     x = enc.input("x", (input_size,))
     he = enc.state("h", (C,))
