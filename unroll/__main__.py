@@ -76,7 +76,13 @@ def _materialise(obj, spec: str):
             raise RenderError(f"{spec} needs arguments ({', '.join(required)}); wrap it in a "
                               "function with none, e.g. def model(): return "
                               f"{getattr(obj, '__name__', 'f')}(3, 4, 2)")
-        return _materialise(obj(), spec)
+        try:
+            made = obj()
+        except UnrollError:
+            raise
+        except Exception as e:                  # the user's function: say which, and why
+            raise RenderError(f"calling {spec}() failed: {type(e).__name__}: {e}") from e
+        return _materialise(made, spec)
     raise RenderError(f"{spec} is a {type(obj).__name__}; expected a Circuit, a Graph or a "
                       "function returning one")
 
@@ -85,10 +91,24 @@ def _render(args) -> Path:
     from . import render
     from .circuit import Circuit
     from .ir import Graph
+    from .models import EncoderDecoder
     obj = _materialise(load_object(args.object), args.object)
-    if isinstance(obj, Circuit) and args.steps is None:
-        dot = obj.to_dot(detail=args.detail, params=args.params, title=args.title)
+    if args.output_steps is not None and not isinstance(obj, EncoderDecoder):
+        raise RenderError(f"--output-steps sets the decoder steps of an encoder-decoder; "
+                          f"{args.object} is a {type(obj).__name__}: drop it")
+    diagram = isinstance(obj, Circuit) and args.steps is None
+    if diagram:
+        given = [f for f, v in (("--mode", args.mode), ("--relative", args.relative or None),
+                                ("--max-steps", args.max_steps)) if v is not None]
+        if given:
+            raise RenderError(f"{', '.join(given)} draw(s) the unrolled graph; give --steps "
+                              "to unroll, or drop them for the circuit diagram")
+        dot = obj.to_dot(detail=args.detail or "variables", params=args.params,
+                         title=args.title)
     else:
+        if args.detail is not None:
+            raise RenderError("--detail chooses the level of the circuit diagram (no "
+                              "--steps); the unrolled graph draws variables")
         if isinstance(obj, Graph):
             g = obj
         elif args.steps is None:
@@ -97,9 +117,12 @@ def _render(args) -> Path:
         elif isinstance(obj, Circuit):
             g = obj.unroll(steps=args.steps)
         else:
-            g = obj.unroll(args.steps, args.output_steps or args.steps)
-        dot = g.to_dot(mode=args.mode, params=args.params, relative=args.relative,
-                       max_steps=args.max_steps, title=g.name if args.title else None)
+            g = obj.unroll(args.steps, args.steps if args.output_steps is None
+                           else args.output_steps)
+        dot = g.to_dot(mode=args.mode or "forward", params=args.params,
+                       relative=args.relative,
+                       max_steps=8 if args.max_steps is None else args.max_steps,
+                       title=args.title)
     return render.render(dot, args.output)
 
 
@@ -112,11 +135,13 @@ def main(argv=None) -> int:
     r.add_argument("-o", "--output", required=True, help="file to write: .svg .png .pdf .dot")
     r.add_argument("--steps", type=int, help="unroll over this many steps")
     r.add_argument("--output-steps", type=int, help="decoder steps of an encoder-decoder")
-    r.add_argument("--detail", default="variables", choices=("variables", "named", "ops"))
+    r.add_argument("--detail", choices=("variables", "named", "ops"),
+                   help="circuit diagram only (default: variables)")
     r.add_argument("--params", default="edges", choices=("edges", "nodes", "none"))
-    r.add_argument("--mode", default="forward", choices=("forward", "backward", "overlay"))
+    r.add_argument("--mode", choices=("forward", "backward", "overlay"),
+                   help="unrolled graph only (default: forward)")
     r.add_argument("--relative", action="store_true", help="label steps t-1, t, t+1")
-    r.add_argument("--max-steps", type=int, default=8, help="elide beyond this many steps")
+    r.add_argument("--max-steps", type=int, help="elide beyond this many steps (default 8)")
     r.add_argument("--title", action="store_true", help="write the name under the picture")
     args = p.parse_args(argv)
     try:

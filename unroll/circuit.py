@@ -191,9 +191,13 @@ class Circuit:
         if direction not in ("forward", "backward"):
             raise CircuitError(f"state {name}: direction must be 'forward' or 'backward', "
                                f"not {direction!r}")
-        if not (init in ("zeros", "param") or isinstance(init, (str, Var))):
+        if isinstance(init, Var):
+            _as_var(init, self)
+        elif not isinstance(init, str):
             raise CircuitError(f"state {name}: init must be 'zeros', 'param', an input name or "
-                               f"an expression, not {init!r}")
+                               f"an expression, not {type(init).__name__} {init!r:.60}; for "
+                               "fixed values pass them at run time as "
+                               f"{init_name or name + '0'}=array (init='zeros')")
         if init_name is not None and (not isinstance(init_name, str) or
                                       not init_name.isidentifier() or init_name[0] == "_"):
             raise CircuitError(f"state {name}: init_name={init_name!r} is not a valid name; "

@@ -57,12 +57,15 @@ class Aval(NamedTuple):
 
 def dtype_kind(dtype) -> str:
     """Map "float", "int", "float32", numpy dtypes, ... to a kind ("float" or "int")."""
+    if dtype is float or dtype is int:
+        return FLOAT if dtype is float else INT
     s = str(getattr(dtype, "name", dtype)).lower()
-    if s.startswith(("float", "double")):
+    if s in ("float", "float32", "float64", "double"):
         return FLOAT
-    if s.startswith(("int", "uint", "long")):
+    if s in ("int", "long") or s in {f"{u}int{n}" for u in ("", "u") for n in (8, 16, 32, 64)}:
         return INT
-    raise DTypeError(f"dtype {dtype!r} is not supported; use 'float' (float32/float64) or 'int'")
+    raise DTypeError(f"dtype {dtype!r} is not supported; use 'float' (computed in float32 or "
+                     "float64) or 'int' (class indices)")
 
 
 class Lit:

@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import backends
-from .errors import GradcheckError, GradcheckWarning, UnrollError
+from .errors import (GradcheckError, GradcheckWarning, NonFiniteError, ParamError, ShapeError,
+                     UnrollError, integer, suggest)
 from .runtime import apply_eqn, bind_arguments, grad_graph, interpret, resolve_wrt
 
 __all__ = ["gradcheck", "hvp", "GradcheckReport", "Check"]
@@ -141,6 +142,7 @@ def gradcheck(g, params: dict, *, mode: str = "full", order: int = 1, wrt=None, 
     >>> ur.gradcheck(g, c.init_params(), x=np.array([0.1, -0.2, 0.3])).ok
     True
     """
+    _graph(g, "gradcheck")
     if mode not in ("full", "directional"):
         raise UnrollError(f"gradcheck: mode must be 'full' or 'directional', not {mode!r}")
     if order not in (1, 2):
@@ -164,6 +166,13 @@ def gradcheck(g, params: dict, *, mode: str = "full", order: int = 1, wrt=None, 
     return report
 
 
+def _graph(g, what: str) -> None:
+    from .ir import Graph
+    if not isinstance(g, Graph):
+        raise UnrollError(f"{what} checks an unrolled Graph, not {type(g).__name__} "
+                          f"{g!r:.60}; unroll the circuit first: g = c.unroll(steps=...)")
+
+
 def _options(eps, rtol, atol, directions, seed, max_entries) -> float:
     """Check gradcheck's settings (a check over nothing, or with a zero step, proves
     nothing); returns the step eps."""
@@ -185,8 +194,7 @@ def _options(eps, rtol, atol, directions, seed, max_entries) -> float:
     number("atol", atol, False)
     count("directions", directions)
     count("max_entries", max_entries, allow_none=True)
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
-        raise UnrollError(f"gradcheck: seed must be an integer, not {seed!r}")
+    integer(seed, "gradcheck: seed", 0)
     if eps is None:
         return np.finfo(np.float64).eps ** (1 / 3)
     return number("eps", eps, True)
@@ -392,6 +400,32 @@ def hvp(g, params: dict, vectors: dict, **inputs) -> dict:
         (H v) restricted to each parameter in ``vectors``.
     """
     from .grad import hvp_graph
+    _graph(g, "hvp")
+    if not isinstance(params, dict):
+        raise ParamError(f"hvp: params must be a dict name -> array, not "
+                         f"{type(params).__name__}")
+    if not isinstance(vectors, dict) or not vectors:
+        raise ParamError(f"hvp: vectors must be a non-empty dict {{parameter: array of its "
+                         f"shape}} (the direction v), not {vectors!r:.60}")
+    for k, v in vectors.items():
+        if k not in g.params:
+            raise ParamError(f"hvp: {k!r} is not a parameter of {g.name}"
+                             f"{suggest(str(k), g.params)}; H v is taken over parameters")
+        if k not in params:
+            raise ParamError(f"hvp: params has no {k!r}, which vectors names")
+        shape = tuple(g.params[k].shape)
+        try:
+            a = np.asarray(backends.to_numpy(v), dtype=np.float64)
+        except (TypeError, ValueError):
+            raise ParamError(f"hvp: vectors[{k!r}] must be an array of numbers of shape "
+                             f"{shape}, not {type(v).__name__} {v!r:.40}") from None
+        if a.shape != shape:
+            raise ShapeError(f"hvp: vectors[{k!r}] has shape {a.shape}; parameter {k} has "
+                             f"shape {shape}")
+        bad = np.argwhere(~np.isfinite(a))
+        if bad.size:
+            raise NonFiniteError(f"hvp: vectors[{k!r}]{list(bad[0])} is {a[tuple(bad[0])]}; "
+                                 "the direction must be finite")
     wrt = tuple(vectors)
     key = ("hvp", wrt)
     if key not in g._cache:

@@ -214,8 +214,12 @@ class Graph:
     def program(self, grad: bool = False, wrt=None):
         """The compiled :class:`~unroll.compile.Program` that runs this graph (forward, or with
         ``grad=True`` forward and backward); ``print()`` it to read the generated Python."""
+        from .errors import InputError, flag
         from .runtime import grad_graph, program
-        if not grad:
+        if not flag(grad, "program(grad=...)"):
+            if wrt is not None:
+                raise InputError("program: wrt chooses what the gradient program "
+                                 "differentiates; pass grad=True with it")
             return program(self, _forward_items(self), "forward")
         gg = grad_graph(self, wrt)
         return program(gg, _grad_items(gg), "grad")

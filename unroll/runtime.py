@@ -383,6 +383,21 @@ def _collect_state(bound: Bound, finals: dict, arrays: list) -> dict:
 def evaluate(g: Graph, params: dict, values=(), **inputs) -> dict:
     """Reference interpreter; returns Value -> array for each of ``values`` (batch axis kept
     only if the inputs have one)."""
+    if isinstance(values, (str, bytes, Value)) or not hasattr(values, "__iter__"):
+        raise InputError(f"evaluate: values must be a list of Values of {g.name} (e.g. "
+                         f"g.states['h'][2]), not {type(values).__name__} {values!r:.60}")
+    values = list(values)
+    if values:
+        mine = set(g.inputs()) | {v for e in g.eqns for v in e.outs}
+        for v in values:
+            if not isinstance(v, Value):
+                hint = (f"; for a name, pick the Value: g.states[{v!r}][t]"
+                        if isinstance(v, str) and v in g.states else "")
+                raise InputError(f"evaluate: values must be Values of {g.name}, not "
+                                 f"{type(v).__name__} {v!r:.40}{hint}")
+            if v not in mine:
+                raise InputError(f"evaluate: {v!r} is not a value of {g.name} (it belongs to "
+                                 "another graph; unrolling again makes new Values)")
     bound = bind_arguments(g, params, inputs)
     env = interpret(g, dict(bound.env), bound.xp)
     return {v: _unbatch(bound, env[v]) if v.aval.batched else env[v] for v in values}

@@ -60,7 +60,7 @@ def roles(g: Graph) -> dict:
 
 
 def unrolled_dot(g: Graph, *, mode: str = "forward", params: str = "edges",
-                 max_steps: int = 8, keep: int = 3, relative: bool = False,
+                 max_steps: int = 8, keep: int | None = None, relative: bool = False,
                  heat: dict | None = None, heat_range: tuple | None = None,
                  truncate: int | None = None, checkpoints=(),
                  title: bool | str | None = None) -> graphviz.Digraph:
@@ -73,7 +73,7 @@ def unrolled_dot(g: Graph, *, mode: str = "forward", params: str = "edges",
     params : "edges" (every copy of an edge carries its weight), "nodes" (each parameter
         once, with edges to every use: sharing made visible) or "none" (no weights)
     max_steps, keep : a graph of more than ``max_steps`` steps shows the first and last
-        ``keep`` and "⋯" between them
+        ``keep`` (default: 3, or max_steps // 2 when that is smaller) and "⋯" between them
     relative : label steps t-1, t, t+1 around the middle one, with h⁽…⁾ at both ends of each
         state chain (the book's drawing of an arbitrary stretch of time)
     heat : {state name: per-step values (index t-1)}: colour those nodes (e.g. ‖∂L/∂h(t)‖ from
@@ -94,9 +94,9 @@ def unrolled_dot(g: Graph, *, mode: str = "forward", params: str = "edges",
     if mode != "forward" and g.loss is None:
         raise RenderError(f"mode={mode!r} draws the gradient of the loss, but {g.name} has no "
                           "loss; declare one with c.loss(...) or draw mode='forward'")
-    max_steps = integer(max_steps, "max_steps (the most steps drawn in full)", 1,
+    max_steps = integer(max_steps, "max_steps (the most steps drawn in full)", 2,
                         err=RenderError)
-    keep = integer(keep, "keep (the steps drawn at each end of a long graph)", 1,
+    keep = min(3, max_steps // 2) if keep is None else integer(keep, "keep (the steps drawn at each end of a long graph)", 1,
                    err=RenderError)
     if 2 * keep > max_steps:
         raise RenderError(f"keep={keep} steps at each end do not fit in max_steps={max_steps}; "

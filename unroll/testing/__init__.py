@@ -40,6 +40,8 @@ import numpy as np
 from hypothesis import strategies as st
 from hypothesis.strategies import data  # re-exported for convenience
 
+from .. import backends
+from ..errors import expect, integer, number
 from .circuits import CircuitCase, drawable_primitives, random_circuits
 from .draws import Arg, primitive_cases
 from .reference import evaluate
@@ -48,9 +50,29 @@ __all__ = ["random_circuits", "CircuitCase", "drawable_primitives", "evaluate", 
            "inputs_for", "primitive_cases", "Arg", "data"]
 
 
-@st.composite
-def params_for(draw, circuit, dtype="float64", scale: float = 1.0):
+def params_for(circuit, dtype="float64", scale: float = 1.0):
     """A parameter dict for ``circuit``: entries uniform in [-scale, scale]."""
+    from ..circuit import Circuit
+    expect(circuit, Circuit, "params_for: circuit", "draw inputs of a Graph with inputs_for")
+    dtype = backends.float_dtype(dtype, "params_for")
+    scale = number(scale, "params_for: scale", above=0)
+    return _params_for(circuit, dtype, scale)
+
+
+def inputs_for(graph, batch=None, dtype="float64"):
+    """Inputs for ``graph``: (T, B, ...) arrays (or (T, ...) if ``batch`` is 0); integer
+    inputs hold valid class indices; zero-default initial values are left out."""
+    from ..ir import Graph
+    expect(graph, Graph, "inputs_for: graph",
+           "unroll the circuit first: inputs_for(c.unroll(steps=...))")
+    if batch is not None:
+        batch = integer(batch, "inputs_for: batch (0 for no batch axis)", 0)
+    dtype = backends.float_dtype(dtype, "inputs_for")
+    return _inputs_for(graph, batch, dtype)
+
+
+@st.composite
+def _params_for(draw, circuit, dtype, scale):
     seed = draw(st.integers(0, 2 ** 32 - 1))
     rng = np.random.default_rng(seed)
     return {k: rng.uniform(-scale, scale, size=s).astype(dtype)
@@ -58,9 +80,7 @@ def params_for(draw, circuit, dtype="float64", scale: float = 1.0):
 
 
 @st.composite
-def inputs_for(draw, graph, batch=None, dtype="float64"):
-    """Inputs for ``graph``: (T, B, ...) arrays (or (T, ...) if ``batch`` is 0); integer
-    inputs hold valid class indices; zero-default initial values are left out."""
+def _inputs_for(draw, graph, batch, dtype):
     b = draw(st.integers(1, 3)) if batch is None else batch
     rng = np.random.default_rng(draw(st.integers(0, 2 ** 32 - 1)))
     lead = (b,) if b else ()
@@ -80,3 +100,8 @@ def inputs_for(draw, graph, batch=None, dtype="float64"):
         else:
             out[k] = rng.standard_normal(lead + v.shape).astype(dtype)
     return out
+
+
+from ..errors import guard_module as _guard_module  # noqa: E402
+
+_guard_module(__import__(__name__, fromlist=["_"]))

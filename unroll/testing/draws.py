@@ -60,9 +60,27 @@ class Draw:
         return Arg(v, tuple(shape), b, "int")
 
 
+def primitive_cases(prim):
+    """``(args, params)`` for ``prim`` (a registered primitive or its name) drawn from its
+    registry domain (batch size 2)."""
+    from ..core import PRIMITIVES, Primitive
+    from ..errors import UnrollError, suggest
+    if isinstance(prim, str):
+        if prim not in PRIMITIVES:
+            raise UnrollError(f"primitive_cases: no primitive {prim!r}"
+                              f"{suggest(prim, PRIMITIVES)}")
+        prim = PRIMITIVES[prim]
+    if not isinstance(prim, Primitive):
+        raise UnrollError(f"primitive_cases takes a registered primitive or its name, not "
+                          f"{type(prim).__name__} {prim!r:.60}")
+    if prim.domain is None:
+        raise UnrollError(f"primitive_cases: {prim.name} has no test domain; register one "
+                          "with defprim(..., domain=...)")
+    return _cases(prim)
+
+
 @st.composite
-def primitive_cases(draw, prim):
-    """``(args, params)`` for ``prim`` drawn from its registry domain (batch size 2)."""
+def _cases(draw, prim):
     d = Draw(draw, batch=2)
     args, params = prim.domain(d)
     return list(args), dict(params)
