@@ -82,11 +82,11 @@ class State(Var):
 
     def delayed(self, k: int) -> Var:
         """h(t-k) (for a backward state: h(t+k)), for any k >= 1."""
-        if not isinstance(k, int) or isinstance(k, bool) or k < 1:
+        if not isinstance(k, numbers.Integral) or isinstance(k, bool) or k < 1:
             raise CircuitError(f"{self.spec.node.name}.delayed({k!r}): a delay must be an "
                                f"integer k >= 1; use {self.spec.node.name} itself for "
                                f"{self.spec.node.name}(t)")
-        return self.builder._delay(self.spec, k)
+        return self.builder._delay(self.spec, int(k))
 
     @property
     def next(self):
@@ -479,8 +479,9 @@ class Circuit:
             If the circuit is ill-formed (see :meth:`check`) or τ < 1.
         """
         from .unrolling import unroll
-        if not isinstance(steps, int) or isinstance(steps, bool) or steps < 1:
+        if not isinstance(steps, numbers.Integral) or isinstance(steps, bool) or steps < 1:
             raise CircuitError(f"unroll(steps={steps!r}): τ must be an integer >= 1")
+        steps = int(steps)
         # the same circuit unrolled again the same way is the same graph, with the programs
         # it has compiled (a training loop over batches of a few lengths compiles each once)
         key = (self._version, steps, _frozen(loss_steps))
@@ -562,15 +563,16 @@ def _describe(expr) -> str:
 
 
 def _check_shape(name, shape) -> tuple:
-    if isinstance(shape, int):
+    if isinstance(shape, numbers.Integral) and not isinstance(shape, bool):
         shape = (shape,)
     try:
         shape = tuple(shape)
     except TypeError:
         raise ShapeError(f"{name}: shape must be a tuple of sizes, got {shape!r}") from None
-    if not all(isinstance(n, int) and not isinstance(n, bool) and n >= 1 for n in shape):
+    if not all(isinstance(n, numbers.Integral) and not isinstance(n, bool) and n >= 1
+               for n in shape):
         raise ShapeError(f"{name}: shape {shape} must hold positive integers")
-    return shape
+    return tuple(int(n) for n in shape)
 
 
 # --- scheduling ------------------------------------------------------------------------------

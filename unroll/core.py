@@ -282,7 +282,8 @@ def normalize_index(key, shape: tuple, who) -> tuple:
             if stop <= start:
                 raise ShapeError(f"{who!r}[{k.start}:{k.stop}] selects nothing from size {n}")
             out.append((start, stop))
-        elif isinstance(k, int) and not isinstance(k, bool):
+        elif isinstance(k, numbers.Integral) and not isinstance(k, bool):
+            k = int(k)
             if not -n <= k < n:
                 raise ShapeError(f"{who!r}[{k}]: index out of range for axis of size {n}")
             out.append(k % n)

@@ -424,7 +424,7 @@ def hvp(g, params: dict, vectors: dict, **inputs) -> dict:
                              f"shape {shape}")
         bad = np.argwhere(~np.isfinite(a))
         if bad.size:
-            raise NonFiniteError(f"hvp: vectors[{k!r}]{list(bad[0])} is {a[tuple(bad[0])]}; "
+            raise NonFiniteError(f"hvp: vectors[{k!r}]{[int(i) for i in bad[0]]} is {a[tuple(bad[0])]}; "
                                  "the direction must be finite")
     wrt = tuple(vectors)
     key = ("hvp", wrt)

@@ -105,7 +105,7 @@ def _check_arrays(what: str, c, params: dict) -> None:
             raise UnrollError(f"{what}: {k} has dtype {a.dtype}; parameters are floats")
         bad = np.argwhere(~np.isfinite(a))
         if bad.size:
-            raise UnrollError(f"{what}: {k}{list(bad[0])} is {a[tuple(bad[0])]}; every "
+            raise UnrollError(f"{what}: {k}{[int(i) for i in bad[0]]} is {a[tuple(bad[0])]}; every "
                               "parameter must be finite")
 
 

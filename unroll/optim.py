@@ -273,7 +273,7 @@ def clip_grad_norm(grads: dict, max_norm: float) -> float:
     (Pascanu, Mikolov & Bengio, 2013; PyTorch's ``clip_grad_norm_``: factor
     max_norm / (norm + 1e-6) when the norm exceeds it). Returns the norm before clipping."""
     _number("max_norm", max_norm, 0.0, lo_open=True)
-    norm = global_norm(grads)
+    norm = global_norm(_grads(grads, "clip_grad_norm"))
     if not math.isfinite(norm):
         _finite(grads, "clip_grad_norm")
     coef = max_norm / (norm + 1e-6)

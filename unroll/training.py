@@ -13,6 +13,7 @@ returns a :class:`History` that can be plotted.
 """
 from __future__ import annotations
 
+import numbers
 import math
 import time
 
@@ -67,8 +68,9 @@ class TruncatedBPTT:
                               f"{circuit!r:.60}; {fix}")
         k2 = k1 if k2 is None else k2
         for name, k in (("k1", k1), ("k2", k2)):
-            if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+            if isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 1:
                 raise UnrollError(f"truncated BPTT: {name} must be an integer >= 1, not {k!r}")
+        k1, k2 = int(k1), int(k2)
         if k2 < k1:
             raise UnrollError(f"truncated BPTT: k2 = {k2} < k1 = {k1}; each update must "
                               "cover at least the k1 steps since the previous one")
@@ -297,8 +299,9 @@ def train(step, params: dict, batches, optimizer, *, epochs: int = 1, clip_norm=
     if optimizer.params is not params:
         raise UnrollError("the optimizer updates another dict than params: build it with "
                           "the same dict, e.g. ur.optim.Adam(params, lr=...)")
-    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
+    if isinstance(epochs, bool) or not isinstance(epochs, numbers.Integral) or epochs < 1:
         raise UnrollError(f"train: epochs must be an integer >= 1, not {epochs!r}")
+    epochs = int(epochs)
     if isinstance(batches, dict):
         raise InputError("train: batches is one dict of inputs; pass a list of batches, "
                          "e.g. [{'x': xs, 'y': ys}] (or a function epoch -> batches)")

@@ -48,8 +48,9 @@ def _within(at, steps: int) -> list:
 
 def unroll(c: Circuit, steps: int, loss_steps=None) -> Graph:
     """Unfold ``c`` over ``steps`` steps. See :meth:`Circuit.unroll`."""
-    if not isinstance(steps, int) or isinstance(steps, bool) or steps < 1:
+    if not isinstance(steps, numbers.Integral) or isinstance(steps, bool) or steps < 1:
         raise CircuitError(f"unroll(steps={steps!r}): τ must be an integer >= 1")
+    steps = int(steps)
     if not c.states and not c.outputs and not c.losses:
         raise CircuitError(f"circuit {c.name} has no state, output or loss: there is nothing "
                            "to unroll; declare c.output(name, expr) or c.loss(expr)")

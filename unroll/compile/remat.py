@@ -15,6 +15,7 @@ backward in time, the first ``after`` steps of the next one. Those are the check
 """
 from __future__ import annotations
 
+import numbers
 import math
 
 from ..errors import UnrollError
@@ -28,9 +29,10 @@ def segment_length(every, steps: int, depth: int = 1) -> int:
     max(⌈√τ⌉, depth)."""
     if every == "sqrt":
         return max(depth, math.isqrt(steps - 1) + 1 if steps > 1 else 1)
-    if isinstance(every, bool) or not isinstance(every, int) or every < 1:
+    if isinstance(every, bool) or not isinstance(every, numbers.Integral) or every < 1:
         raise UnrollError(f"checkpoint must be a number of steps k >= 1 or 'sqrt', "
                           f"not {every!r}")
+    every = int(every)
     if every < depth:
         raise UnrollError(f"checkpoint={every}: segments must be at least {depth} steps long, "
                           f"the longest delay this graph reads; pass checkpoint={depth} or "

@@ -46,7 +46,8 @@ def generate(circuit: ur.Circuit, params: dict, prime, steps: int, *, input: str
     (6, True)
     """
     if not isinstance(circuit, ur.Circuit):
-        raise ur.InputError(f"generate: expected a Circuit, not {type(circuit).__name__}")
+        raise ur.InputError(f"generate: expected a Circuit, not {type(circuit).__name__} "
+                            f"{circuit!r:.60}")
     if not isinstance(params, dict):
         raise ur.ParamError(f"generate: params must be a dict name -> array, not "
                             f"{type(params).__name__}")

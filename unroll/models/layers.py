@@ -123,7 +123,10 @@ def _layer(k: int, entry) -> tuple:
                               f"('lstm', 8), not {entry!r:.60}")
     spec, H = entry
     opts = dict(spec) if isinstance(spec, dict) else {"cell": spec}
-    cell = opts.pop("cell", None)
+    if "cell" not in opts:
+        raise ur.CircuitError(f"stacked: layer {k}'s options {opts!r:.60} have no key 'cell'; "
+                              "add 'cell': 'rnn', 'lstm' or 'gru'")
+    cell = opts.pop("cell")
     if not isinstance(cell, str) or cell not in _CELL_OPTIONS:
         raise ur.CircuitError(f"stacked: layer {k} has unknown cell {cell!r}; use 'rnn', "
                               "'lstm' or 'gru' (or a dict of options with the key 'cell')")

@@ -9,13 +9,39 @@ output's size) or None (no loss: add your own through ``c["o"]``).
 """
 from __future__ import annotations
 
+import functools
+import inspect
+import numbers
+
 import unroll as ur
 from unroll.compose import chain
+from unroll.errors import _argument_error
+
+from .cells import size
 
 __all__ = ["elman", "jordan", "many_to_one", "teacher_forcing", "conditioned", "bidirectional",
            "encoder_decoder", "EncoderDecoder"]
 
 _ACT = {"tanh": ur.tanh, "relu": ur.relu}
+
+
+def _sized(fn):
+    """``fn`` with its three leading sizes checked (integers >= 1) before it builds anything,
+    so that a bad one is named as the argument the user passed, not as a parameter's shape."""
+    sig = inspect.signature(fn)
+    names = list(sig.parameters)[:3]
+
+    @functools.wraps(fn)
+    def checked(*args, **kwargs):
+        try:
+            bound = sig.bind(*args, **kwargs)
+        except TypeError as e:
+            raise _argument_error(fn, e, kwargs) from None
+        for n in names:
+            if n in bound.arguments:
+                size(bound.arguments[n], f"{fn.__name__}: {n}")
+        return fn(*args, **kwargs)
+    return checked
 
 
 def _act(nonlinearity: str):
@@ -51,6 +77,7 @@ def _loss(c, o, y, loss: str | None, at=None) -> None:
         c.loss(ur.mse(o, y), at=at)
 
 
+@_sized
 def elman(input_size: int, hidden_size: int, output_size: int, nonlinearity: str = "tanh",
           loss: str | None = "cross_entropy", name: str = "elman") -> ur.Circuit:
     """Hidden-to-hidden recurrence with an output at every step (fig. 10.3, eq. 10.8-10.11)::
@@ -69,6 +96,7 @@ def elman(input_size: int, hidden_size: int, output_size: int, nonlinearity: str
     return c
 
 
+@_sized
 def jordan(input_size: int, hidden_size: int, output_size: int, nonlinearity: str = "tanh",
            loss: str | None = "cross_entropy", name: str = "jordan") -> ur.Circuit:
     """Output-to-hidden recurrence only (fig. 10.4): the previous output feeds the hidden
@@ -88,6 +116,7 @@ def jordan(input_size: int, hidden_size: int, output_size: int, nonlinearity: st
     return c
 
 
+@_sized
 def many_to_one(input_size: int, hidden_size: int, output_size: int,
                 nonlinearity: str = "tanh", loss: str | None = "cross_entropy",
                 name: str = "many_to_one") -> ur.Circuit:
@@ -108,6 +137,7 @@ def many_to_one(input_size: int, hidden_size: int, output_size: int,
     return c
 
 
+@_sized
 def teacher_forcing(input_size: int, hidden_size: int, output_size: int, mode: str = "train",
                     loss: str = "cross_entropy", name: str | None = None) -> ur.Circuit:
     """Output recurrence trained with teacher forcing (fig. 10.6)::
@@ -144,6 +174,7 @@ def _feedback(o, y, mode: str, loss: str, K: int):
     return ur.softmax(o) if mode == "free" else ur.hardmax(o)
 
 
+@_sized
 def conditioned(vector_size: int, hidden_size: int, output_size: int,
                 feed_previous: bool = False, sequence: bool = False,
                 loss: str = "cross_entropy", name: str | None = None) -> ur.Circuit:
@@ -176,6 +207,7 @@ def conditioned(vector_size: int, hidden_size: int, output_size: int,
     return c
 
 
+@_sized
 def bidirectional(input_size: int, hidden_size: int, output_size: int,
                   loss: str | None = "cross_entropy", name: str = "bidirectional") -> ur.Circuit:
     """A forward chain h and a backward chain g, both feeding o(t) (fig. 10.11), so the output
@@ -225,6 +257,7 @@ class EncoderDecoder:
         return f"<EncoderDecoder {self.encoder!r} -> {self.decoder!r}>"
 
 
+@_sized
 def encoder_decoder(input_size: int, hidden_size: int, output_size: int, mode: str = "train",
                     context_size: int | None = None, name: str = "seq2seq") -> EncoderDecoder:
     """Encoder-decoder (fig. 10.12) for class sequences::
@@ -239,7 +272,7 @@ def encoder_decoder(input_size: int, hidden_size: int, output_size: int, mode: s
     if mode not in ("train", "free", "greedy"):
         raise ur.CircuitError(f"mode must be 'train', 'free' or 'greedy', not {mode!r}")
     if context_size is not None and (isinstance(context_size, bool) or
-                                     not isinstance(context_size, int) or context_size < 1):
+                                     not isinstance(context_size, numbers.Integral) or context_size < 1):
         raise ur.ShapeError(f"context_size must be an integer >= 1 (or None for the hidden "
                             f"size), not {context_size!r}")
     H, K = hidden_size, output_size

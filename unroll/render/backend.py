@@ -23,6 +23,7 @@ __all__ = ["FONT", "svg", "png", "pdf", "render", "has_system_dot", "font_files"
 
 FONT = "DejaVu Serif"          # every label uses it; the file ships with matplotlib
 FORMATS = ("svg", "png", "pdf", "dot", "gv")
+ENGINES = ("dot", "neato", "fdp", "sfdp", "circo", "twopi", "osage", "patchwork")
 
 
 def has_system_dot() -> bool:
@@ -61,10 +62,23 @@ def _zoom(zoom) -> float:
 def svg(dot, engine: str = "dot") -> str:
     """The SVG of a DOT graph (a ``graphviz.Digraph`` or DOT source)."""
     src = _source(dot)
+    if engine not in ENGINES:
+        raise RenderError(f"unknown layout engine {engine!r}; use one of {', '.join(ENGINES)} "
+                          "(the pictures of unroll are laid out by 'dot')")
     if has_system_dot():
-        import graphviz
-        return graphviz.Source(src, engine=engine).pipe(format="svg").decode()
+        return _system(src, engine, "svg").decode()
     return _wasm_svg(src, engine)
+
+
+def _system(src: str, engine: str, fmt: str) -> bytes:
+    """``src`` laid out by the system Graphviz."""
+    import graphviz
+    try:
+        return graphviz.Source(src, engine=engine).pipe(format=fmt)
+    except graphviz.CalledProcessError as e:
+        err = (e.stderr or b"").decode(errors="replace").strip().splitlines()
+        raise RenderError(f"Graphviz could not lay out this graph: "
+                          f"{err[0] if err else e}") from None
 
 
 _LABEL = re.compile(r"\b(label|xlabel)=<")
@@ -164,8 +178,7 @@ def pdf(dot) -> bytes:
     """A PDF of a DOT graph (vector)."""
     src = _source(dot)
     if has_system_dot():
-        import graphviz
-        return graphviz.Source(src).pipe(format="pdf")
+        return _system(src, "dot", "pdf")
     try:
         from reportlab.graphics import renderPDF
         from svglib.fonts import register_font
@@ -201,6 +214,11 @@ def render(dot, path, format: str | None = None, zoom: float = 2.0) -> Path:
     if format is not None and not isinstance(format, str):
         raise RenderError(f"format must be one of {', '.join(FORMATS)} (a str), not {format!r}")
     path = Path(path)
+    if path.is_dir():
+        raise RenderError(f"cannot render to {str(path)!r}: it is a folder; give a file name "
+                          "such as picture.svg")
+    if format is not None and format.lower() not in FORMATS:
+        raise RenderError(f"unknown format {format!r}; use one of {', '.join(FORMATS)}")
     fmt = (format or path.suffix.lstrip(".")).lower()
     if fmt not in FORMATS:
         raise RenderError(f"cannot render to {path.name!r}: use a .svg, .png, .pdf or .dot "

@@ -21,6 +21,7 @@ the plain NumPy evaluation of :mod:`unroll.testing.reference`.
 """
 from __future__ import annotations
 
+import numbers
 import math
 import numpy as np
 from hypothesis import strategies as st
@@ -381,13 +382,17 @@ def _options(max_states, max_delay, max_steps, max_ops, backward, primitives, di
     """Check random_circuits' arguments (a misread option would test less than it says)."""
     for what, v, lo in (("max_states", max_states, 1), ("max_delay", max_delay, 1),
                         ("max_steps", max_steps, 1), ("max_ops", max_ops, 0)):
-        if isinstance(v, bool) or not isinstance(v, int) or v < lo:
+        if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < lo:
             raise ur.UnrollError(f"random_circuits: {what} must be an integer >= {lo}, "
                                  f"not {v!r}")
     if max_states > len(STATE_NAMES):
         raise ur.UnrollError(f"random_circuits: max_states is at most {len(STATE_NAMES)}")
+    backward = ur.errors.flag(backward, "random_circuits: backward")
     if directions is None:
         directions = ("forward", "backward") if backward else ("forward",)
+    elif not backward and isinstance(directions, (tuple, list)) and "backward" in directions:
+        raise ur.UnrollError("random_circuits: backward=False contradicts directions="
+                             f"{tuple(directions)!r}; give one of them")
     if isinstance(directions, str) or not directions or \
             not set(directions) <= {"forward", "backward"}:
         raise ur.UnrollError(f"random_circuits: directions must be a tuple of 'forward' and "
