@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 import unroll as ur
+import unroll.__main__  # noqa: F401  (the CLI's main, called in this process)
 
 
 def _circuit():
@@ -80,7 +81,8 @@ def test_op_arguments(what, call, err, msg):
 
 EVIL = ["it's", 'say "hi"', "a\nimport builtins; builtins.PWNED = 1", "x\r\nbuiltins.PWNED=1",
         "__import__('builtins').__setattr__('PWNED', 1)", "<script>alert(1)</script>",
-        '"; label="x', "a -> b; }", "{0}{1}{axes}", "\\", "π ∂ Σ ⟨⟩", "\u2028PWNED = 1"]
+        '"; label="x', "a -> b; }", "{0}{1}{axes}", "\\", "π ∂ Σ ⟨⟩", "\u2028PWNED = 1",
+        "$\\frac{$", "%s %(x)s", "&amp;&lt;", "]]><!--"]
 
 
 def _ran_code() -> bool:
@@ -120,6 +122,58 @@ def test_an_adversarial_name_is_refused_where_a_name_is_expected(s):
                  lambda: c.loss(ur.sum(x), name=s)):
         with pytest.raises(ur.CircuitError, match="not a valid name"):
             call()
+    assert not _ran_code()
+
+
+def _quietly(call):
+    """The call's result, or None when it refuses with an unroll error; anything else raised
+    (a raw exception) fails the test."""
+    try:
+        return call()
+    except ur.UnrollError:
+        return None
+
+
+@pytest.mark.parametrize("s", EVIL)
+@pytest.mark.filterwarnings("ignore:Glyph")     # a carriage return has no glyph to draw
+def test_an_adversarial_string_through_every_other_string_argument(s, tmp_path, monkeypatch):
+    """Titles, labels, descriptions, names to look up, options and paths: each is refused
+    with an unroll error or used as text; nothing runs and every SVG stays well-formed."""
+    monkeypatch.chdir(tmp_path)
+    c = ur.models.elman(3, 4, 2)
+    g = c.unroll(steps=3)
+    p = c.init_params(seed=0)
+    data = dict(x=np.ones((3, 3)), y=np.array([0, 1, 1]))
+    for dot in (_quietly(lambda: c.to_dot(title=s)), _quietly(lambda: g.to_dot(title=s)),
+                _quietly(lambda: g.to_dot(heat={s: np.ones(3)}))):
+        if dot is not None:
+            xml.dom.minidom.parseString(ur.render.svg(dot))
+    calls = [
+        lambda: ur.Circuit(s), lambda: c[s], lambda: c.param("Q", (2,), init=s),
+        lambda: c.input("z", (2,), dtype=s), lambda: c.state("z", (2,), init=s).next,
+        lambda: c.state("z2", (2,), direction=s), lambda: c.unroll(3, loss_steps={s: [1]}),
+        lambda: c.unroll(3, loss_steps=s), lambda: c.render(s), lambda: c.render("c.svg", detail=s),
+        lambda: c.render("c.svg", params=s), lambda: g.to_dot(mode=s),
+        lambda: g.run(p, **{s: np.ones((3, 3))}, **data), lambda: g.value_and_grad(p, wrt=s, **data),
+        lambda: g.value_and_grad(p, executor=s, **data), lambda: g.value_and_grad(p, checkpoint=s, **data),
+        lambda: ur.gradcheck(g, p, wrt=[s], **data), lambda: ur.gradcheck(g, p, mode=s, **data),
+        lambda: ur.hvp(g, p, {s: np.ones(2)}, **data),
+        lambda: ur.diagnostics.gradient_norms(g, p, states=s, **data),
+        lambda: ur.diagnostics.jacobians(g, p, state=s, **data),
+        lambda: ur.diagnostics.plot({s: [1.0, 2.0]}, "p.svg", title=s, xlabel=s, ylabel=s),
+        lambda: ur.diagnostics.plot({"a": [1.0, 2.0]}, s),
+        lambda: ur.models.elman(3, 4, 2, nonlinearity=s), lambda: ur.models.elman(3, 4, 2, name=s),
+        lambda: ur.models.lstm(3, 4, variant=s), lambda: ur.models.stacked(3, [(s, 2)]),
+        lambda: ur.models.generate(c, p, [0], 2, input=s), lambda: ur.models.generate(c, p, [0], 2, output=s),
+        lambda: ur.training.train(g, p, [data], ur.optim.SGD(p, lr=0.01), desc=s, progress=False),
+        lambda: ur.optim.SGD(p, lr=s), lambda: ur.optim.SGD(p, lr=0.1).step({s: np.ones(2)}),
+        lambda: ur.render.render(c.to_dot(), "x.svg", format=s), lambda: ur.render.svg(s),
+        lambda: ur.render.svg(c.to_dot(), engine=s), lambda: ur.sum(c["x"], axis=s),
+        lambda: ur.one_hot(c["y"], s), lambda: ur.reshape(c["x"], s),
+        lambda: ur.__main__.main(["render", f"{s}:{s}", "-o", "x.svg"]),
+    ]
+    for call in calls:
+        _quietly(call)
     assert not _ran_code()
 
 

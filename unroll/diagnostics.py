@@ -159,6 +159,7 @@ def figure(path, *, title: str = "", xlabel: str = "", ylabel: str = "", log: bo
     for what, text in (("title", title), ("xlabel", xlabel), ("ylabel", ylabel)):
         if not isinstance(text, str):
             raise RenderError(f"{what} must be a str, not {type(text).__name__} {text!r:.60}")
+        _mathtext(text, what)
     log = flag(log, "log", err=RenderError)
     import matplotlib
     matplotlib.use("Agg", force=False)
@@ -232,8 +233,22 @@ def _series(series) -> dict:
             raise RenderError(f"plot: curve {label!r} is {a[bad[0]]} at step t = {bad[0] + 1}; "
                               "only finite values can be drawn (a NaN gradient: "
                               "value_and_grad(..., check_finite=True) finds where it began)")
+        _mathtext(str(label), f"the label of curve {label!r}")
         out[label] = a
     return out
+
+
+def _mathtext(text: str, what: str) -> None:
+    """Refuse a text matplotlib would fail to draw: ``$...$`` that is not valid mathtext."""
+    if text.count("$") - text.count("\\$") < 2:
+        return
+    from matplotlib.mathtext import MathTextParser
+    try:
+        MathTextParser("path").parse(text)
+    except ValueError as e:
+        why = str(e).strip().splitlines()[-1]
+        raise RenderError(f"{what} {text!r:.60} is not valid matplotlib mathtext ({why}); "
+                          "write a literal dollar sign as \\$") from None
 
 
 _PLOT_FORMATS = ("png", "svg", "pdf")
