@@ -622,6 +622,7 @@ case(E, "graph without a loss", lambda: GC(NL, {"W": np.ones((3, 4))}, x=np.ones
 case(E, "missing input y", lambda: GC(G, P, x=XS), InputError, 'missing')
 case(E, "order=2, wrt=['x']", lambda: GC(G, P, order=2, wrt=["x"], x=XS, y=YS), UnrollError, 'order')
 case(E, "params with NaN", lambda: GC(G, P_(U=np.full((3, 4), np.nan)), x=XS, y=YS), NonFiniteError, 'NaN')
+case(E, "eps=0.5 (a step too coarse), rtol=1e-9 -> raise_if_failed()", lambda: GC(G, P, eps=0.5, rtol=1e-9, x=XS, y=YS).raise_if_failed(), GradcheckError, 'disagrees with finite differences')
 case(E, "mode='directional', max_entries=0 (irrelevant option)", lambda: GC(G, P, mode="directional", max_entries=5, x=XS, y=YS).ok, check=lambda r: r is True)
 
 E = "ur.hvp"

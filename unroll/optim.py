@@ -74,8 +74,8 @@ class Optimizer:
         for k in grads:
             close = suggest(k, missing) if isinstance(k, str) and k not in self.params else ""
             if close:
-                raise ParamError(f"step: {k!r} is not a parameter{close} (its gradient is "
-                                 "missing); nothing was updated")
+                raise ParamError(f"step: the gradients name {k!r}, which is not a parameter"
+                                 f"{close}; nothing was updated")
         todo = [(k, self._checked(k, g)) for k, g in grads.items() if k in self.params]
         # everything is checked: the in-place updates below cannot fail halfway
         self.steps += 1

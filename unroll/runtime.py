@@ -100,8 +100,13 @@ def _layout(g: Graph, inputs: dict):
     for name, b, n in seen[1:]:
         if b != batched:
             have, lack = (name, name0) if b else (name0, name)
+            v = g.seq_inputs[have][0] if have in g.seq_inputs else g.static_inputs[have]
+            hint = ""
+            if v.aval.dtype == INT:      # one-hot rows read as a batch axis
+                hint = (f"; if {have} of shape {tuple(inputs[have].shape)} holds one-hot rows, "
+                        f"pass the class indices {have}.argmax(-1)")
             raise InputError(f"input {have} has a batch axis but input {lack} does not; give "
-                             "every input a batch axis, or none")
+                             f"every input a batch axis, or none{hint}")
         if n != batch:
             raise InputError(f"input {name} has batch size {n}, but input {name0} has {batch}; "
                              "every input needs the same batch size")

@@ -500,7 +500,8 @@ def _check_range(heat_range) -> tuple:
     except (TypeError, ValueError):
         raise RenderError(f"heat_range must be two numbers (low, high), not "
                           f"{heat_range!r:.60}") from None
-    lo = number(lo, "heat_range: low", above=0, err=RenderError)
+    lo = number(lo, "heat_range: low (the colour scale is logarithmic)", above=0,
+                err=RenderError)
     hi = number(hi, "heat_range: high", above=lo, err=RenderError)
     return lo, hi
 
