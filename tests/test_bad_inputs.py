@@ -465,3 +465,37 @@ MORE = _more_cases()
 def test_parameters_flags_generation_and_strategies(what, call, err, msg):
     with pytest.raises(err, match=msg):
         call()
+
+
+# --- every public callable answers a call it cannot take ------------------------------------------
+
+def _public_callables():
+    import inspect
+    c = ur.models.elman(3, 4, 2)
+    g = c.unroll(steps=2)
+    mods = [ur, ur.models, ur.diagnostics, ur.training, ur.optim, ur.render, ur.interop]
+    out = {}
+    for mod in mods:
+        for name in mod.__all__:
+            obj = getattr(mod, name)
+            if inspect.isfunction(obj):
+                out[f"{mod.__name__}.{name}"] = obj
+    for owner, inst in ((ur.Circuit, c), (ur.Graph, g)):
+        for name, member in vars(owner).items():
+            if inspect.isfunction(member) and not name.startswith("_"):
+                out[f"{owner.__name__}.{name}"] = getattr(inst, name)
+    return out
+
+
+PUBLIC = _public_callables()
+
+
+@pytest.mark.parametrize("name", sorted(PUBLIC))
+def test_every_public_callable_refuses_an_argument_it_does_not_take(name):
+    """With an unknown keyword (and without its required arguments) every public function
+    and method raises an unroll error that names what it takes: never a bare TypeError."""
+    with pytest.raises(ur.UnrollError) as e:
+        PUBLIC[name](zz_not_an_option=1)
+    assert isinstance(e.value, TypeError) or "zz_not_an_option" in str(e.value)
+    if isinstance(e.value, ur.errors.ArgumentError):
+        assert "it takes (" in str(e.value)

@@ -201,10 +201,16 @@ def guard(fn):
         try:
             return fn(*args, **kwargs)
         except TypeError as e:
-            tb = e.__traceback__
-            if isinstance(e, UnrollError) or tb is None or tb.tb_next is not None:
-                raise                      # raised inside fn, not by the call itself
-            raise _argument_error(fn, e, kwargs) from None
+            if isinstance(e, UnrollError):
+                raise
+            import inspect
+            try:                        # was it the call itself that could not bind?
+                inspect.signature(fn).bind(*args, **kwargs)
+            except TypeError as binding:
+                raise _argument_error(fn, binding, kwargs) from None
+            except ValueError:          # pragma: no cover - no signature to read
+                pass
+            raise                       # no: raised inside fn, passed on untouched
 
     guarded.__unroll_guarded__ = True
     return guarded
