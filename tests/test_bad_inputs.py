@@ -336,7 +336,7 @@ def test_a_delay_that_cannot_fit_is_refused_before_anything_is_built():
 def test_runs_that_would_not_fit_are_refused_with_the_way_out(monkeypatch):
     """With (pretend) 4 MiB free: a τ = 200,000 unroll, and a gradient whose stored arrays
     need more, are refused with the estimate and what to do instead."""
-    import unroll.runtime
+    import unroll.api
     import unroll.unrolling
     c = ur.models.elman(3, 8, 2)
     monkeypatch.setattr(unroll.unrolling, "available_memory", lambda: 4 * 2 ** 20)
@@ -346,7 +346,7 @@ def test_runs_that_would_not_fit_are_refused_with_the_way_out(monkeypatch):
     g = c.unroll(steps=100)
     p = c.init_params(seed=0)
     x, y = np.ones((100, 5000, 3)), np.zeros((100, 5000), int)
-    monkeypatch.setattr(unroll.runtime, "available_memory", lambda: 4 * 2 ** 20)
+    monkeypatch.setattr(unroll.api, "available_memory", lambda: 4 * 2 ** 20)
     for executor in ("compiled", "interpret"):
         with pytest.raises(ur.ResourceError, match=r"would keep about \d+ MiB.*checkpoint="
                                                    r"'sqrt'.*TruncatedBPTT.*B = 5000"):

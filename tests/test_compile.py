@@ -184,7 +184,7 @@ def test_recycling_follows_liveness():
 def test_same_body_tells_apart_every_difference_between_two_steps():
     """Loop finding compares neighbouring chunks; each way two steps can differ must make
     them different bodies (equal bodies shifted by one step are the same)."""
-    from unroll.compile.lower import Chunk, same_body
+    from unroll.compile.reroll import Chunk, same_body
     from unroll.core import PRIMITIVES, Aval, Lit
     from unroll.ir import Eqn, Value
     F, FU = Aval((2,), "float", True), Aval((2,), "float", False)

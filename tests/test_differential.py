@@ -27,7 +27,7 @@ from hypothesis import given, settings, strategies as st
 
 import unroll as ur
 import unroll.testing as ut
-from unroll.compile.remat import reach
+from unroll.checkpoint import reach
 from unroll.testing.reference import resolve
 
 TOL = dict(rtol=1e-10, atol=1e-12)

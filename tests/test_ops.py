@@ -13,7 +13,8 @@ from unroll import backends
 from unroll.core import PRIMITIVES, Aval, Lit, Var
 from unroll.grad import grad
 from unroll.ir import Graph, GraphBuilder, Value
-from unroll.runtime import evaluate, interpret
+from unroll.api import evaluate
+from unroll.runtime import interpret
 from unroll.testing import Arg, primitive_cases
 
 XP = backends.get(np, np.float64)

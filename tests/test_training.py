@@ -338,7 +338,7 @@ def test_checkpointing_a_bidirectional_network_is_bitwise_the_interpreter(seq):
 
 def test_checkpoint_sqrt_is_at_least_the_longest_delay():
     """checkpoint="sqrt" takes max(⌈√τ⌉, longest delay) instead of refusing."""
-    from unroll.compile.remat import segment_length
+    from unroll.checkpoint import segment_length
     assert segment_length("sqrt", 4, 3) == 3 and segment_length("sqrt", 100, 3) == 10
     assert [segment_length("sqrt", T) for T in (1, 2, 3, 4, 5, 9, 10, 99, 100, 101)] == \
         [1, 2, 2, 2, 3, 3, 4, 10, 10, 11]                   # ⌈√τ⌉
@@ -355,7 +355,7 @@ def test_checkpoint_sqrt_is_at_least_the_longest_delay():
 def test_checkpointing_keeps_fewer_values_alive():
     """The most arrays alive at once, counted while the equations run: about τ/k + k steps'
     worth with checkpoints, all τ steps' worth without; the checkpoints are every k-th step."""
-    from unroll.compile.remat import Plan, run_checkpointed
+    from unroll.checkpoint import Plan, run_checkpointed
     from unroll.runtime import apply_eqn, bind_arguments, interpret
     T = 100
     c, p, x, y = elman_problem(T, 2, D, H, K, seed=0)

@@ -30,8 +30,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-TARGETS = ["unroll/grad.py", "unroll/compile/lower.py", "unroll/compile/passes.py",
-           "unroll/compile/timebatch.py", "unroll/compile/remat.py", "unroll/ops.py"]
+TARGETS = ["unroll/grad.py", "unroll/compile/lower.py", "unroll/compile/reroll.py",
+           "unroll/compile/passes.py",
+           "unroll/compile/timebatch.py", "unroll/checkpoint.py", "unroll/ops.py"]
 # the quickest first: pytest -x stops at the first failure
 TESTS = ["tests/test_corners.py", "tests/test_elman_bptt.py", "tests/test_grad.py",
          "tests/test_compile.py", "tests/test_bad_inputs.py", "tests/test_training.py",

@@ -26,7 +26,7 @@ from .ops import (concat, exp, hardmax, log, log_softmax, matmul, mean, mse, one
                   reshape,
                   sigmoid, softmax, softmax_cross_entropy, split, stop_gradient, sum, tanh)
 from .gradcheck import GradcheckReport, gradcheck, hvp
-from .runtime import grad_graph as grad
+from .api import grad_graph as grad
 
 __version__ = "0.1.0"
 

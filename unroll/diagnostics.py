@@ -24,7 +24,7 @@ from . import backends
 from .core import Var, bind
 from .errors import RenderError, UnrollError, flag, suggest
 from .ir import Graph, GraphBuilder, Value, live_eqns
-from .runtime import grad_graph, value_and_grad
+from .api import grad_graph, value_and_grad
 from .ops import sum as _sum
 
 __all__ = ["gradient_norms", "jacobian_norms", "jacobians", "plot", "figure"]

@@ -182,6 +182,8 @@ def _argument_error(fn, e: TypeError, kwargs: dict) -> ArgumentError:
     except (TypeError, ValueError):                          # pragma: no cover - builtins
         params = []
     msg = str(e)
+    if not msg.startswith(fn.__qualname__):        # inspect's binding names no function
+        msg = f"{fn.__qualname__}() {msg}"
     m = re.search(r"unexpected keyword argument '([^']*)'", msg)
     close = difflib.get_close_matches(m.group(1), params, n=1, cutoff=0.6) if m else []
     hint = f" (did you mean {close[0]!r}?)" if close else ""

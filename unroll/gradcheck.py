@@ -19,7 +19,8 @@ import numpy as np
 from . import backends
 from .errors import (GradcheckError, GradcheckWarning, NonFiniteError, ParamError, ShapeError,
                      UnrollError, integer, suggest)
-from .runtime import apply_eqn, bind_arguments, grad_graph, interpret, resolve_wrt
+from .api import grad_graph, resolve_wrt
+from .runtime import apply_eqn, bind_arguments, interpret
 
 __all__ = ["gradcheck", "hvp", "GradcheckReport", "Check"]
 

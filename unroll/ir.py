@@ -4,7 +4,7 @@ Every value knows its name, its step ``t`` (``None`` for parameters and other va
 once) and its abstract value (per-example shape, dtype kind, batched or not). Equations are in
 execution order. A Graph prints like the textbook (``h[3] = tanh(a[3])``), type-checks itself,
 and exports to ``networkx``. Running and differentiating it live in later stages
-(:mod:`unroll.runtime`, :mod:`unroll.grad`), reached through the methods at the bottom.
+(:mod:`unroll.api`), reached through the methods at the bottom.
 """
 from __future__ import annotations
 
@@ -177,17 +177,17 @@ class Graph:
     def run(self, params: dict, **inputs) -> dict:
         """Forward pass: every output as an array of shape (T, B, ...), and ``"loss"``.
 
-        See :func:`unroll.runtime.run`.
+        See :func:`unroll.api.run`.
         """
-        from .runtime import run
+        from .api import run
         return run(self, params, **inputs)
 
     def value_and_grad(self, params: dict, *, wrt=None, check_finite: bool = False,
                        executor: str = "compiled", checkpoint=None, return_state: bool = False,
                        **inputs):
         """The loss and its gradients (BPTT); ``checkpoint=k`` recomputes instead of storing
-        (see :func:`unroll.runtime.value_and_grad`)."""
-        from .runtime import value_and_grad
+        (see :func:`unroll.api.value_and_grad`)."""
+        from .api import value_and_grad
         return value_and_grad(self, params, wrt=wrt, check_finite=check_finite,
                               executor=executor, checkpoint=checkpoint,
                               return_state=return_state, **inputs)
@@ -215,7 +215,7 @@ class Graph:
         """The compiled :class:`~unroll.compile.Program` that runs this graph (forward, or with
         ``grad=True`` forward and backward); ``print()`` it to read the generated Python."""
         from .errors import InputError, flag
-        from .runtime import grad_graph, program
+        from .api import grad_graph, program
         if not flag(grad, "program(grad=...)"):
             if wrt is not None:
                 raise InputError("program: wrt chooses what the gradient program "
@@ -227,7 +227,7 @@ class Graph:
     def evaluate(self, params: dict, values=(), **inputs) -> dict:
         """Evaluate with the reference interpreter and return the arrays of ``values``
         (Values of this graph, e.g. per-step gradient contributions)."""
-        from .runtime import evaluate
+        from .api import evaluate
         return evaluate(self, params, values, **inputs)
 
 

@@ -184,7 +184,8 @@ class TruncatedBPTT:
 
     def _zero_grads(self, g: Graph, params: dict, feed: dict) -> dict:
         """The gradients of a window without a loss: zeros of each wrt's shape."""
-        from .runtime import bind_arguments, resolve_wrt
+        from .api import resolve_wrt
+        from .runtime import bind_arguments
         bound = bind_arguments(g, params, feed, check_values=False)
         out = {}
         for k in resolve_wrt(g, self.wrt):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from .lower import Lowering
 from ..core import no_gc
-from .passes import cse, dce, forget_keys, hoist
+from .passes import ParamsKeys, cse, dce, hoist
 from .program import Program
 
 __all__ = ["compile_graph", "Program"]
@@ -23,10 +23,7 @@ def compile_graph(g, items, name: str | None = None, time_batching: bool = True)
     :mod:`unroll.compile.timebatch`); the result is the same either way.
     """
     with no_gc():
-        try:
-            return _compile(g, list(items), name, time_batching)
-        finally:
-            forget_keys()
+        return _compile(g, list(items), name, time_batching)
 
 
 def _compile(g, items: list, name, time_batching: bool) -> Program:
@@ -38,7 +35,7 @@ def _compile(g, items: list, name, time_batching: bool) -> Program:
     items = [tuple(subst[id(v)] for v in it) if isinstance(it, tuple) else subst[id(it)]
              for it in items]
     pro, rest = hoist(eqns, g.inputs())
-    low = Lowering(g, pro, rest, items, time_batching)
+    low = Lowering(g, pro, rest, items, time_batching, ParamsKeys())
     fname = name or "program"
     src = low.source(fname)
     stats = {"equations": n0, "after_cse": len(eqns), "hoisted": len(pro),

@@ -1,10 +1,9 @@
 """Lowering: equations -> a :class:`Program`, readable Python over the step body, looped over t.
 
-The unrolled graph is τ copies of a step body. Lowering finds them again: the equations are cut
-into *chunks* (maximal runs with the same step), two chunks do the same work when every operand
-is the same relative to the chunk's step (``h[t-1]``, ``x[t]``, a local, a once-value), and
-runs of such chunks over consecutive steps become one ``for t in range(...)`` loop; the rest
-(the first and last steps of a backward pass, say) stay straight-line code.
+The step bodies come from :mod:`~unroll.compile.reroll` (runs of chunks doing the same work
+become one ``for t in range(...)`` loop; the rest stays straight-line code) and the
+state-independent work of a loop from :mod:`~unroll.compile.timebatch` (one stacked operation
+for all its steps).
 
 Storage follows from where values are used: a value used only inside its own chunk is a local
 variable; one used by another step or another loop is kept in a per-step list ``h_[t]``;
@@ -20,95 +19,11 @@ import re
 
 from ..core import Lit
 from ..ir import Value
-from .passes import params_key
+from .passes import ParamsKeys
+from .reroll import Chunk, chunk, reroll
 from .timebatch import Block, split_loop
 
-__all__ = ["Chunk", "Unit", "chunk", "reroll", "Lowering"]
-
-
-class Chunk:
-    """Consecutive equations of one step (``step`` None: work done once)."""
-    __slots__ = ("step", "eqns")
-
-    def __init__(self, step, eqns):
-        self.step, self.eqns = step, eqns
-
-
-class Unit:
-    """A chunk run for each of ``steps``: a loop if ``looped``, else straight-line code."""
-    __slots__ = ("chunk", "steps", "looped", "index")
-
-    def __init__(self, chunk, steps, looped, index):
-        self.chunk, self.steps, self.looped, self.index = chunk, steps, looped, index
-
-
-def chunk(eqns: list) -> list:
-    out, cur = [], None
-    for e in eqns:
-        if cur is None or e.step != cur.step:
-            cur = Chunk(e.step, [])
-            out.append(cur)
-        cur.eqns.append(e)
-    return out
-
-
-def same_body(a: Chunk, b: Chunk, sname) -> bool:
-    """Do chunks ``a`` and ``b`` do the same work relative to their steps (equal code)?
-
-    Every operand is compared by what it is relative to its chunk: a value computed earlier
-    in the chunk (by position), a value computed once (itself), a constant (its value), or a
-    value of some step (its name, its offset from the chunk's step, its batchedness: the code
-    chosen for an operation depends on its operands' batchedness too). ``sname`` is None when
-    every value's name is its own."""
-    if len(a.eqns) != len(b.eqns):
-        return False
-    sa, sb = a.step, b.step
-    la, lb = {}, {}                        # value -> position in its chunk
-    k = 0
-    for e, f in zip(a.eqns, b.eqns):
-        if e.prim is not f.prim or len(e.inputs) != len(f.inputs) or \
-                len(e.outs) != len(f.outs) or \
-                e.params is not f.params and params_key(e.params) != params_key(f.params):
-            return False
-        for x, y in zip(e.inputs, f.inputs):
-            px, py = la.get(x), lb.get(y)
-            if px is not None or py is not None:
-                if px != py:
-                    return False
-            elif type(x) is Lit or type(y) is Lit:
-                if type(x) is not type(y) or x.key != y.key:
-                    return False
-            elif x.t is None or y.t is None:
-                if x is not y:
-                    return False
-            elif x.t - sa != y.t - sb or x.aval.batched != y.aval.batched or (
-                    x.name != y.name if sname is None else sname(x) != sname(y)):
-                return False
-        for v, w in zip(e.outs, f.outs):
-            la[v] = lb[w] = k
-            k += 1
-            if (v.name != w.name if sname is None else sname(v) != sname(w)) or (
-                    v.t is None) != (w.t is None) or v.t is not None and v.t - sa != w.t - sb:
-                return False
-    return True
-
-
-def reroll(chunks: list, sname) -> list:
-    """Group runs of chunks over consecutive steps that do the same work into loops."""
-    units, i, n = [], 0, len(chunks)
-    while i < n:
-        j = i + 1
-        if isinstance(chunks[i].step, int) and j < n and isinstance(chunks[j].step, int):
-            d = chunks[j].step - chunks[i].step
-            if d in (1, -1):
-                while (j < n and isinstance(chunks[j].step, int)
-                       and chunks[j].step - chunks[j - 1].step == d
-                       and same_body(chunks[j - 1], chunks[j], sname)):
-                    j += 1
-        run = chunks[i:j]
-        units.append(Unit(run[0], [c.step for c in run], len(run) > 1, i))
-        i = j
-    return units
+__all__ = ["Lowering"]
 
 
 class _Users(dict):
@@ -157,8 +72,9 @@ class Lowering:
     """Builds the source of a Program from a graph's equations (after the passes)."""
 
     def __init__(self, graph, prologue: list, rest: list, results: list,
-                 time_batching: bool = True):
+                 time_batching: bool = True, keys=None):
         self.g = graph
+        self.key = keys or ParamsKeys()            # params dict -> hashable key
         self.prologue = prologue
         self.chunks = chunk(rest)
         self.order = prologue + rest               # every equation, in execution order
@@ -174,7 +90,7 @@ class Lowering:
         self.recyclable: set = set()               # stacked arrays no other value shares
         self.consts: list = []                     # array constants
         self._dedupe_names()
-        self.units = reroll(self.chunks, self.sname if self.alias else None)
+        self.units = reroll(self.chunks, self.sname if self.alias else None, self.key)
         self._uses()
         self.blocks = self._blocks(time_batching)
         self._classify()
@@ -354,7 +270,7 @@ class Lowering:
 
     def _fn(self, e) -> str:
         """The name of ``e``'s forward rule with its params bound (a global of the program)."""
-        key = (e.prim.name, params_key(e.params))
+        key = (e.prim.name, self.key(e.params))
         name = self.fns.get(key)
         if name is None:
             name = self.fns[key] = self.names.new(f"{e.prim.name}_fn")

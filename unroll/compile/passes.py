@@ -8,25 +8,29 @@ from __future__ import annotations
 from ..core import Lit
 from ..ir import Eqn, Value, live_eqns
 
-__all__ = ["dce", "cse", "hoist", "params_key", "forget_keys"]
-
-
-_KEYS: dict = {}
+__all__ = ["dce", "cse", "hoist", "params_key", "ParamsKeys"]
 
 
 def params_key(params: dict) -> tuple:
-    """A hashable key of a params dict (memoised: the copies of one equation share it)."""
-    if not params:
-        return ()
-    k = _KEYS.get(id(params))
-    if k is None or k[0] is not params:
-        k = _KEYS[id(params)] = (params, tuple(sorted(params.items())))
-    return k[1]
+    """A hashable key of a primitive's params dict."""
+    return tuple(sorted(params.items())) if params else ()
 
 
-def forget_keys() -> None:
-    """Drop the memo of :func:`params_key` (it keeps the dicts it saw alive)."""
-    _KEYS.clear()
+class ParamsKeys:
+    """:func:`params_key` memoised for one compilation: the τ copies of an equation share
+    one params dict, so each dict is keyed once. It lives as long as the compilation that
+    made it (and the dicts it holds alive with it)."""
+
+    def __init__(self):
+        self._memo: dict = {}
+
+    def __call__(self, params: dict) -> tuple:
+        if not params:
+            return ()
+        k = self._memo.get(id(params))
+        if k is None or k[0] is not params:
+            k = self._memo[id(params)] = (params, params_key(params))
+        return k[1]
 
 
 def dce(eqns: list, results) -> list:

@@ -25,6 +25,7 @@ hold the result to that.
 from __future__ import annotations
 
 from ..ir import Value
+from .reroll import Chunk
 
 __all__ = ["Block", "split_loop"]
 
@@ -113,7 +114,6 @@ def split_loop(unit, chunks: list, sname, users: dict) -> list:
     if pre:
         blocks.append(Block("stacked", c, steps, [c.eqns[i] for i in pre if i not in fused]))
     if core:
-        from .lower import Chunk
         body = Chunk(s0, [c.eqns[i] for i in sorted(core)])
         blocks.append(Block("loop", body, steps))
     if post:

@@ -18,8 +18,8 @@ from __future__ import annotations
 import numbers
 import math
 
-from ..errors import UnrollError
-from ..ir import Graph, Value
+from .errors import UnrollError
+from .ir import Graph, Value
 
 __all__ = ["segment_length", "run_checkpointed", "Plan"]
 

@@ -1,0 +1,330 @@
+"""Orchestration: run, differentiate and compile a Graph, with the caches that make a training
+loop cheap. It sits above the stages it drives (binding and the interpreter in
+:mod:`unroll.runtime`, reverse mode in :mod:`unroll.grad`, :mod:`unroll.compile`,
+checkpointing in :mod:`unroll.checkpoint`) and imports each of them; the methods of
+:class:`~unroll.Circuit` and :class:`~unroll.Graph` are one-line facades into it.
+
+Results have the user's layout: the internal batch axis is dropped when the inputs had none,
+and no result shares memory with an array the user passed.
+"""
+from __future__ import annotations
+
+import math
+
+from .checkpoint import reach, run_checkpointed, segment_length
+from .compile import compile_graph
+from .core import INT
+from .errors import InputError, ResourceError, UnrollError, available_memory, flag, gib, suggest
+from .grad import grad
+from .ir import Graph, Value, _forward_items, _grad_items
+from .runtime import Bound, apply_eqn, bind_arguments, interpret
+
+__all__ = ["run", "value_and_grad", "evaluate", "program", "grad_graph", "resolve_wrt"]
+
+
+def _unbatch(bound: Bound, a, lead: int = 0):
+    """Drop the internal batch axis at position ``lead`` when the user gave none."""
+    if bound.batched or a is None:
+        return a
+    return a[(slice(None),) * lead + (0, Ellipsis)]
+
+
+def _stack(xp, vals):
+    return xp.stack(vals) if len(vals) > 1 else vals[0][None, ...]
+
+
+def _fresh_all(bound: Bound, arrays: list) -> list:
+    """``arrays``, each copied if it may share memory with an array the user passed (an
+    output that is an input, a gradient that is a broadcast parameter): results are the
+    caller's to change. An array that owns its memory (no ``base``) shares none."""
+    xp = bound.xp
+    may = getattr(xp.module, "may_share_memory", None)
+    users = list(bound.params.values()) + list(bound.arrays.values())
+    ids = {id(u) for u in users}
+    out = []
+    for a in arrays:
+        if may is not None and getattr(a, "base", 0) is None and id(a) not in ids:
+            out.append(a)
+        elif may is None or id(a) in ids or any(may(a, u) for u in users):
+            out.append(a.copy() if hasattr(a, "copy") else xp.asarray(a, copy=True))
+        else:
+            out.append(a)
+    return out
+
+
+def _collect(g: Graph, bound: Bound, arrays: list) -> dict:
+    """Name the forward program's results; drop the batch axis the user did not give."""
+    arrays = _fresh_all(bound, arrays)
+    res = {}
+    for (name, d), a in zip(g.outputs.items(), arrays):
+        if g.output_at.get(name) in ("last", "first"):
+            res[name] = _unbatch(bound, a[0, ...])
+        else:
+            res[name] = _unbatch(bound, a, 1)
+    if g.loss is not None:
+        res["loss"] = arrays[-1]
+    return res
+
+
+def run(g: Graph, params: dict, return_state: bool = False, **inputs) -> dict:
+    """Forward pass of ``g``.
+
+    Parameters
+    ----------
+    return_state : bool
+        Also return ``"state"``: for each state, its last value(s) in the direction it runs,
+        what to pass as the initial value of the chunk that continues it: h(τ) of a forward
+        state, h(1) of a backward one, shape (B, ...); with delays up to k, the k values
+        nearest that end in time order, shape (B, k, ...): h(τ-k+1), ..., h(τ) forward and
+        h(1), ..., h(k) backward (as a state's initial value is read: its rows are h(1-k), ...,
+        h(0) forward and h(τ+1), ..., h(τ+k) backward).
+
+    Returns
+    -------
+    dict
+        Every output (shape (T, B, ...), or (T, ...) without a batch axis; (B, ...) for an
+        output declared ``at="last"``) and ``"loss"`` if the circuit has a loss.
+    """
+    return_state = flag(return_state, "run(return_state=...)")
+    bound = bind_arguments(g, params, inputs)
+    items = _forward_items(g)
+    if not items and not return_state:
+        raise UnrollError(f"{g.name} has no output and no loss, so run has nothing to return; "
+                          "declare c.output(name, expr) or c.loss(expr), or pass "
+                          "return_state=True for the states")
+    finals = _final_state_items(g) if return_state else {}
+    arrays = _execute(g, items + _flat(finals), bound,
+                      "forward+state" if return_state else "forward")
+    res = _collect(g, bound, arrays[:len(items)])
+    if return_state:
+        res["state"] = _collect_state(bound, finals, arrays[len(items):])
+    return res
+
+
+def _final_state_items(g: Graph) -> dict:
+    """name -> the Values a next chunk starts from, in time order (the k nearest the end a
+    state runs towards: initial values too, when τ < k)."""
+    out = {}
+    c = g.circuit
+    for name, vals in g.states.items():
+        spec = c.states[name] if c is not None else None
+        k = spec.max_delay if spec is not None else 1
+        forward = spec is None or spec.direction == "forward"
+        ts = sorted(vals)
+        out[name] = tuple(vals[t] for t in (ts[-k:] if forward else ts[:k]))
+    return out
+
+
+def _flat(finals: dict) -> list:
+    return [v for vals in finals.values() for v in vals]
+
+
+def _collect_state(bound: Bound, finals: dict, arrays: list) -> dict:
+    """Name the final-state arrays: (B, ...) for one value, (B, k, ...) for k (an initial
+    value's layout), new memory in either case; values that do not depend on the batch (a
+    parameter h0 read at a delay longer than τ) are repeated for every sequence."""
+    xp, state, i = bound.xp, {}, 0
+    for name, vals in finals.items():
+        rows = []
+        for v in vals:
+            a = arrays[i]
+            i += 1
+            rows.append(a if v.aval.batched else
+                        xp.broadcast_to(a, (bound.batch,) + tuple(v.aval.shape)))
+        a = xp.stack(rows, axis=1)
+        state[name] = _unbatch(bound, a if len(vals) > 1 else a[:, 0, ...])
+    return state
+
+
+def evaluate(g: Graph, params: dict, values=(), **inputs) -> dict:
+    """Reference interpreter; returns Value -> array for each of ``values`` (batch axis kept
+    only if the inputs have one)."""
+    if isinstance(values, (str, bytes, Value)) or not hasattr(values, "__iter__"):
+        raise InputError(f"evaluate: values must be a list of Values of {g.name} (e.g. "
+                         f"g.states['h'][2]), not {type(values).__name__} {values!r:.60}")
+    values = list(values)
+    if values:
+        mine = set(g.inputs()) | {v for e in g.eqns for v in e.outs}
+        for v in values:
+            if not isinstance(v, Value):
+                hint = (f"; for a name, pick the Value: g.states[{v!r}][t]"
+                        if isinstance(v, str) and v in g.states else "")
+                raise InputError(f"evaluate: values must be Values of {g.name}, not "
+                                 f"{type(v).__name__} {v!r:.40}{hint}")
+            if v not in mine:
+                raise InputError(f"evaluate: {v!r} is not a value of {g.name} (it belongs to "
+                                 "another graph; unrolling again makes new Values)")
+    bound = bind_arguments(g, params, inputs)
+    env = interpret(g, dict(bound.env), bound.xp)
+    return {v: _unbatch(bound, env[v]) if v.aval.batched else env[v] for v in values}
+
+
+def _execute(g: Graph, items: list, bound: Bound, kind: str, executor: str = "compiled"):
+    """The arrays of ``items`` (Values, or tuples of per-step Values returned stacked)."""
+    if executor == "interpret":
+        per = fixed = 0
+        for e in g.eqns:                         # the interpreter keeps every value
+            for v in e.outs:
+                size = math.prod(v.aval.shape)
+                per, fixed = (per + size, fixed) if v.aval.batched else (per, fixed + size)
+        _check_memory(g, bound, per, fixed, kind)
+        return _gather(bound.xp, interpret(g, dict(bound.env), bound.xp), items)
+    if executor != "compiled":
+        raise UnrollError(f"executor must be 'compiled' or 'interpret', not {executor!r}")
+    prog = program(g, items, kind)
+    _check_memory(g, bound, *prog.stats.get("stored", (0, 0)), kind)
+    return prog(bound.xp, bound.params, bound.arrays)
+
+
+_SMALL = 64 * 2 ** 20
+
+
+def _check_memory(g: Graph, bound: Bound, per: int, fixed: int, kind: str) -> None:
+    """Refuse, before allocating, a run whose stored values would not fit in memory."""
+    if bound.xp.name != "numpy":       # host memory says nothing of a device's
+        return
+    itemsize = bound.xp.zeros((), dtype=bound.xp.float_dtype).dtype.itemsize
+    need = (per * bound.batch + fixed) * itemsize
+    if need < _SMALL:                  # no machine lacks that; spare the look-up per call
+        return
+    have = available_memory()
+    if have is None or need <= have:
+        return
+    outs = ["a shorter τ", f"a smaller batch than B = {bound.batch}"]
+    if kind.startswith("grad"):
+        outs = ["value_and_grad(..., checkpoint='sqrt') (recomputes instead of storing)",
+                "truncated BPTT (ur.training.TruncatedBPTT)"] + outs
+    raise ResourceError(f"running {g.name} over τ = {g.steps:,} would keep about {gib(need)} "
+                        f"of arrays, more than the {gib(have)} of memory available; use "
+                        + ", or ".join(outs))
+
+
+def program(g: Graph, items, kind: str):
+    """The compiled Program of ``g`` for ``items`` (cached on the graph under ``kind``)."""
+    key = ("program", kind)
+    prog = g._cache.get(key)
+    if prog is None:
+        prog = g._cache[key] = compile_graph(g, items, name=_ident(f"{g.name}_{kind}"))
+    return prog
+
+
+def _ident(name: str) -> str:
+    s = "".join(ch if ch.isalnum() and ch.isascii() else "_" for ch in name)
+    return s if s and not s[0].isdigit() else "g_" + s
+
+
+# --- gradients -------------------------------------------------------------------------------
+
+def resolve_wrt(g: Graph, wrt) -> tuple:
+    """Names to differentiate with respect to: parameters by default."""
+    if wrt is None:
+        return tuple(g.params)
+    if isinstance(wrt, str):
+        wrt = (wrt,)
+    if not isinstance(wrt, (list, tuple)) or not all(isinstance(k, str) for k in wrt):
+        raise InputError(f"wrt must be a name or a list of names of parameters and inputs, "
+                         f"not {wrt!r}")
+    if not wrt:
+        raise InputError("wrt is empty: name at least one parameter or input (or leave wrt "
+                         "out for every parameter)")
+    known = list(g.params) + list(g.seq_inputs) + list(g.static_inputs)
+    for k in wrt:
+        if k not in known:
+            raise InputError(f"wrt: {k!r} is neither a parameter nor an input"
+                             f"{suggest(k, known)}; choose from {', '.join(known)}")
+        if k in g.seq_inputs and g.seq_inputs[k][0].aval.dtype == INT or \
+                k in g.static_inputs and g.static_inputs[k].aval.dtype == INT:
+            raise InputError(f"wrt: {k} is an integer input and has no gradient")
+    return tuple(wrt)
+
+
+def grad_graph(g: Graph, wrt=None) -> Graph:
+    """The (cached) gradient graph of ``g`` with respect to ``wrt``."""
+    if not isinstance(g, Graph):
+        raise UnrollError(f"expected a Graph, not {type(g).__name__}: unroll the circuit "
+                          "first, g = c.unroll(steps=...)")
+    wrt = resolve_wrt(g, wrt)
+    key = ("grad", wrt)
+    if key not in g._cache:
+        if g.loss is None:
+            raise UnrollError(f"{g.name} has no loss to differentiate; add c.loss(...) to the "
+                              "circuit before unrolling")
+        g._cache[key] = grad(g, wrt)
+    return g._cache[key]
+
+
+def value_and_grad(g: Graph, params: dict, *, wrt=None, check_finite: bool = False,
+                   executor: str = "compiled", checkpoint=None, return_state: bool = False,
+                   **inputs):
+    """The loss and its gradients, by reverse mode through the unrolled graph (BPTT).
+
+    Parameters
+    ----------
+    wrt : list of str, optional
+        Parameter names (default: all), input names (a sequence input's gradient has its
+        shape (T, B, ...)) and initial-state names such as ``"h0"``.
+    check_finite : bool
+        If a NaN/Inf appears, raise :class:`NonFiniteError` naming the first equation and
+        step where it did (found by re-running the reference interpreter).
+    executor : "compiled" or "interpret"
+    checkpoint : int k or "sqrt", optional
+        Gradient checkpointing (rematerialisation): keep the forward values of every k-th
+        step only and recompute the others, segment by segment, as the backward sweep reaches
+        them; "sqrt" takes k = ⌈√τ⌉ (O(√τ) memory for one more forward pass). Runs the
+        reference interpreter's equations, so the results are bitwise those of
+        ``executor="interpret"``.
+    return_state : bool
+        Also return each state's last value(s), as :func:`run` does: the initial state of
+        the next chunk in truncated BPTT.
+
+    Returns
+    -------
+    loss : 0-d array
+    grads : dict name -> array
+    state : dict, only with ``return_state``
+    """
+    if executor not in ("compiled", "interpret"):
+        raise UnrollError(f"executor must be 'compiled' or 'interpret', not {executor!r}")
+    check_finite = flag(check_finite, "value_and_grad(check_finite=...)")
+    return_state = flag(return_state, "value_and_grad(return_state=...)")
+    gg = grad_graph(g, wrt)
+    bound = bind_arguments(g, params, inputs)
+    items = _grad_items(gg)
+    finals = _final_state_items(g) if return_state else {}
+    every = list(items) + _flat(finals)
+    if checkpoint is not None:
+        arrays = _checkpointed(gg, every, bound, checkpoint, check_finite)
+    else:
+        arrays = _execute(gg, every, bound, "grad+state" if return_state else "grad",
+                          executor)
+    arrays = _fresh_all(bound, arrays)
+    loss, grads = arrays[0], {}
+    for (name, v), a in zip(gg.grads.items(), arrays[1:len(items)]):
+        if isinstance(v, dict):
+            grads[name] = _unbatch(bound, a, 1)
+        elif name in g.static_inputs:
+            grads[name] = _unbatch(bound, a)
+        else:
+            grads[name] = a
+    if check_finite:
+        xp = bound.xp
+        if not all(bool(xp.all(xp.isfinite(a))) for a in [loss, *grads.values()]):
+            interpret(gg, dict(bound.env), xp, check_finite=True)
+    if not return_state:
+        return loss, grads
+    return loss, grads, _collect_state(bound, finals, arrays[len(items):])
+
+
+def _checkpointed(gg: Graph, items: list, bound: Bound, every, check_finite: bool) -> list:
+    xp = bound.xp
+    flat = [v for it in items for v in (it if isinstance(it, tuple) else (it,))]
+    k = segment_length(every, gg.steps, max(reach(gg)))
+    got = run_checkpointed(gg, dict(bound.env), k, flat,
+                           lambda e, env: apply_eqn(xp, e, env, check_finite))
+    return _gather(xp, got, items)
+
+
+def _gather(xp, env: dict, items: list) -> list:
+    """The arrays of ``items`` from ``env``: a tuple of per-step Values stacked over time."""
+    return [_stack(xp, [env[v] for v in it]) if isinstance(it, tuple) else env[it]
+            for it in items]
