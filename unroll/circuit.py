@@ -17,6 +17,7 @@ import numbers
 from dataclasses import dataclass, field
 
 from .core import FLOAT, Aval, Lit, Primitive, Var, bind, dtype_kind, format_op
+from .initializers import check_init, init_params
 from .errors import (AlgebraicLoopError, CircuitError, NoSuchVariableError, ShapeError,
                      flag, suggest)
 
@@ -161,7 +162,6 @@ class Circuit:
         """Declare a shared parameter. ``init``: "default" (U(±1/√fan_in) for matrices, zeros
         for vectors), "zeros", "ones", "normal", "uniform", "orthogonal", a number, or a
         callable ``init(rng, shape) -> array``."""
-        from .initializers import check_init
         check_init(name, init)
         node = self._leaf("param", name, shape, FLOAT)
         self.params[name] = ParamSpec(node, init)
@@ -452,7 +452,6 @@ class Circuit:
 
         Includes the initial-state parameters of states declared with ``init="param"``.
         """
-        from .initializers import init_params
         return init_params(self, seed=seed, dtype=dtype, xp=xp)
 
     def param_shapes(self) -> dict:
