@@ -108,7 +108,22 @@ def test_vjp_matches_finite_differences(name, data):
 def test_every_primitive_has_a_domain():
     """The registry tests and the random circuits draw each primitive's operands from its
     domain (stop_gradient's gradient, zero by definition, is tested on its own below)."""
-    assert not {n for n, p in PRIMITIVES.items() if p.domain is None}
+    assert not {n for n, p in PRIMITIVES.items() if p.domain is None and not p.circuit_only}
+
+
+def test_every_primitive_has_a_handle_in_ops_and_builders_use_no_names():
+    """Builders reach structural primitives through handles (``ops.copy_p``), never by a
+    name string, so a typo fails at import and a rename follows."""
+    import re
+    from pathlib import Path
+    for name, p in PRIMITIVES.items():
+        assert getattr(ur.ops, f"{name}_p", None) is p, name
+    root = Path(ur.__file__).parent
+    for path in root.rglob("*.py"):
+        if path.name == "core.py" or "testing" in path.parts:
+            continue
+        text = path.read_text()
+        assert not re.search(r'PRIMITIVES\["|bind\("', text), path
 
 
 def test_stop_gradient_blocks_the_gradient():
@@ -218,6 +233,7 @@ def test_a_wrong_vjp_is_caught_by_gradcheck(monkeypatch):
     import dataclasses
     wrong = dataclasses.replace(PRIMITIVES["tanh"], vjp=lambda g, out, x: (g,))
     monkeypatch.setitem(PRIMITIVES, "tanh", wrong)
+    monkeypatch.setattr(ur.ops, "tanh_p", wrong)        # the handle ur.tanh binds
     c = ur.Circuit("wrong")
     x, w = c.input("x", (2,)), c.param("W", (2, 2))
     h = c.state("h", (2,))

@@ -17,6 +17,7 @@ import numbers
 from dataclasses import dataclass, field
 
 from .core import FLOAT, Aval, Lit, Primitive, Var, bind, dtype_kind, format_op
+from .ops import copy_p, part_p
 from .initializers import check_init, init_params
 from .errors import (AlgebraicLoopError, CircuitError, NoSuchVariableError, ShapeError,
                      flag, suggest)
@@ -282,7 +283,7 @@ class Circuit:
             return (self._add(Node("op", avals[0], prim=prim, inputs=inputs, params=params)),)
         whole = self._add(Node("op", None, prim=prim, inputs=inputs, params=params))
         whole.aval = avals
-        return tuple(self._add(Node("op", a, prim=PART, inputs=(whole,), params={"i": i}))
+        return tuple(self._add(Node("op", a, prim=part_p, inputs=(whole,), params={"i": i}))
                      for i, a in enumerate(avals))
 
     def describe(self, node) -> str:
@@ -293,7 +294,7 @@ class Circuit:
             return f"{node.ref}.prev" if node.k == 1 else f"{node.ref}.delayed({node.k})"
         if node.name is not None or node.kind != "op":
             return node.name
-        if node.prim is PART:
+        if node.prim is part_p:
             return f"{self.describe(node.inputs[0])}[{node.params['i']}]"
         args = [self.describe(x) for x in node.inputs]
         return format_op(node.prim, [a if _atomic(a) else f"({a})" for a in args], node.params)
@@ -343,8 +344,8 @@ class Circuit:
         v = _as_var(expr, self)
         self._claim(name)
         node = v.node
-        if node.kind != "op" or node.name is not None or node.prim is PART:
-            node = bind("copy", v).node
+        if node.kind != "op" or node.name is not None or node.prim is part_p:
+            node = bind(copy_p, v).node
         node.name = name
         self.named[name] = node
         return node
@@ -364,8 +365,8 @@ class Circuit:
         if spec.next is not None:
             raise CircuitError(f"{name}.next is already set; a state is defined once")
         node = v.node
-        if node.kind != "op" or node.name is not None or node.prim is PART:
-            node = bind("copy", v).node
+        if node.kind != "op" or node.name is not None or node.prim is part_p:
+            node = bind(copy_p, v).node
         node.name = name
         spec.next = node
         self._version += 1
@@ -514,16 +515,6 @@ def init_shape(spec: StateSpec) -> tuple:
 
 
 # --- helpers -----------------------------------------------------------------------------------
-
-def _part_forward(xp, whole, *, i):
-    return whole[i]
-
-
-#: selects result ``i`` of a multi-output operation inside a circuit body (not a real op: the
-#: unroller maps it to the i-th output of the unrolled equation)
-PART = Primitive(name="part", nargs=1, forward=_part_forward, shape=lambda a, *, i: a[i],
-                 vjp=None, fmt="{0}[{i}]")
-
 
 def _check_at(at, what: str) -> None:
     """``at``: None, "last", "first" or a list of whole steps (their range is checked when

@@ -8,9 +8,9 @@ compiles and prints like any other graph.
 """
 from __future__ import annotations
 
-from .core import PRIMITIVES
 from .errors import CircuitError, ShapeError
 from .ir import Eqn, Graph, Value
+from .ops import add_p
 
 __all__ = ["chain"]
 
@@ -54,7 +54,7 @@ def chain(first: Graph, second: Graph, links: dict, name: str | None = None) -> 
     losses = [m.value(p.loss) for p, m in zip((first, second), maps) if p.loss is not None]
     if len(losses) == 2:
         g.loss = Value("L", None, losses[0].aval)
-        g.eqns.append(Eqn(PRIMITIVES["add"], tuple(losses), {}, (g.loss,), None))
+        g.eqns.append(Eqn(add_p, tuple(losses), {}, (g.loss,), None))
     elif losses:
         g.loss = losses[0]
     g.parts = (first, second)

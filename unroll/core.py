@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import gc
-import math
 import numbers
 from dataclasses import dataclass, field
 from typing import Callable, NamedTuple
@@ -25,7 +24,7 @@ from typing import Callable, NamedTuple
 from .errors import DTypeError, NoSuchAttributeError, ShapeError, UnrollError
 
 __all__ = ["Aval", "Lit", "Primitive", "PRIMITIVES", "defprim", "Var", "bind", "ShapeMismatch",
-           "FLOAT", "INT", "dtype_kind", "format_op", "no_gc"]
+           "FLOAT", "INT", "dtype_kind", "format_op", "no_gc", "normalize_index"]
 
 FLOAT, INT = "float", "int"
 
@@ -123,6 +122,7 @@ class Primitive:
     views: bool = False                # its result may share memory with an operand (a view,
     #                                    or the operand itself): the compiler never recycles it
     doc: str = ""                      # one line for the docs
+    circuit_only: bool = False         # appears in circuit bodies only, never in a Graph
     extra: dict = field(default_factory=dict)  # anything a later stage wants to attach
 
     def __repr__(self) -> str:
@@ -160,7 +160,8 @@ def format_op(prim: Primitive, args: list, params: dict) -> str:
 class Var:
     """A handle on a value inside a builder: a circuit variable or a graph value.
 
-    Supports ``+ - * / ** @``, unary minus, indexing/slicing of per-example axes and ``.T``.
+    Supports ``+ - * / ** @``, unary minus, indexing/slicing of per-example axes and ``.T``:
+    each is a primitive, so :mod:`unroll.ops` defines them, with the primitives.
     """
     __slots__ = ("builder", "node")
     __array_ufunc__ = None        # make NumPy scalars defer to our reflected operators
@@ -207,38 +208,6 @@ class Var:
 
     def __hash__(self):
         return id(self)
-
-    # arithmetic
-    def __add__(self, o): return bind("add", self, o)
-    def __radd__(self, o): return bind("add", o, self)
-    def __sub__(self, o): return bind("sub", self, o)
-    def __rsub__(self, o): return bind("sub", o, self)
-    def __mul__(self, o): return bind("mul", self, o)
-    def __rmul__(self, o): return bind("mul", o, self)
-    def __truediv__(self, o): return bind("div", self, o)
-    def __rtruediv__(self, o): return bind("div", o, self)
-    def __neg__(self): return bind("neg", self)
-    def __pos__(self): return self
-
-    def __pow__(self, p):
-        if isinstance(p, Var):
-            raise UnrollError(f"{self!r} ** {p!r}: only a constant exponent is supported; "
-                              "write ur.exp(p * ur.log(x)) for a variable one")
-        if isinstance(p, bool) or not isinstance(p, numbers.Real) or not math.isfinite(p):
-            raise UnrollError(f"{self!r} ** {p!r}: the exponent must be a finite number")
-        return bind("pow", self, p=float(p))
-
-    def __matmul__(self, o): return matmul(self, o)
-    def __rmatmul__(self, o): return matmul(o, self)
-
-    @property
-    def T(self) -> "Var":
-        if self.ndim != 2:
-            raise ShapeError(f"{self!r}.T: only a matrix (rank 2) can be transposed")
-        return bind("transpose", self)
-
-    def __getitem__(self, key) -> "Var":
-        return bind("index", self, idx=normalize_index(key, self.shape, self), rank=self.ndim)
 
     def __getattr__(self, name):
         # only reached for names a value does not have: say what the user may have meant
@@ -292,28 +261,6 @@ def normalize_index(key, shape: tuple, who) -> tuple:
     return tuple(out)
 
 
-def matmul(a, b) -> Var:
-    """``a @ b`` with the per-example ranks deciding the product, as in the textbook."""
-    a, b = _as_operand(a), _as_operand(b)
-    ra, rb = len(a.aval.shape), len(b.aval.shape)
-    if (ra, rb) == (2, 1):
-        return bind("matvec", a, b)
-    if (ra, rb) == (1, 2):                       # row vector times matrix: (B^T a)
-        if a.aval.shape[0] != b.aval.shape[0]:
-            hint = (f"; for the matrix times the vector write {_describe(b)} @ {_describe(a)}"
-                    if b.aval.shape[1] == a.aval.shape[0] else "")
-            raise ShapeError(f"{_describe(a)} @ {_describe(b)}: the vector has length "
-                             f"{a.aval.shape[0]} but the matrix has {b.aval.shape[0]} rows"
-                             f"{hint}{_where(a, b)}")
-        return bind("matvec", bind("transpose", b), a)
-    if (ra, rb) == (2, 2):
-        return bind("matmul", a, b)
-    if (ra, rb) == (1, 1):
-        return bind("sum", bind("mul", a, b), axes=(-1,), keepdims=False)
-    raise ShapeError(f"{_describe(a)} @ {_describe(b)}: @ needs vectors or matrices, "
-                     f"got shapes {a.aval.shape} and {b.aval.shape}")
-
-
 # --- bind: the one way an operation enters a builder -----------------------------------------
 
 def _as_operand(x):
@@ -335,9 +282,12 @@ def _describe(x) -> str:
     return x.builder.describe(x.node) if isinstance(x, Var) else repr(x)
 
 
-def bind(name: str, *args, **params):
-    """Apply primitive ``name`` to ``args``; return a Var (or a tuple for multi-output ops)."""
-    prim = PRIMITIVES[name]
+def bind(prim, *args, **params):
+    """Apply primitive ``prim`` (a handle such as ``ops.add_p``, or its registered name) to
+    ``args``; return a Var (or a tuple for multi-output ops)."""
+    if not isinstance(prim, Primitive):
+        prim = PRIMITIVES[prim]
+    name = prim.name
     ops = [_as_operand(a) for a in args]
     builders = {id(o.builder): o.builder for o in ops if isinstance(o, Var)}
     if not builders:

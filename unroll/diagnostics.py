@@ -25,7 +25,7 @@ from .core import Var, bind
 from .errors import RenderError, UnrollError, flag, suggest
 from .ir import Graph, GraphBuilder, Value, live_eqns
 from .api import grad_graph, value_and_grad
-from .ops import sum as _sum
+from .ops import mean_batch_p, sum as _sum
 
 __all__ = ["gradient_norms", "jacobian_norms", "jacobians", "plot", "figure"]
 
@@ -320,7 +320,7 @@ def _probe_graph(c, state: str) -> _Probe:
     b.prefix = "_probe"                         # names of its own: the compiler keys by name
     s = _sum(Var(b, p) * Var(b, out))
     b.t = b.step = None                          # the loss is untimed, as unrolling makes it
-    g.loss = bind("mean_batch", s, rank=0).node
+    g.loss = bind(mean_batch_p, s, rank=0).node
     g.states = {state: {1: out}}
     probe = _Probe(g, prev_names)
     cache[state] = (c._version, probe)

@@ -21,9 +21,11 @@ parenthesised, ``∂(∂o.1)``, so that no two values of one step share a name (
 """
 from __future__ import annotations
 
-from .core import FLOAT, PRIMITIVES, Aval, Var, bind, no_gc
+from .core import FLOAT, Aval, Var, bind, no_gc
 from .errors import UnrollError
 from .ir import Eqn, Graph, GraphBuilder, Value
+from .ops import (accumulate_p, add_p, broadcast_like_p, copy_p, ones_like_p, sum_p, sum_to_p,
+                  zeros_like_p)
 
 
 __all__ = ["grad", "hvp_graph", "d_name"]
@@ -44,7 +46,6 @@ def _sweeps(g: Graph) -> int:
         g = g.base
     return n
 
-_ADD, _COPY, _ACC = PRIMITIVES["add"], PRIMITIVES["copy"], PRIMITIVES["accumulate"]
 
 
 def grad(g: Graph, wrt: tuple) -> Graph:
@@ -118,7 +119,7 @@ class _Transform:
         active = self._active()
         if g.loss in active:
             self.b.t = self.b.step = None
-            seed = self._apply_named("ones_like", g.loss, name=self.d(g.loss.name))
+            seed = self._apply_named(ones_like_p, g.loss, name=self.d(g.loss.name))
             self.acc[g.loss] = seed
             step = object()
             backward = self._backward
@@ -261,7 +262,7 @@ class _Transform:
         acc = cs[0]
         for k, c in enumerate(cs[1:], start=2):
             last = k == len(cs)
-            acc = self._emit(_ADD, (acc, c), name if last else f"{name}.s{k}",
+            acc = self._emit(add_p, (acc, c), name if last else f"{name}.s{k}",
                              t if last else self.b.t, c.aval)
         return acc
 
@@ -294,9 +295,9 @@ class _Transform:
         t = step if isinstance(step, int) else None
         c = self._sum(cs, self.d(x.name) + ".t", t)   # this step's contributions
         if prev is None:                        # the running sum starts as a copy (an alias)
-            self.acc[x] = self._emit(_COPY, (c,), "Σ" + self.d(x.name), t, c.aval)
+            self.acc[x] = self._emit(copy_p, (c,), "Σ" + self.d(x.name), t, c.aval)
         else:                                   # Σ∂W[t] = Σ∂W[t+1] + ∂W(t)
-            self.acc[x] = self._emit(_ACC, (prev, c), "Σ" + self.d(x.name), t, c.aval)
+            self.acc[x] = self._emit(accumulate_p, (prev, c), "Σ" + self.d(x.name), t, c.aval)
 
     # --- results -----------------------------------------------------------------------------
 
@@ -314,16 +315,15 @@ class _Transform:
         v = self.done.get(x) if t is not None else self.acc.get(x)
         name = self.d(x.name)
         if v is None:                                  # the loss does not depend on x
-            return self._apply_named("zeros_like", x, name=name, t=t)
+            return self._apply_named(zeros_like_p, x, name=name, t=t)
         if self._temporary(v):
             v.name, v.t = name, t
             return v
         if v.name == name and v.t == t:
             return v
-        return self._apply_named("copy", v, name=name, t=t)
+        return self._apply_named(copy_p, v, name=name, t=t)
 
-    def _apply_named(self, prim: str, x: Value, name: str, t=None) -> Value:
-        p = PRIMITIVES[prim]
+    def _apply_named(self, p, x: Value, name: str, t=None) -> Value:
         out = Value(name, t, Aval(x.aval.shape, FLOAT, x.aval.batched))
         self.gg.eqns.append(Eqn(p, (x,), {}, (out,), self.b.step))
         return out
@@ -365,10 +365,10 @@ def _unbroadcast(c: Var, x: Value) -> Var:
     """Sum (or broadcast) cotangent ``c`` to the shape and batchedness of operand ``x``."""
     ca, xa = c.aval, x.aval
     if ca.shape != xa.shape or (ca.batched and not xa.batched):
-        c = bind("sum_to", c, shape=xa.shape, drop=ca.batched and not xa.batched,
+        c = bind(sum_to_p, c, shape=xa.shape, drop=ca.batched and not xa.batched,
                  rank=len(ca.shape))
     if xa.batched and not c.aval.batched:
-        c = bind("broadcast_like", c, c.builder.var(x), mean=False, rank=len(xa.shape))
+        c = bind(broadcast_like_p, c, c.builder.var(x), mean=False, rank=len(xa.shape))
     return c
 
 
@@ -395,7 +395,7 @@ def hvp_graph(gg: Graph) -> Graph:
                                           "param")
         prod = b.var(dv) * b.var(v)
         if prod.shape:
-            prod = bind("sum", prod, axes=tuple(range(-len(prod.shape), 0)), keepdims=False)
+            prod = bind(sum_p, prod, axes=tuple(range(-len(prod.shape), 0)), keepdims=False)
         total = prod if total is None else total + prod
     total.node.name = "⟨∂L,v⟩"
     h.loss = total.node

@@ -20,7 +20,8 @@ import builtins
 import math
 import numbers
 
-from .core import FLOAT, INT, Aval, ShapeMismatch, Var, bind, defprim, matmul
+from .core import (FLOAT, INT, Aval, ShapeMismatch, Var, _as_operand, _describe,
+                   _where, bind, defprim, normalize_index)
 from .errors import ShapeError, UnrollError, flag, integer
 
 __all__ = ["tanh", "sigmoid", "relu", "exp", "log", "softmax", "log_softmax", "sum", "mean",
@@ -74,33 +75,33 @@ def _binary(name, forward, vjp, fmt, code, away=False, doc="", weights=False):
                    code=code, elementwise=True, domain=domain, doc=doc, weights=weights)
 
 
-_binary("add", lambda xp, a, b: a + b, lambda g, out, a, b: (g, g),
-        "{0} + {1}", "({0} + {1})", doc="a + b")
-defprim("accumulate", nargs=2, forward=lambda xp, acc, x: acc + x, shape=_broadcast,
-        vjp=lambda g, out, acc, x: (g, g), fmt="{0} + {1}", code="({0} + {1})",
-        elementwise=True, accumulates=True,
-        domain=lambda d: ([d.array(s := d.shape()), d.array(s)], {}),
-        doc="a running sum over steps, Σ[t] = Σ[t-1] + x[t] (loss totals, shared weights)")
-_binary("sub", lambda xp, a, b: a - b, lambda g, out, a, b: (g, -g),
-        "{0} - {1}", "({0} - {1})", doc="a - b")
-_binary("mul", lambda xp, a, b: a * b, lambda g, out, a, b: (g * b, g * a),
-        "{0} * {1}", "({0} * {1})", doc="a * b (elementwise)", weights=True)
-_binary("div", lambda xp, a, b: a / b, lambda g, out, a, b: (g / b, -(g * out) / b),
-        "{0} / {1}", "({0} / {1})", away=True, doc="a / b (elementwise)")
+add_p = _binary("add", lambda xp, a, b: a + b, lambda g, out, a, b: (g, g),
+                "{0} + {1}", "({0} + {1})", doc="a + b")
+accumulate_p = defprim("accumulate", nargs=2, forward=lambda xp, acc, x: acc + x, shape=_broadcast,
+                       vjp=lambda g, out, acc, x: (g, g), fmt="{0} + {1}", code="({0} + {1})",
+                       elementwise=True, accumulates=True,
+                       domain=lambda d: ([d.array(s := d.shape()), d.array(s)], {}),
+                       doc="a running sum over steps, Σ[t] = Σ[t-1] + x[t] (loss totals, shared weights)")
+sub_p = _binary("sub", lambda xp, a, b: a - b, lambda g, out, a, b: (g, -g),
+                "{0} - {1}", "({0} - {1})", doc="a - b")
+mul_p = _binary("mul", lambda xp, a, b: a * b, lambda g, out, a, b: (g * b, g * a),
+                "{0} * {1}", "({0} * {1})", doc="a * b (elementwise)", weights=True)
+div_p = _binary("div", lambda xp, a, b: a / b, lambda g, out, a, b: (g / b, -(g * out) / b),
+                "{0} / {1}", "({0} / {1})", away=True, doc="a / b (elementwise)")
 
-_unary("neg", lambda xp, x: -x, lambda g, out, x: (-g,), "-{0}", "(-{0})", doc="-x")
-_unary("exp", lambda xp, x: xp.exp(x), lambda g, out, x: (g * out,), "exp({0})",
-       "xp.exp({0})", doc="e^x")
-_unary("log", lambda xp, x: xp.log(x), lambda g, out, x: (g / x,), "log({0})",
-       "xp.log({0})", low=0.3, high=3.0, doc="natural logarithm")
-_unary("tanh", lambda xp, x: xp.tanh(x), lambda g, out, x: (bind("dtanh", g, out),),
-       "tanh({0})", "xp.tanh({0})", doc="hyperbolic tangent")
+neg_p = _unary("neg", lambda xp, x: -x, lambda g, out, x: (-g,), "-{0}", "(-{0})", doc="-x")
+exp_p = _unary("exp", lambda xp, x: xp.exp(x), lambda g, out, x: (g * out,), "exp({0})",
+               "xp.exp({0})", doc="e^x")
+log_p = _unary("log", lambda xp, x: xp.log(x), lambda g, out, x: (g / x,), "log({0})",
+               "xp.log({0})", low=0.3, high=3.0, doc="natural logarithm")
+tanh_p = _unary("tanh", lambda xp, x: xp.tanh(x), lambda g, out, x: (bind(dtanh_p, g, out),),
+                "tanh({0})", "xp.tanh({0})", doc="hyperbolic tangent")
 # 1/(1 + e^-x), e^-x capped where it would overflow (there σ(x) is 0 to round-off, and no
 # warning is raised); NumPy's exp is 2-4x faster than its tanh, so this beats 0.5 tanh(x/2) + 0.5
-_unary("sigmoid", lambda xp, x: 1.0 / (1.0 + xp.exp(xp.minimum(-x, xp.exp_max))),
-       lambda g, out, x: (bind("dsigmoid", g, out),), "σ({0})",
-       "(1.0 / (1.0 + xp.exp(xp.minimum(-{0}, xp.exp_max))))",
-       doc="logistic sigmoid 1/(1+e^-x)")
+sigmoid_p = _unary("sigmoid", lambda xp, x: 1.0 / (1.0 + xp.exp(xp.minimum(-x, xp.exp_max))),
+                   lambda g, out, x: (bind(dsigmoid_p, g, out),), "σ({0})",
+                   "(1.0 / (1.0 + xp.exp(xp.minimum(-{0}, xp.exp_max))))",
+                   doc="logistic sigmoid 1/(1+e^-x)")
 
 
 # The activations' VJPs from their values, one equation each (eq. 10.22's diag(1 - h²) ∂h):
@@ -111,23 +112,23 @@ def _act_grad(name, forward, vjp, fmt, code, doc):
                    domain=lambda d: ([d.array(s := d.shape()), d.array(s, -0.99, 0.99)], {}))
 
 
-_act_grad("dtanh", lambda xp, g, y: g * (1.0 - y * y),
-          lambda ct, out, g, y: (bind("dtanh", ct, y), ct * g * (-2.0 * y)),
-          "{0} * (1 - {1}²)", "({0} * (1.0 - {1} * {1}))",
-          "tanh's VJP from its value y: g (1 - y²)")
-_act_grad("dsigmoid", lambda xp, g, y: g * (y * (1.0 - y)),
-          lambda ct, out, g, y: (bind("dsigmoid", ct, y), ct * g * (1.0 - 2.0 * y)),
-          "{0} * {1}(1 - {1})", "({0} * ({1} * (1.0 - {1})))",
-          "σ's VJP from its value y: g y(1 - y)")
-_unary("relu", lambda xp, x: xp.maximum(x, 0.0), lambda g, out, x: (g * bind("step", x),),
-       "relu({0})", "xp.maximum({0}, 0.0)", away=True, doc="max(x, 0)")
-_unary("step", lambda xp, x: xp.astype(x > 0, x.dtype), None, "[{0} > 0]", None, away=True,
-       doc="Heaviside step (x > 0) as a float; no gradient")
-_unary("copy", lambda xp, x: x, lambda g, out, x: (g,), "{0}", "{0}", views=True,
-       doc="identity (gives a value a second name)")
-defprim("stop_gradient", nargs=1, forward=lambda xp, x: x, shape=_same, vjp=None, views=True,
-        fmt="stop_gradient({0})", code="{0}", doc="identity whose gradient is zero",
-        domain=lambda d: ([d.array(d.shape())], {}))
+dtanh_p = _act_grad("dtanh", lambda xp, g, y: g * (1.0 - y * y),
+                    lambda ct, out, g, y: (bind(dtanh_p, ct, y), ct * g * (-2.0 * y)),
+                    "{0} * (1 - {1}²)", "({0} * (1.0 - {1} * {1}))",
+                    "tanh's VJP from its value y: g (1 - y²)")
+dsigmoid_p = _act_grad("dsigmoid", lambda xp, g, y: g * (y * (1.0 - y)),
+                       lambda ct, out, g, y: (bind(dsigmoid_p, ct, y), ct * g * (1.0 - 2.0 * y)),
+                       "{0} * {1}(1 - {1})", "({0} * ({1} * (1.0 - {1})))",
+                       "σ's VJP from its value y: g y(1 - y)")
+relu_p = _unary("relu", lambda xp, x: xp.maximum(x, 0.0), lambda g, out, x: (g * bind(step_p, x),),
+                "relu({0})", "xp.maximum({0}, 0.0)", away=True, doc="max(x, 0)")
+step_p = _unary("step", lambda xp, x: xp.astype(x > 0, x.dtype), None, "[{0} > 0]", None, away=True,
+                doc="Heaviside step (x > 0) as a float; no gradient")
+copy_p = _unary("copy", lambda xp, x: x, lambda g, out, x: (g,), "{0}", "{0}", views=True,
+                doc="identity (gives a value a second name)")
+stop_gradient_p = defprim("stop_gradient", nargs=1, forward=lambda xp, x: x, shape=_same, vjp=None, views=True,
+                          fmt="stop_gradient({0})", code="{0}", doc="identity whose gradient is zero",
+                          domain=lambda d: ([d.array(d.shape())], {}))
 
 
 def _pow_vjp(g, out, x, *, p):
@@ -136,11 +137,11 @@ def _pow_vjp(g, out, x, *, p):
     return (g * (p * x ** (p - 1.0)),)
 
 
-defprim("pow", nargs=1, forward=lambda xp, x, *, p: x * x if p == 2.0 else x ** p, shape=_same,
-        vjp=_pow_vjp, fmt="{0}**{p:g}", elementwise=True,
-        code=lambda avals, p: "({0} * {0})" if p == 2.0 else "({0} ** %r)" % p,
-        domain=lambda d: ([d.array(d.shape(), 0.3, 2.0)], {"p": d.choice([2.0, 3.0, 0.5, -1.0])}),
-        doc="x ** p for a constant p")
+pow_p = defprim("pow", nargs=1, forward=lambda xp, x, *, p: x * x if p == 2.0 else x ** p, shape=_same,
+                vjp=_pow_vjp, fmt="{0}**{p:g}", elementwise=True,
+                code=lambda avals, p: "({0} * {0})" if p == 2.0 else "({0} ** %r)" % p,
+                domain=lambda d: ([d.array(d.shape(), 0.3, 2.0)], {"p": d.choice([2.0, 3.0, 0.5, -1.0])}),
+                doc="x ** p for a constant p")
 
 
 # --- products --------------------------------------------------------------------------------
@@ -168,8 +169,8 @@ def _matvec_shape(A, v):
 
 
 def _matvec_vjp(g, out, A, v):
-    dA = bind("outer", g, v, reduce=not A.batched)
-    dv = bind("matvec", bind("transpose", A), g)
+    dA = bind(outer_p, g, v, reduce=not A.batched)
+    dv = bind(matvec_p, bind(transpose_p, A), g)
     return dA, dv
 
 
@@ -178,10 +179,10 @@ def _matvec_domain(d):
     return [d.array((m, n)), d.array((n,))], {}
 
 
-defprim("matvec", nargs=2, forward=_matvec_forward, shape=_matvec_shape, vjp=_matvec_vjp,
-        fmt="{0} @ {1}", domain=_matvec_domain, weights=True,
-        code=lambda avals: None if avals[0].batched else "({1} @ {0}.T)",
-        doc="matrix times vector, W @ h (per example)")
+matvec_p = defprim("matvec", nargs=2, forward=_matvec_forward, shape=_matvec_shape, vjp=_matvec_vjp,
+                   fmt="{0} @ {1}", domain=_matvec_domain, weights=True,
+                   code=lambda avals: None if avals[0].batched else "({1} @ {0}.T)",
+                   doc="matrix times vector, W @ h (per example)")
 
 
 def _outer_forward(xp, a, b, *, reduce):
@@ -204,16 +205,16 @@ def _outer_shape(a, b, *, reduce):
 
 
 def _outer_vjp(g, out, a, b, *, reduce):
-    return bind("matvec", g, b), bind("matvec", bind("transpose", g), a)
+    return bind(matvec_p, g, b), bind(matvec_p, bind(transpose_p, g), a)
 
 
-defprim("outer", nargs=2, forward=_outer_forward, shape=_outer_shape, vjp=_outer_vjp,
-        fmt="{0} ⊗ {1}", leading=lambda reduce: "sum" if reduce else "map",
-        code=lambda avals, reduce: ("({0}.T @ {1})" if reduce and avals[0].batched
-                                    and avals[1].batched else None),
-        domain=lambda d: ([d.array((d.integer(1, 4),)), d.array((d.integer(1, 4),))],
-                          {"reduce": d.choice([False, True])}),
-        doc="outer product a b^T; reduce=True also sums over the batch (weight gradients)")
+outer_p = defprim("outer", nargs=2, forward=_outer_forward, shape=_outer_shape, vjp=_outer_vjp,
+                  fmt="{0} ⊗ {1}", leading=lambda reduce: "sum" if reduce else "map",
+                  code=lambda avals, reduce: ("({0}.T @ {1})" if reduce and avals[0].batched
+                                              and avals[1].batched else None),
+                  domain=lambda d: ([d.array((d.integer(1, 4),)), d.array((d.integer(1, 4),))],
+                                    {"reduce": d.choice([False, True])}),
+                  doc="outer product a b^T; reduce=True also sums over the batch (weight gradients)")
 
 
 def _matmul_shape(A, B):
@@ -222,20 +223,20 @@ def _matmul_shape(A, B):
     return Aval((A.shape[0], B.shape[1]), FLOAT, A.batched or B.batched)
 
 
-defprim("matmul", nargs=2, forward=lambda xp, A, B: A @ B, shape=_matmul_shape,
-        vjp=lambda g, out, A, B: (bind("matmul", g, bind("transpose", B)),
-                                  bind("matmul", bind("transpose", A), g)),
-        fmt="{0} @ {1}", code="({0} @ {1})", weights=True,
-        domain=lambda d: ([d.array((d.integer(1, 3), k := d.integer(1, 3))),
-                           d.array((k, d.integer(1, 3)))], {}),
-        doc="matrix product (per example)")
+matmul_p = defprim("matmul", nargs=2, forward=lambda xp, A, B: A @ B, shape=_matmul_shape,
+                   vjp=lambda g, out, A, B: (bind(matmul_p, g, bind(transpose_p, B)),
+                                             bind(matmul_p, bind(transpose_p, A), g)),
+                   fmt="{0} @ {1}", code="({0} @ {1})", weights=True,
+                   domain=lambda d: ([d.array((d.integer(1, 3), k := d.integer(1, 3))),
+                                      d.array((k, d.integer(1, 3)))], {}),
+                   doc="matrix product (per example)")
 
-defprim("transpose", nargs=1, forward=lambda xp, A: xp.matrix_transpose(A),
-        shape=lambda A: Aval(A.shape[::-1], FLOAT, A.batched),
-        vjp=lambda g, out, A: (bind("transpose", g),), fmt="{0}ᵀ",
-        code="xp.matrix_transpose({0})",
-        domain=lambda d: ([d.array((d.integer(1, 3), d.integer(1, 3)))], {}),
-        views=True, doc="matrix transpose")
+transpose_p = defprim("transpose", nargs=1, forward=lambda xp, A: xp.matrix_transpose(A),
+                      shape=lambda A: Aval(A.shape[::-1], FLOAT, A.batched),
+                      vjp=lambda g, out, A: (bind(transpose_p, g),), fmt="{0}ᵀ",
+                      code="xp.matrix_transpose({0})",
+                      domain=lambda d: ([d.array((d.integer(1, 3), d.integer(1, 3)))], {}),
+                      views=True, doc="matrix transpose")
 
 
 # --- reductions and (un)broadcasting ---------------------------------------------------------
@@ -249,7 +250,7 @@ def _sum_shape(x, *, axes, keepdims):
 
 def _sum_vjp(g, out, x, *, axes, keepdims):
     if not keepdims:
-        g = bind("reshape", g, shape=_sum_shape(x.aval, axes=axes, keepdims=True).shape,
+        g = bind(reshape_p, g, shape=_sum_shape(x.aval, axes=axes, keepdims=True).shape,
                  old=g.shape)
     return (_bind_broadcast_like(g, x),)
 
@@ -260,10 +261,10 @@ def _sum_domain(d):
     return [d.array(s)], {"axes": axes, "keepdims": d.choice([False, True])}
 
 
-defprim("sum", nargs=1, forward=lambda xp, x, *, axes, keepdims: xp.sum(x, axis=axes,
-                                                                        keepdims=keepdims),
-        shape=_sum_shape, vjp=_sum_vjp, fmt="sum({0}, axes={axes})", domain=_sum_domain,
-        code="xp.sum({0}, axis={axes}, keepdims={keepdims})", doc="sum over per-example axes")
+sum_p = defprim("sum", nargs=1, forward=lambda xp, x, *, axes, keepdims: xp.sum(x, axis=axes,
+                                                                                keepdims=keepdims),
+                shape=_sum_shape, vjp=_sum_vjp, fmt="sum({0}, axes={axes})", domain=_sum_domain,
+                code="xp.sum({0}, axis={axes}, keepdims={keepdims})", doc="sum over per-example axes")
 
 
 def _mean_batch_forward(xp, x, *, rank):
@@ -271,12 +272,12 @@ def _mean_batch_forward(xp, x, *, rank):
     return xp.mean(x, axis=tuple(range(lead))) if lead else x
 
 
-defprim("mean_batch", nargs=1, forward=_mean_batch_forward,
-        shape=lambda x, *, rank: Aval(x.shape, FLOAT, False),
-        vjp=lambda g, out, x, *, rank: (_bind_broadcast_like(g, x, mean=True),),
-        fmt="mean_b({0})", leading=lambda rank: "other", views=True,
-        domain=lambda d: ([d.array(s := d.shape(0, 2))], {"rank": len(s)}),
-        doc="mean over the batch (each sequence's loss counts equally)")
+mean_batch_p = defprim("mean_batch", nargs=1, forward=_mean_batch_forward,
+                       shape=lambda x, *, rank: Aval(x.shape, FLOAT, False),
+                       vjp=lambda g, out, x, *, rank: (_bind_broadcast_like(g, x, mean=True),),
+                       fmt="mean_b({0})", leading=lambda rank: "other", views=True,
+                       domain=lambda d: ([d.array(s := d.shape(0, 2))], {"rank": len(s)}),
+                       doc="mean over the batch (each sequence's loss counts equally)")
 
 
 def _sum_to_forward(xp, g, *, shape, drop, rank):
@@ -293,7 +294,7 @@ def _sum_to_forward(xp, g, *, shape, drop, rank):
 
 def _sum_to_vjp(ct, out, g, *, shape, drop, rank):
     if len(shape) < rank:
-        ct = bind("reshape", ct, shape=(1,) * (rank - len(shape)) + tuple(shape), old=ct.shape)
+        ct = bind(reshape_p, ct, shape=(1,) * (rank - len(shape)) + tuple(shape), old=ct.shape)
     return (_bind_broadcast_like(ct, g),)
 
 
@@ -305,11 +306,11 @@ def _sum_to_domain(d):
                  "rank": len(s)}
 
 
-defprim("sum_to", nargs=1, forward=_sum_to_forward,
-        shape=lambda g, *, shape, drop, rank: Aval(tuple(shape), FLOAT, g.batched and not drop),
-        vjp=_sum_to_vjp, fmt="sum_to({0}, {shape})", domain=_sum_to_domain,
-        leading=lambda shape, drop, rank: "sum" if drop else "map", views=True,
-        doc="unbroadcast: sum a cotangent down to an operand's shape (and batch)")
+sum_to_p = defprim("sum_to", nargs=1, forward=_sum_to_forward,
+                   shape=lambda g, *, shape, drop, rank: Aval(tuple(shape), FLOAT, g.batched and not drop),
+                   vjp=_sum_to_vjp, fmt="sum_to({0}, {shape})", domain=_sum_to_domain,
+                   leading=lambda shape, drop, rank: "sum" if drop else "map", views=True,
+                   doc="unbroadcast: sum a cotangent down to an operand's shape (and batch)")
 
 
 def _broadcast_like_forward(xp, g, ref, *, mean, rank):
@@ -338,8 +339,8 @@ def _broadcast_like_shape(g, ref, *, mean, rank=None):
 
 def _broadcast_like_vjp(ct, out, g, ref, *, mean, rank):
     if mean:
-        return bind("mean_batch", ct, rank=rank), None
-    return bind("sum_to", ct, shape=g.shape, drop=not g.batched, rank=rank), None
+        return bind(mean_batch_p, ct, rank=rank), None
+    return bind(sum_to_p, ct, shape=g.shape, drop=not g.batched, rank=rank), None
 
 
 def _broadcast_like_domain(d):
@@ -351,34 +352,34 @@ def _broadcast_like_domain(d):
 
 
 def _bind_broadcast_like(g, ref, mean=False):
-    return bind("broadcast_like", g, ref, mean=mean, rank=len(ref.shape))
+    return bind(broadcast_like_p, g, ref, mean=mean, rank=len(ref.shape))
 
 
-defprim("broadcast_like", nargs=2, forward=_broadcast_like_forward, shape=_broadcast_like_shape,
-        vjp=_broadcast_like_vjp, fmt="broadcast({0} like {1})", domain=_broadcast_like_domain,
-        leading=lambda mean, rank: "other" if mean else "map", views=True,
-        doc="broadcast a cotangent back to an operand's shape; mean=True also divides by B")
+broadcast_like_p = defprim("broadcast_like", nargs=2, forward=_broadcast_like_forward, shape=_broadcast_like_shape,
+                           vjp=_broadcast_like_vjp, fmt="broadcast({0} like {1})", domain=_broadcast_like_domain,
+                           leading=lambda mean, rank: "other" if mean else "map", views=True,
+                           doc="broadcast a cotangent back to an operand's shape; mean=True also divides by B")
 
-defprim("zeros_like", nargs=1, forward=lambda xp, x: xp.zeros_like(x), shape=_same, vjp=None,
-        fmt="zeros_like({0})", code="xp.zeros_like({0})",
-        domain=lambda d: ([d.array(d.shape())], {}), doc="zeros of an operand's shape")
-defprim("zeros", nargs=0, forward=lambda xp, *, shape: xp.zeros(shape, dtype=xp.float_dtype),
-        shape=lambda *, shape: Aval(tuple(shape), FLOAT, False), vjp=None, fmt="0",
-        code="xp.zeros({shape}, dtype=xp.float_dtype)",
-        domain=lambda d: ([], {"shape": d.shape()}), doc="a zero array (start of a sum)")
-defprim("batch_zeros", nargs=1,
-        forward=lambda xp, ref, *, shape, rank: xp.zeros(ref.shape[:ref.ndim - rank] + shape,
-                                                        dtype=xp.float_dtype),
-        shape=lambda ref, *, shape, rank: Aval(tuple(shape), FLOAT, ref.batched), vjp=None,
-        fmt="0", code=lambda avals, shape, rank: ("xp.zeros({0}.shape[:1] + %r, "
-                                                  "dtype=xp.float_dtype)" % (tuple(shape),)
-                                                  if avals[0].batched else None),
-        domain=lambda d: ([d.array(s := d.shape())], {"shape": d.shape(), "rank": len(s)}),
-        doc="zeros of a per-example shape with the batch axes of an operand (a running sum's "
-            "start, one per sequence)")
-defprim("ones_like", nargs=1, forward=lambda xp, x: xp.ones_like(x), shape=_same, vjp=None,
-        fmt="ones_like({0})", code="xp.ones_like({0})",
-        domain=lambda d: ([d.array(d.shape())], {}), doc="ones of an operand's shape")
+zeros_like_p = defprim("zeros_like", nargs=1, forward=lambda xp, x: xp.zeros_like(x), shape=_same, vjp=None,
+                       fmt="zeros_like({0})", code="xp.zeros_like({0})",
+                       domain=lambda d: ([d.array(d.shape())], {}), doc="zeros of an operand's shape")
+zeros_p = defprim("zeros", nargs=0, forward=lambda xp, *, shape: xp.zeros(shape, dtype=xp.float_dtype),
+                  shape=lambda *, shape: Aval(tuple(shape), FLOAT, False), vjp=None, fmt="0",
+                  code="xp.zeros({shape}, dtype=xp.float_dtype)",
+                  domain=lambda d: ([], {"shape": d.shape()}), doc="a zero array (start of a sum)")
+batch_zeros_p = defprim("batch_zeros", nargs=1,
+                        forward=lambda xp, ref, *, shape, rank: xp.zeros(ref.shape[:ref.ndim - rank] + shape,
+                                                                        dtype=xp.float_dtype),
+                        shape=lambda ref, *, shape, rank: Aval(tuple(shape), FLOAT, ref.batched), vjp=None,
+                        fmt="0", code=lambda avals, shape, rank: ("xp.zeros({0}.shape[:1] + %r, "
+                                                                  "dtype=xp.float_dtype)" % (tuple(shape),)
+                                                                  if avals[0].batched else None),
+                        domain=lambda d: ([d.array(s := d.shape())], {"shape": d.shape(), "rank": len(s)}),
+                        doc="zeros of a per-example shape with the batch axes of an operand (a running sum's "
+                            "start, one per sequence)")
+ones_like_p = defprim("ones_like", nargs=1, forward=lambda xp, x: xp.ones_like(x), shape=_same, vjp=None,
+                      fmt="ones_like({0})", code="xp.ones_like({0})",
+                      domain=lambda d: ([d.array(d.shape())], {}), doc="ones of an operand's shape")
 
 
 # --- shapes: reshape, index, split, concat ---------------------------------------------------
@@ -390,13 +391,13 @@ def _reshape_shape(x, *, shape, old):
     return Aval(tuple(shape), x.dtype, x.batched)
 
 
-defprim("reshape", nargs=1,
-        forward=lambda xp, x, *, shape, old: xp.reshape(x, x.shape[:x.ndim - len(old)] + shape),
-        shape=_reshape_shape, vjp=lambda g, out, x, *, shape, old: (
-            bind("reshape", g, shape=old, old=shape),), fmt="reshape({0}, {shape})",
-        domain=lambda d: ([d.array(s := d.shape(1, 3))],
-                          {"shape": (1,) + s[::-1], "old": s}),
-        views=True, doc="reshape (per example)")
+reshape_p = defprim("reshape", nargs=1,
+                    forward=lambda xp, x, *, shape, old: xp.reshape(x, x.shape[:x.ndim - len(old)] + shape),
+                    shape=_reshape_shape, vjp=lambda g, out, x, *, shape, old: (
+                        bind(reshape_p, g, shape=old, old=shape),), fmt="reshape({0}, {shape})",
+                    domain=lambda d: ([d.array(s := d.shape(1, 3))],
+                                      {"shape": (1,) + s[::-1], "old": s}),
+                    views=True, doc="reshape (per example)")
 
 
 def _index_key(idx, rank):
@@ -447,17 +448,17 @@ def _unindex_domain(d):
     return [g], {"idx": p["idx"], "shape": x.shape}
 
 
-defprim("index", nargs=1, forward=lambda xp, x, *, idx, rank: x[_index_key(idx, rank)],
-        shape=_index_shape,
-        vjp=lambda g, out, x, *, idx, rank: (bind("unindex", g, idx=idx, shape=x.shape),),
-        fmt=lambda a, idx, rank: a[0] + _index_text(idx),
-        code=lambda avals, idx, rank: "{0}" + _index_src(idx, rank),
-        domain=_index_domain, views=True, doc="indexing / slicing of per-example axes, a[:H]")
-defprim("unindex", nargs=1, forward=_unindex_forward,
-        shape=lambda g, *, idx, shape: Aval(tuple(shape), FLOAT, g.batched),
-        vjp=lambda ct, out, g, *, idx, shape: (bind("index", ct, idx=idx, rank=len(shape)),),
-        fmt="pad({0} into {shape} at {idx})", domain=_unindex_domain,
-        doc="the transpose of index: place a value in a zero array")
+index_p = defprim("index", nargs=1, forward=lambda xp, x, *, idx, rank: x[_index_key(idx, rank)],
+                  shape=_index_shape,
+                  vjp=lambda g, out, x, *, idx, rank: (bind(unindex_p, g, idx=idx, shape=x.shape),),
+                  fmt=lambda a, idx, rank: a[0] + _index_text(idx),
+                  code=lambda avals, idx, rank: "{0}" + _index_src(idx, rank),
+                  domain=_index_domain, views=True, doc="indexing / slicing of per-example axes, a[:H]")
+unindex_p = defprim("unindex", nargs=1, forward=_unindex_forward,
+                    shape=lambda g, *, idx, shape: Aval(tuple(shape), FLOAT, g.batched),
+                    vjp=lambda ct, out, g, *, idx, shape: (bind(index_p, ct, idx=idx, rank=len(shape)),),
+                    fmt="pad({0} into {shape} at {idx})", domain=_unindex_domain,
+                    doc="the transpose of index: place a value in a zero array")
 
 
 def _split_forward(xp, x, *, sizes, axis):
@@ -479,8 +480,8 @@ def _split_shape(x, *, sizes, axis):
 
 
 def _split_vjp(gs, outs, x, *, sizes, axis):
-    parts = [g if g is not None else bind("zeros_like", o) for g, o in zip(gs, outs)]
-    return (bind("concat", *parts, axis=axis, rank=len(x.shape)),)
+    parts = [g if g is not None else bind(zeros_like_p, o) for g, o in zip(gs, outs)]
+    return (bind(concat_p, *parts, axis=axis, rank=len(x.shape)),)
 
 
 def _split_code(avals, sizes, axis):
@@ -490,11 +491,11 @@ def _split_code(avals, sizes, axis):
                                for s, n in zip(starts, sizes))
 
 
-defprim("split", nargs=1, nouts=None, forward=_split_forward, shape=_split_shape, vjp=_split_vjp,
-        fmt="split({0}, {sizes})", code=_split_code,
-        domain=lambda d: ([d.array((builtins.sum(sz := [d.integer(1, 3) for _ in range(d.integer(1, 4))]),))],
-                          {"sizes": tuple(sz), "axis": -1}),
-        views=True, doc="split along an axis into pieces (LSTM gates)")
+split_p = defprim("split", nargs=1, nouts=None, forward=_split_forward, shape=_split_shape, vjp=_split_vjp,
+                  fmt="split({0}, {sizes})", code=_split_code,
+                  domain=lambda d: ([d.array((builtins.sum(sz := [d.integer(1, 3) for _ in range(d.integer(1, 4))]),))],
+                                    {"sizes": tuple(sz), "axis": -1}),
+                  views=True, doc="split along an axis into pieces (LSTM gates)")
 
 
 def _concat_forward(xp, *xs, axis, rank):
@@ -519,14 +520,14 @@ def _concat_shape(*xs, axis, rank):
 
 
 def _concat_vjp(g, out, *xs, axis, rank):
-    return bind("split", g, sizes=tuple(x.shape[axis] for x in xs), axis=axis)
+    return bind(split_p, g, sizes=tuple(x.shape[axis] for x in xs), axis=axis)
 
 
-defprim("concat", nargs=None, forward=_concat_forward, shape=_concat_shape, vjp=_concat_vjp,
-        fmt=lambda a, **p: "concat(%s)" % ", ".join(a),
-        domain=lambda d: ([d.array((d.integer(1, 3),)) for _ in range(d.integer(1, 3))],
-                          {"axis": -1, "rank": 1}),
-        doc="join along an axis")
+concat_p = defprim("concat", nargs=None, forward=_concat_forward, shape=_concat_shape, vjp=_concat_vjp,
+                   fmt=lambda a, **p: "concat(%s)" % ", ".join(a),
+                   domain=lambda d: ([d.array((d.integer(1, 3),)) for _ in range(d.integer(1, 3))],
+                                     {"axis": -1, "rank": 1}),
+                   doc="join along an axis")
 
 
 # --- classification --------------------------------------------------------------------------
@@ -541,11 +542,11 @@ def _log_softmax_vjp(g, out, x):
     return (g - exp(out) * sum(g, axis=-1, keepdims=True),)
 
 
-defprim("log_softmax", nargs=1, forward=_log_softmax_forward,
-        shape=lambda x: _same(x) if x.shape else _raise("log_softmax needs a vector, got {0}"),
-        vjp=_log_softmax_vjp, fmt="log_softmax({0})",
-        domain=lambda d: ([d.array(d.shape(1, 2))], {}),
-        doc="log of the softmax over the last axis, computed stably")
+log_softmax_p = defprim("log_softmax", nargs=1, forward=_log_softmax_forward,
+                        shape=lambda x: _same(x) if x.shape else _raise("log_softmax needs a vector, got {0}"),
+                        vjp=_log_softmax_vjp, fmt="log_softmax({0})",
+                        domain=lambda d: ([d.array(d.shape(1, 2))], {}),
+                        doc="log of the softmax over the last axis, computed stably")
 
 
 def _raise(msg):
@@ -571,59 +572,129 @@ def _pick_shape(x, y):
 
 def _pick_vjp(g, out, x, y):
     n = x.shape[-1]
-    return bind("one_hot", y, n=n) * bind("reshape", g, shape=g.shape + (1,), old=g.shape), None
+    return bind(one_hot_p, y, n=n) * bind(reshape_p, g, shape=g.shape + (1,), old=g.shape), None
 
 
-defprim("pick", nargs=2, forward=_pick_forward, shape=_pick_shape, vjp=_pick_vjp,
-        fmt="{0}[{1}]", bounds=lambda x, y: {1: x.shape[-1]},
-        domain=lambda d: ([d.array((k := d.integer(1, 4),)), d.ints((), k)], {}),
-        doc="x[y]: the entry of the class y (cross-entropy)")
+pick_p = defprim("pick", nargs=2, forward=_pick_forward, shape=_pick_shape, vjp=_pick_vjp,
+                 fmt="{0}[{1}]", bounds=lambda x, y: {1: x.shape[-1]},
+                 domain=lambda d: ([d.array((k := d.integer(1, 4),)), d.ints((), k)], {}),
+                 doc="x[y]: the entry of the class y (cross-entropy)")
 
-defprim("hardmax", nargs=1,
-        forward=lambda xp, x: xp.astype(x == xp.max(x, axis=-1, keepdims=True), x.dtype),
-        shape=lambda x: _same(x) if x.shape else _raise("hardmax needs a vector, got {0}"),
-        vjp=None, fmt="hardmax({0})",
-        domain=lambda d: ([d.array(d.shape(1, 2))], {}),
-        doc="one-hot vector of the largest entry (greedy decoding); no gradient")
-defprim("one_hot", nargs=1,
-        forward=lambda xp, y, *, n: xp.astype(y[..., None] == xp.arange(n), xp.float_dtype),
-        shape=lambda y, *, n: (Aval(y.shape + (n,), FLOAT, y.batched) if y.dtype == INT else
-                               _raise("{0} must be an integer class index")),
-        vjp=None, fmt="onehot({0}, {n})", bounds=lambda y, *, n: {0: n},
-        domain=lambda d: ([d.ints((), k := d.integer(1, 4))], {"n": k}),
-        doc="one-hot float vector of an integer class index")
+hardmax_p = defprim("hardmax", nargs=1,
+                    forward=lambda xp, x: xp.astype(x == xp.max(x, axis=-1, keepdims=True), x.dtype),
+                    shape=lambda x: _same(x) if x.shape else _raise("hardmax needs a vector, got {0}"),
+                    vjp=None, fmt="hardmax({0})",
+                    domain=lambda d: ([d.array(d.shape(1, 2))], {}),
+                    doc="one-hot vector of the largest entry (greedy decoding); no gradient")
+one_hot_p = defprim("one_hot", nargs=1,
+                    forward=lambda xp, y, *, n: xp.astype(y[..., None] == xp.arange(n), xp.float_dtype),
+                    shape=lambda y, *, n: (Aval(y.shape + (n,), FLOAT, y.batched) if y.dtype == INT else
+                                           _raise("{0} must be an integer class index")),
+                    vjp=None, fmt="onehot({0}, {n})", bounds=lambda y, *, n: {0: n},
+                    domain=lambda d: ([d.ints((), k := d.integer(1, 4))], {"n": k}),
+                    doc="one-hot float vector of an integer class index")
 
 
 # --- the helpers users call (composites first: no gradient rule of their own) -----------------
 
 def tanh(x) -> Var:
     """Hyperbolic tangent, elementwise."""
-    return bind("tanh", x)
+    return bind(tanh_p, x)
 
 
 def sigmoid(x) -> Var:
     """Logistic sigmoid σ(x) = 1 / (1 + e^-x), elementwise."""
-    return bind("sigmoid", x)
+    return bind(sigmoid_p, x)
 
 
 def relu(x) -> Var:
     """Rectified linear unit max(x, 0), elementwise."""
-    return bind("relu", x)
+    return bind(relu_p, x)
 
 
 def exp(x) -> Var:
     """e^x, elementwise."""
-    return bind("exp", x)
+    return bind(exp_p, x)
 
 
 def log(x) -> Var:
     """Natural logarithm, elementwise."""
-    return bind("log", x)
+    return bind(log_p, x)
 
 
 def stop_gradient(x) -> Var:
     """``x`` itself, treated as a constant by the backward pass."""
-    return bind("stop_gradient", x)
+    return bind(stop_gradient_p, x)
+
+
+# --- matmul and the operators of a circuit value: each is one of the primitives above ----------
+
+def matmul(a, b) -> Var:
+    """``a @ b`` with the per-example ranks deciding the product, as in the textbook: matrix
+    times vector (``matvec``), vector times matrix (``Bᵀ a``), matrix times matrix, or the dot
+    product of two vectors."""
+    a, b = _as_operand(a), _as_operand(b)
+    ra, rb = len(a.aval.shape), len(b.aval.shape)
+    if (ra, rb) == (2, 1):
+        return bind(matvec_p, a, b)
+    if (ra, rb) == (1, 2):                       # row vector times matrix: (B^T a)
+        if a.aval.shape[0] != b.aval.shape[0]:
+            hint = (f"; for the matrix times the vector write {_describe(b)} @ {_describe(a)}"
+                    if b.aval.shape[1] == a.aval.shape[0] else "")
+            raise ShapeError(f"{_describe(a)} @ {_describe(b)}: the vector has length "
+                             f"{a.aval.shape[0]} but the matrix has {b.aval.shape[0]} rows"
+                             f"{hint}{_where(a, b)}")
+        return bind(matvec_p, bind(transpose_p, b), a)
+    if (ra, rb) == (2, 2):
+        return bind(matmul_p, a, b)
+    if (ra, rb) == (1, 1):
+        return bind(sum_p, bind(mul_p, a, b), axes=(-1,), keepdims=False)
+    raise ShapeError(f"{_describe(a)} @ {_describe(b)}: @ needs vectors or matrices, "
+                     f"got shapes {a.aval.shape} and {b.aval.shape}")
+
+
+def _pow(x, p):
+    if isinstance(p, Var):
+        raise UnrollError(f"{x!r} ** {p!r}: only a constant exponent is supported; "
+                          "write ur.exp(p * ur.log(x)) for a variable one")
+    if isinstance(p, bool) or not isinstance(p, numbers.Real) or not math.isfinite(p):
+        raise UnrollError(f"{x!r} ** {p!r}: the exponent must be a finite number")
+    return bind(pow_p, x, p=float(p))
+
+
+def _transpose(x) -> Var:
+    if x.ndim != 2:
+        raise ShapeError(f"{x!r}.T: only a matrix (rank 2) can be transposed")
+    return bind(transpose_p, x)
+
+
+def _getitem(x, key) -> Var:
+    return bind(index_p, x, idx=normalize_index(key, x.shape, x), rank=x.ndim)
+
+
+Var.__add__ = lambda a, b: bind(add_p, a, b)
+Var.__radd__ = lambda a, b: bind(add_p, b, a)
+Var.__sub__ = lambda a, b: bind(sub_p, a, b)
+Var.__rsub__ = lambda a, b: bind(sub_p, b, a)
+Var.__mul__ = lambda a, b: bind(mul_p, a, b)
+Var.__rmul__ = lambda a, b: bind(mul_p, b, a)
+Var.__truediv__ = lambda a, b: bind(div_p, a, b)
+Var.__rtruediv__ = lambda a, b: bind(div_p, b, a)
+Var.__neg__ = lambda a: bind(neg_p, a)
+Var.__pos__ = lambda a: a
+Var.__pow__ = _pow
+Var.__matmul__ = lambda a, b: matmul(a, b)
+Var.__rmatmul__ = lambda a, b: matmul(b, a)
+Var.T = property(_transpose)
+Var.__getitem__ = _getitem
+
+
+#: the circuit-only pseudo-primitive that selects result ``i`` of a multi-output operation
+#: inside a circuit body (the unroller maps it to the i-th output of the unrolled equation;
+#: it never appears in a Graph, so it has no rules beyond its shape and print format)
+part_p = defprim("part", nargs=1, forward=lambda xp, whole, *, i: whole[i],
+                 shape=lambda a, *, i: a[i], vjp=None, fmt="{0}[{i}]", circuit_only=True,
+                 doc="result i of a multi-output operation (circuit bodies only)")
 
 
 # --- checking what users pass to the helpers (parameters become literals of the program) ------
@@ -662,7 +733,7 @@ def sum(x, axis=None, keepdims: bool = False) -> Var:
     keepdims = flag(keepdims, "ur.sum(..., keepdims=...)")
     if not axes:
         return x
-    return bind("sum", x, axes=axes, keepdims=keepdims)
+    return bind(sum_p, x, axes=axes, keepdims=keepdims)
 
 
 def mean(x, axis=None, keepdims: bool = False) -> Var:
@@ -681,7 +752,7 @@ def reshape(x, shape) -> Var:
     if not isinstance(shape, (tuple, list)):
         raise ShapeError(f"ur.reshape: shape must be a tuple of sizes, not {shape!r}")
     shape = tuple(integer(n, f"ur.reshape: size {n!r} of shape {tuple(shape)}", 1) for n in shape)
-    return bind("reshape", x, shape=shape, old=x.shape)
+    return bind(reshape_p, x, shape=shape, old=x.shape)
 
 
 def concat(xs, axis: int = -1) -> Var:
@@ -698,7 +769,7 @@ def concat(xs, axis: int = -1) -> Var:
                          "(ur.reshape(x, (1,)) makes a scalar one)")
     if isinstance(axis, (tuple, list)):
         raise UnrollError(f"ur.concat joins along one axis, not {axis!r}")
-    return bind("concat", *xs, axis=_axes(xs[0], axis, "concat")[0], rank=r)
+    return bind(concat_p, *xs, axis=_axes(xs[0], axis, "concat")[0], rank=r)
 
 
 def split(x, sections, axis: int = -1) -> tuple:
@@ -724,12 +795,12 @@ def split(x, sections, axis: int = -1) -> tuple:
     else:
         raise UnrollError(f"ur.split: sections must be a number of equal parts or a tuple of "
                           f"sizes, not {sections!r}")
-    return bind("split", x, sizes=sizes, axis=ax)
+    return bind(split_p, x, sizes=sizes, axis=ax)
 
 
 def log_softmax(x) -> Var:
     """log softmax over the last axis (stable)."""
-    return bind("log_softmax", x)
+    return bind(log_softmax_p, x)
 
 
 def softmax(x) -> Var:
@@ -740,18 +811,18 @@ def softmax(x) -> Var:
 def hardmax(x) -> Var:
     """One-hot vector of the largest entry of ``x`` (last axis): greedy feedback of a model's
     own output. Constant for the backward pass."""
-    return bind("hardmax", x)
+    return bind(hardmax_p, x)
 
 
 def one_hot(y, n: int) -> Var:
     """Float one-hot vector of length ``n`` for an integer class index ``y``."""
-    return bind("one_hot", _var(y, "one_hot"), n=integer(n, "ur.one_hot: the number of classes n",
+    return bind(one_hot_p, _var(y, "one_hot"), n=integer(n, "ur.one_hot: the number of classes n",
                                                         1))
 
 
 def softmax_cross_entropy(o, y) -> Var:
     """-log softmax(o)[y]: cross-entropy of logits ``o`` against an integer class ``y``."""
-    return -bind("pick", log_softmax(o), y)
+    return -bind(pick_p, log_softmax(o), y)
 
 
 def mse(o, y) -> Var:

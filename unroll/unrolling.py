@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import numbers
 
-from .circuit import PART, Circuit, Node, init_shape
-from .core import FLOAT, PRIMITIVES, Aval, Lit, no_gc
+from .circuit import Circuit, Node, init_shape
+from .core import FLOAT, Aval, Lit, no_gc
 from .errors import CircuitError, ResourceError, ShapeError, available_memory, gib
 from .ir import Eqn, Graph, Value
+from .ops import (accumulate_p, batch_zeros_p, copy_p, index_p, mean_batch_p, part_p,
+                  zeros_p)
 
 __all__ = ["unroll", "resolve_steps"]
 
@@ -110,7 +112,7 @@ class _Unroller:
         self.once: dict = {}                 # static op node -> Value (computed once)
         self.init: dict = {}                 # state name -> {t: Value} for t outside 1..τ
         self.cache: dict = {}                # node -> (input avals, output avals)
-        self.parts: dict = {}                # multi-output node -> its PART nodes
+        self.parts: dict = {}                # multi-output node -> its part_p nodes
         self.plans: dict = {}                # node -> where its operands come from
         self.names = _names(c)
         window = isinstance(loss_steps, dict)           # loss name -> its steps here
@@ -166,9 +168,9 @@ class _Unroller:
             for j, t in enumerate(ts):                   # h[0] = h0, or h[1-k+j] = h0[j]
                 v = vals[t] = Value(name, t, aval)
                 if k == 1:
-                    g.eqns.append(Eqn(PRIMITIVES["copy"], (src,), {}, (v,), None))
+                    g.eqns.append(Eqn(copy_p, (src,), {}, (v,), None))
                 else:
-                    g.eqns.append(Eqn(PRIMITIVES["index"], (src,), {"idx": (j,),
+                    g.eqns.append(Eqn(index_p, (src,), {"idx": (j,),
                                       "rank": len(shape)}, (v,), None))
             self.init[name] = vals
             g.states[name] = dict(vals)
@@ -275,7 +277,7 @@ class _Unroller:
                     tt = t + k
                     ins.append(src[0][tt] if 1 <= tt <= T else src[1][tt])
             ins = tuple(ins)
-        if n.prim is PART:
+        if n.prim is part_p:
             return ins[0][n.params["i"]]
         avals = tuple([x.aval for x in ins])
         hit = self.cache.get(n)
@@ -302,7 +304,7 @@ class _Unroller:
         if whole not in self.parts:
             parts = [None] * len(whole.aval)
             for n in self.c.nodes:
-                if n.prim is PART and n.inputs[0] is whole:
+                if n.prim is part_p and n.inputs[0] is whole:
                     parts[n.params["i"]] = n
             self.parts[whole] = parts
         return self.parts[whole]
@@ -328,12 +330,12 @@ class _Unroller:
             batched = ref is not None and ref.aval.batched
             self.acc = Value("ΣL", t - direction, Aval((), FLOAT, batched))
             if batched:
-                g.eqns.append(Eqn(PRIMITIVES["batch_zeros"], (ref,),
+                g.eqns.append(Eqn(batch_zeros_p, (ref,),
                                   {"shape": (), "rank": len(ref.shape)}, (self.acc,), None))
             else:
-                g.eqns.append(Eqn(PRIMITIVES["zeros"], (), {"shape": ()}, (self.acc,), None))
+                g.eqns.append(Eqn(zeros_p, (), {"shape": ()}, (self.acc,), None))
         total = Value("ΣL", t, Aval((), FLOAT, v.aval.batched or self.acc.aval.batched))
-        g.eqns.append(Eqn(PRIMITIVES["accumulate"], (self.acc, v), {}, (total,), t))
+        g.eqns.append(Eqn(accumulate_p, (self.acc, v), {}, (total,), t))
         self.acc = total
 
     def finish(self) -> None:
@@ -354,7 +356,7 @@ class _Unroller:
         if self.acc is not None:
             clash = "L" in c.named and c.named["L"].kind in ("param", "static")
             g.loss = Value("ΣL" if clash else "L", None, Aval((), FLOAT, False))   # mean over B
-            g.eqns.append(Eqn(PRIMITIVES["mean_batch"], (self.acc,), {"rank": 0}, (g.loss,),
+            g.eqns.append(Eqn(mean_batch_p, (self.acc,), {"rank": 0}, (g.loss,),
                               None))
 
 
@@ -362,7 +364,7 @@ def _names(c: Circuit) -> dict:
     """Every op node's name in the graph: its own, or _1, _2, ... in creation order."""
     names, k = {}, 0
     for n in c.nodes:
-        if n.kind == "op" and n.prim is not PART:
+        if n.kind == "op" and n.prim is not part_p:
             if n.name is None:
                 k += 1
                 names[n] = f"_{k}"

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import graphviz
 
-from ..circuit import PART, Circuit, Node
+from ..circuit import Circuit, Node
+from ..ops import part_p
 from ..errors import RenderError
 from . import richtext
 from .backend import FONT
@@ -219,7 +220,7 @@ class _Visible:
     def _role(self, n: Node, targets: set):
         if n.kind in ("input", "static"):
             return "target" if n in targets else ("input" if n.kind == "input" else "static")
-        if n.kind != "op" or n.prim is PART and n.name is None:
+        if n.kind != "op" or n.prim is part_p and n.name is None:
             return None
         if n in self.state_of:
             return "state" if self.state_of[n] in self.shown_states else None
