@@ -105,11 +105,9 @@ def _final_state_items(g: Graph) -> dict:
     """name -> the Values a next chunk starts from, in time order (the k nearest the end a
     state runs towards: initial values too, when τ < k)."""
     out = {}
-    c = g.circuit
     for name, vals in g.states.items():
-        spec = c.states[name] if c is not None else None
-        k = spec.max_delay if spec is not None else 1
-        forward = spec is None or spec.direction == "forward"
+        k = g.delays.get(name, 1)
+        forward = g.directions.get(name, "forward") == "forward"
         ts = sorted(vals)
         out[name] = tuple(vals[t] for t in (ts[-k:] if forward else ts[:k]))
     return out

@@ -49,6 +49,8 @@ def chain(first: Graph, second: Graph, links: dict, name: str | None = None) -> 
         g.output_at.update(part.output_at)
         for k, d in part.states.items():
             g.states[f"{part.name}.{k}"] = {t: m.value(v) for t, v in d.items()}
+            g.directions[f"{part.name}.{k}"] = part.directions.get(k, "forward")
+            g.delays[f"{part.name}.{k}"] = part.delays.get(k, 1)
         g.eqns += [Eqn(e.prim, tuple(m.value(x) for x in e.inputs), e.params,
                        tuple(m.value(v) for v in e.outs), e.step) for e in part.eqns]
     losses = [m.value(p.loss) for p, m in zip((first, second), maps) if p.loss is not None]

@@ -85,12 +85,7 @@ def grad(g: Graph, wrt: tuple) -> Graph:
 class _Transform:
     def __init__(self, g: Graph, wrt: tuple):
         self.g = g
-        self.gg = gg = Graph(g.name, g.steps)
-        for k in ("params", "seq_inputs", "static_inputs", "zero_defaults", "outputs", "output_at",
-                  "states", "loss", "step_losses", "bounds", "circuit", "parts"):
-            setattr(gg, k, getattr(g, k))
-        gg.base = g
-        gg.eqns = list(g.eqns)
+        self.gg = gg = g.derive(base=g)
         self.b = GraphBuilder(gg)
         self.targets = {}                    # Value -> (name, t or None)
         for name in wrt:
@@ -377,13 +372,7 @@ def _unbroadcast(c: Var, x: Value) -> Var:
 def hvp_graph(gg: Graph) -> Graph:
     """A graph whose loss is Σ_k <∂L/∂θ_k, v_k> for the gradients of ``gg``; differentiating
     it gives Hessian-vector products H v. The directions are parameters named ``"v:" + k``."""
-    h = Graph(gg.name, gg.steps)
-    for k in ("seq_inputs", "static_inputs", "zero_defaults", "outputs", "output_at", "states",
-              "step_losses", "bounds", "circuit", "parts"):
-        setattr(h, k, getattr(gg, k))
-    h.params = dict(gg.params)
-    h.eqns = list(gg.eqns)
-    h.base = gg
+    h = gg.derive(base=gg, params=dict(gg.params), loss=None)
     b = GraphBuilder(h)
     b.prefix = "⟨∂L,v⟩."
     total = None

@@ -8,6 +8,8 @@ and exports to ``networkx``. Running and differentiating it live in later stages
 """
 from __future__ import annotations
 
+import copy
+
 from typing import Any
 
 from .core import Aval, Lit, Primitive, Var, format_op
@@ -68,6 +70,8 @@ class Graph:
         self.outputs: dict[str, dict] = {}      # name -> {t: Value}
         self.output_at: dict[str, object] = {}  # name -> the circuit's `at` (None, "last", ...)
         self.states: dict[str, dict] = {}       # name -> {t: Value}, initial values included
+        self.directions: dict[str, str] = {}    # state -> "forward" or "backward"
+        self.delays: dict[str, int] = {}        # state -> its longest delay k (k initial rows)
         self.loss: Value | None = None          # total loss (unbatched scalar)
         self.step_losses: dict[int, Value] = {}  # t -> per-example loss at step t
         self.bounds: dict[str, int] = {}        # integer input -> number of classes
@@ -137,6 +141,23 @@ class Graph:
                 if id(v) in defined:
                     raise UnrollError(f"equation {i} ({e!r}) assigns {v!r} a second time")
                 defined.add(id(v))
+
+    def derive(self, **changes) -> "Graph":
+        """A new Graph that shares this one's description (inputs, outputs, states, loss, ...)
+        with ``changes`` applied: every field is carried over, none is listed by hand. Its
+        equations are a copy of this one's; what a transformation builds afresh (the
+        gradients, contributions, cotangents and caches) starts empty unless given."""
+        g = copy.copy(self)
+        g.eqns = list(self.eqns)
+        g.grads, g.contributions, g.cotangents, g._cache = {}, {}, {}, {}
+        for k, v in changes.items():
+            if k not in self.__dict__:
+                from .errors import ArgumentError, suggest
+                fields = [f for f in self.__dict__ if not f.startswith("_")]
+                raise ArgumentError(f"Graph.derive: a Graph has no field {k!r}"
+                                    f"{suggest(k, fields)}; it takes ({', '.join(fields)})")
+            setattr(g, k, v)
+        return g
 
     def to_networkx(self):
         """A ``networkx.DiGraph``: one node per value (``"h[3]"``), edges operand -> result.

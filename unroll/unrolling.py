@@ -162,6 +162,7 @@ class _Unroller:
         for name, s in self.c.states.items():
             shape, k = init_shape(s), s.max_delay
             src = self._init_source(name, s, shape)
+            g.directions[name], g.delays[name] = s.direction, k
             ts = range(1 - k, 1) if s.direction == "forward" else range(T + 1, T + k + 1)
             aval = Aval(s.node.aval.shape, FLOAT, src.aval.batched)
             vals = {}
