@@ -53,3 +53,51 @@ def test_mixing_backends_is_an_error():
     p = c.init_params()
     with pytest.raises(ur.DTypeError, match=r"different backends"):
         g.run(p, x=xps.asarray(np.zeros((2, 3))), y=np.zeros(2, dtype=int))
+
+
+def _both(seed=1):
+    """The Elman model's parameters and data, in NumPy and in array_api_strict."""
+    c = ur.models.elman(3, 4, 3)
+    rng = np.random.default_rng(0)
+    p = c.init_params(seed=seed)
+    x, y = rng.standard_normal((4, 2, 3)), rng.integers(0, 3, size=(4, 2))
+    return c, (p, x, y), ({k: xps.asarray(v.copy()) for k, v in p.items()}, xps.asarray(x),
+                          xps.asarray(y))
+
+
+def test_diagnostics_on_array_api_strict():
+    c, (p, x, y), (ps, xs, ys) = _both()
+    g = c.unroll(steps=4)
+    for fn in (ur.diagnostics.gradient_norms, ur.diagnostics.jacobians,
+               ur.diagnostics.jacobian_norms):
+        ref, got = fn(g, p, x=x, y=y), fn(g, ps, x=xs, y=ys)
+        ref, got = (ref["h"], got["h"]) if isinstance(ref, dict) else (ref, got)
+        assert np.allclose(np.asarray(got), ref, rtol=1e-12, atol=1e-15), fn.__name__
+
+
+def test_generate_on_array_api_strict():
+    c, (p, _, _), (ps, _, _) = _both()
+    for kw in (dict(greedy=True), dict(seed=3, temperature=0.7)):
+        assert ur.models.generate(c, ps, [0, 2], 5, **kw) == \
+            ur.models.generate(c, p, [0, 2], 5, **kw)
+
+
+def test_training_and_clipping_on_array_api_strict():
+    c, (p, x, y), (ps, xs, ys) = _both()
+    g = c.unroll(steps=4)
+    runs = []
+    for params, data in ((p, dict(x=x, y=y)), (ps, dict(x=xs, y=ys))):
+        params = dict(params)
+        h1 = ur.training.train(g, params, [data], ur.optim.Adam(params, lr=0.05), epochs=3,
+                               clip_norm=0.5, progress=False)
+        tb = ur.training.TruncatedBPTT(c, 2)
+        h2 = ur.training.train(tb, params, [data], ur.optim.SGD(params, lr=0.1, momentum=0.9),
+                               epochs=2, clip_value=0.2, progress=False)
+        runs.append((h1.losses + h2.losses, {k: np.asarray(v) for k, v in params.items()}))
+    (l0, p0), (l1, p1) = runs
+    assert np.allclose(l1, l0, rtol=1e-12)
+    for k in p0:
+        assert np.allclose(p1[k], p0[k], rtol=1e-12, atol=1e-15), k
+    grads = g.value_and_grad(ps, x=xs, y=ys)[1]
+    ref = g.value_and_grad(p, x=x, y=y)[1]
+    assert np.isclose(ur.optim.global_norm(grads), ur.optim.global_norm(ref), rtol=1e-13)

@@ -119,11 +119,12 @@ def jacobians(g: Graph, params: dict, state: str = "h", **inputs) -> np.ndarray:
         vals = np.stack([backends.to_numpy(got[v]) for v in need[s]])
         feed[k] = lead(vals, True)
     eye = np.eye(H).reshape((H,) + g.states[state][1].shape)
-    dtype = next(iter(params.values())).dtype if params else np.float64
+    # the probe graph runs on the host, in the parameters' precision, whatever their backend
+    sub = {k: backends.to_numpy(params[k]) for k in probe.graph.params}
+    dtype = next(iter(sub.values())).dtype if sub else np.float64
     feed["probe"] = np.ascontiguousarray(np.broadcast_to(
         eye, (T, B) + eye.shape).reshape((-1,) + eye.shape[1:])).astype(dtype)
     feed = {k: v.astype(dtype) if v.dtype.kind == "f" else v for k, v in feed.items()}
-    sub = {k: params[k] for k in probe.graph.params}
     key = probe.prev_names[state]
     _, grads = value_and_grad(probe.graph, sub, wrt=(key,), **feed)
     n = feed["probe"].shape[0]

@@ -259,12 +259,14 @@ def global_norm(grads: dict) -> float:
     """‖g‖₂ over every gradient in ``grads`` together (NaN or Inf when one of them has
     such an entry: the check :func:`unroll.training.train` makes before each update)."""
     _grads(grads, "global_norm")
-    norm = math.sqrt(sum(float((g * g).sum()) for g in grads.values()))
+    xps = {k: namespace_of({k: g}, None) for k, g in grads.items()}
+    norm = math.sqrt(sum(float(xps[k].sum(g * g)) for k, g in grads.items()))
     if norm == math.inf:                  # the squares overflowed: scale by the largest entry
-        big = max(float(abs(g).max()) if g.size else 0.0 for g in grads.values())
+        big = max(float(xps[k].max(xps[k].abs(g))) if math.prod(g.shape) else 0.0
+                  for k, g in grads.items())
         if math.isfinite(big):
-            norm = big * math.sqrt(sum(float(((g / big) ** 2).sum())
-                                       for g in grads.values()))
+            norm = big * math.sqrt(sum(float(xps[k].sum((g / big) ** 2))
+                                       for k, g in grads.items()))
     return norm
 
 

@@ -166,7 +166,8 @@ class TruncatedBPTT:
 
     def _feed(self, inputs: dict, start: int, stop: int, state) -> dict:
         """The inputs of steps start+1..stop, and the state reached at step ``start``."""
-        feed = {k: v[start:stop] if k in self.circuit.inputs else v for k, v in inputs.items()}
+        feed = {k: v[start:stop, ...] if k in self.circuit.inputs else v
+                for k, v in inputs.items()}
         feed.update(state or {})
         return feed
 

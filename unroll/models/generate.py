@@ -7,6 +7,7 @@ import numbers
 import numpy as np
 
 import unroll as ur
+from unroll import backends
 
 __all__ = ["generate"]
 
@@ -88,13 +89,18 @@ def generate(circuit: ur.Circuit, params: dict, prime, steps: int, *, input: str
     if statics is not None and not isinstance(statics, dict):
         raise ur.InputError(f"generate: statics must be a dict {{static input: array}}, not "
                             f"{type(statics).__name__} {statics!r:.60}")
-    dtype = next(iter(params.values())).dtype if params else np.float64
+    # tokens are chosen on the host; the model runs in the parameters' namespace (NumPy,
+    # CuPy, any array API one), which every array fed to it is moved into
+    first = next(iter(params.values()), None)
+    dtype = np.dtype(backends.dtype_name(first.dtype)) if first is not None else np.float64
+    xp = backends.namespace_of(params, None).module
     encode = _checked(encode, input, shape.shape, dtype)
     g = circuit.unroll(steps=1)
     rng = np.random.default_rng(seed)
     # other sequence inputs (targets the loss reads): placeholders, the loss is not used
     extra = {k: np.zeros((1,) + v[0].shape, dtype=int if v[0].aval.dtype == "int" else dtype)
              for k, v in g.seq_inputs.items() if k != input}
+    dev = {k: xp.asarray(v) for k, v in extra.items()}
     statics = dict(statics or {})
     missing = [k for k in g.static_inputs if k not in statics and k not in g.zero_defaults]
     if missing:
@@ -110,14 +116,14 @@ def generate(circuit: ur.Circuit, params: dict, prime, steps: int, *, input: str
             if i < len(tokens) - 1:                  # the prime needs no prediction
                 continue
             gi = circuit.unroll(steps=i + 1)
-            feed = {input: np.stack([encode(k) for k in tokens[:i + 1]])[:, None]}
-            feed.update({k: np.zeros((i + 1, 1) + v.shape[1:], dtype=v.dtype)
+            feed = {input: xp.asarray(np.stack([encode(k) for k in tokens[:i + 1]])[:, None])}
+            feed.update({k: xp.asarray(np.zeros((i + 1, 1) + v.shape[1:], dtype=v.dtype))
                          for k, v in extra.items()})
-            feed.update({k: np.asarray(v)[None] for k, v in statics.items()})
-            logits = np.asarray(gi.run(params, **feed)[output])[-1, 0]
+            feed.update({k: xp.expand_dims(v, axis=0) for k, v in statics.items()})
+            logits = backends.to_numpy(gi.run(params, **feed)[output])[-1, 0]
             tokens.append(_pick(logits, greedy, temperature, rng))
             continue
-        feed = {input: encode(tokens[i])[None], **extra, **statics}
+        feed = {input: xp.asarray(encode(tokens[i])[None]), **dev, **statics}
         for name, value in state.items():
             spec = circuit.states[name]
             if spec.init == "param":
@@ -127,7 +133,7 @@ def generate(circuit: ur.Circuit, params: dict, prime, steps: int, *, input: str
         out = g.run(params, return_state=True, **feed)
         state = out["state"]
         if i >= len(tokens) - 1:
-            tokens.append(_pick(np.asarray(out[output])[0], greedy, temperature, rng))
+            tokens.append(_pick(backends.to_numpy(out[output])[0], greedy, temperature, rng))
     return tokens
 
 
