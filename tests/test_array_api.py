@@ -101,3 +101,31 @@ def test_training_and_clipping_on_array_api_strict():
     grads = g.value_and_grad(ps, x=xs, y=ys)[1]
     ref = g.value_and_grad(p, x=x, y=y)[1]
     assert np.isclose(ur.optim.global_norm(grads), ur.optim.global_norm(ref), rtol=1e-13)
+
+
+def test_the_required_members_are_written_down_and_provided():
+    """Every ``xp.<name>`` the engine's source calls is in backends.REQUIRED (or is one of the
+    Namespace's own attributes), and NumPy and array_api_strict provide every one."""
+    import re
+    from pathlib import Path
+    from unroll import backends
+    own = {"float_dtype", "exp_max", "module", "name"}
+    used = set()
+    for path in Path(ur.__file__).parent.rglob("*.py"):
+        if "testing" in path.parts:
+            continue
+        used |= set(re.findall(r"\bxp\.([a-z_][a-z_0-9]*)", path.read_text()))
+    assert used - own <= set(backends.REQUIRED), sorted(used - own - set(backends.REQUIRED))
+    for module in (np, xps):
+        ns = backends.get(module, module.float64)
+        for name in backends.REQUIRED:
+            assert callable(getattr(ns, name)) or name == "float64", (module.__name__, name)
+
+
+def test_a_namespace_missing_a_required_member_is_refused_by_name():
+    import types
+    from unroll import backends
+    lacking = types.ModuleType("lacking")
+    lacking.__dict__.update({m: getattr(xps, m) for m in backends.REQUIRED if m != "tanh"})
+    with pytest.raises(ur.UnrollError, match=r"lacking lacks tanh.*unroll/backends/lacking.py"):
+        backends.get(lacking, xps.float64)

@@ -139,3 +139,25 @@ if __name__ == "__main__":
         text = ", ".join(sorted({(m or "unroll") + (" (lazy)" if lazy else "")
                                  for m, lazy, _ in deps}))
         print(f"{stage.get(name, '?'):>2} {name or 'unroll':22} {text}")
+
+
+#: modules that run on the user's arrays: they reach NumPy or CuPy through ``xp`` only
+ENGINE = ["core", "ops", "ir", "circuit", "unrolling", "compose", "grad", "compile.passes",
+          "compile.reroll", "compile.timebatch", "compile.program", "compile.lower", "compile",
+          "runtime", "checkpoint", "api", "optim", "training"]
+
+
+def test_the_engine_imports_no_array_library():
+    """The array libraries are imported in backends/ only (and by the host-side helpers:
+    initializers' seeded RNG, gradcheck's float64 differences, diagnostics' reports, the
+    sampling of generate, interop's conversions)."""
+    known = modules()
+    bad = []
+    for name in ENGINE:
+        tree = ast.parse(known[name].read_text())
+        for node in ast.walk(tree):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module or ""] if isinstance(node, ast.ImportFrom) and not node.level \
+                else []
+            bad += [f"{name} imports {n}" for n in names if n.split(".")[0] in ("numpy", "cupy")]
+    assert not bad, bad

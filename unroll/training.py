@@ -227,11 +227,8 @@ class TruncatedBPTT:
 
 def _concat(parts: list):
     """Arrays joined along their first (time) axis, in any array namespace."""
-    a = parts[0]
-    xp = a.__array_namespace__() if hasattr(a, "__array_namespace__") else None
-    if xp is None:
-        import numpy as xp
-    return xp.concat(parts, axis=0) if hasattr(xp, "concat") else xp.concatenate(parts, axis=0)
+    from . import backends
+    return backends.namespace_of({"a": parts[0]}, None).concat(parts, axis=0)
 
 
 # --- the training loop ----------------------------------------------------------------------
@@ -253,14 +250,13 @@ class History:
 
     def plot(self, path, title: str = "", log: bool = True):
         """The loss per update and per epoch, to a PNG/SVG/PDF file."""
-        import numpy as np
         from .diagnostics import figure
         with figure(path, title=title, xlabel="update", ylabel="loss", log=log) as ax:
-            ax.plot(np.arange(1, len(self.losses) + 1), self.losses, lw=0.8, alpha=0.6,
+            ax.plot(range(1, len(self.losses) + 1), self.losses, lw=0.8, alpha=0.6,
                     label="update")
             if self.epochs:
                 per = len(self.losses) / len(self.epochs)
-                ax.plot(per * np.arange(1, len(self.epochs) + 1), self.epochs, "o-", ms=3,
+                ax.plot([per * e for e in range(1, len(self.epochs) + 1)], self.epochs, "o-", ms=3,
                         label="epoch mean")
         return path
 

@@ -1,14 +1,17 @@
 """Array backends: the namespace ``xp`` that every forward rule receives.
 
 A backend is an array namespace (NumPy, CuPy, or any namespace of the Python array API
-standard, e.g. ``array_api_strict``). :func:`namespace_of` finds it from the arrays a user
-passes, and wraps it in a :class:`Namespace`: the module's functions as plain attributes (fast
-lookups in generated code), the program's float dtype as ``xp.float_dtype``, and the few
-functions a namespace lacks filled in by its shim. This package is the only place that imports
-numpy or cupy.
+standard, e.g. ``array_api_strict``), found by one rule: an array's ``__array_namespace__()``
+(NumPy before 2.0 lacks it and is recognised by its type). :func:`namespace_of` wraps it in a
+:class:`Namespace`: the module's functions as plain attributes (fast lookups in generated code),
+the program's float dtype as ``xp.float_dtype``, and the few functions a namespace lacks filled
+in by the shims of its own file here, named after it (``backends/cupy.py`` for ``cupy``; a
+namespace without a file needs none). :data:`REQUIRED` lists every member the engine calls;
+a namespace missing one is refused when first used, by name.
 """
 from __future__ import annotations
 
+import importlib
 import math
 
 from ..errors import DTypeError, UnrollError
@@ -18,11 +21,23 @@ __all__ = ["Namespace", "namespace_of", "get", "to_numpy", "is_array", "dtype_na
 
 _cache: dict = {}
 
+#: every member of ``xp`` the engine calls (forward rules, code templates, the runtime, the
+#: optimizers); tests/test_array_api.py keeps this list complete
+REQUIRED = ("all", "any", "arange", "asarray", "astype", "broadcast_to", "clip", "concat",
+            "empty", "exp", "expand_dims", "finfo", "full", "isfinite", "log", "matrix_transpose",
+            "max", "maximum", "mean", "minimum", "ones_like", "reshape", "stack", "sum",
+            "take_along_axis", "tanh", "zeros", "zeros_like", "float64")
+
 
 class Namespace:
     """An array namespace with ``float_dtype`` fixed (one per module and dtype)."""
 
     def __init__(self, module, float_dtype, shims: dict):
+        missing = [m for m in REQUIRED if m not in shims and not hasattr(module, m)]
+        if missing:
+            raise UnrollError(f"the array namespace {module.__name__} lacks "
+                              f"{', '.join(missing)}, which unroll needs; add them in a shim "
+                              f"file unroll/backends/{module.__name__.split('.')[0]}.py")
         self.__dict__.update(shims)
         self.module = module              # the wrapped namespace
         self.name = module.__name__       # "numpy", "cupy", "array_api_strict", ...
@@ -43,15 +58,13 @@ class Namespace:
 
 
 def _module_of(arr):
-    t = type(arr).__module__.split(".")[0]
-    if t == "numpy":
+    """The array namespace of ``arr`` (None for anything that is not an array)."""
+    ns = getattr(arr, "__array_namespace__", None)
+    if ns is not None:
+        return ns()
+    if type(arr).__module__.split(".")[0] == "numpy":       # NumPy < 2.0, NumPy scalars
         import numpy
         return numpy
-    if t == "cupy":
-        import cupy
-        return cupy
-    if hasattr(arr, "__array_namespace__"):
-        return arr.__array_namespace__()
     return None
 
 
@@ -94,14 +107,15 @@ def array_module(xp, what: str):
 
 
 def _shims(module) -> dict:
-    name = module.__name__
-    if name == "cupy":
-        from .cupy import shims
-        return shims(module)
-    if name == "numpy":
-        from .numpy import shims
-        return shims(module)
-    return {}
+    """The shims of the namespace's own file in this package, if it has one."""
+    name = module.__name__.split(".")[0]
+    try:
+        own = importlib.import_module(f"{__name__}.{name}")
+    except ModuleNotFoundError as e:
+        if e.name != f"{__name__}.{name}":
+            raise
+        return {}
+    return own.shims(module)
 
 
 def get(module, float_dtype) -> Namespace:
