@@ -1,5 +1,6 @@
 """The compiler: passes that keep meaning, and re-rolled, readable programs."""
 import numpy as np
+import pytest
 
 import unroll as ur
 from builders import elman
@@ -263,3 +264,29 @@ def test_a_multi_output_operation_with_one_result_in_the_compiled_program():
     lb, gb = g.value_and_grad(p, x=xs, executor="interpret")
     assert np.isclose(float(la), float(lb), rtol=1e-13)
     assert np.allclose(ga["W"], gb["W"], rtol=1e-13)
+
+
+def test_a_code_target_plugs_in_its_templates_and_its_loops():
+    """The seam for another code target: its primitive templates, its loop code and its
+    globals reach the program, which agrees with the default target and the interpreter;
+    each target's program is compiled and cached on its own."""
+    from test_differential import kernel_target
+    c = ur.models.elman(3, 4, 2)
+    g = c.unroll(steps=6)
+    p = c.init_params(seed=0)
+    rng = np.random.default_rng(0)
+    data = dict(x=rng.standard_normal((6, 2, 3)), y=rng.integers(0, 2, size=(6, 2)))
+    ref = g.value_and_grad(p, executor="interpret", **data)
+    g.value_and_grad(p, **data)
+    with kernel_target() as names:
+        assert "test_kernel" in names
+        loss, grads = g.value_and_grad(p, executor="test_kernel", **data)
+        cache = ur.grad(g)._cache
+        src = cache[("program", "grad", "test_kernel")].source
+        assert "for t in _k_steps(" in src and "_k_tanh(xp, " in src and "_k_matvec(" in src
+        assert "_k_" not in cache[("program", "grad")].source
+    assert np.isclose(loss, ref[0], rtol=1e-13)
+    for k in grads:
+        assert np.allclose(grads[k], ref[1][k], rtol=1e-12, atol=1e-14), k
+    with pytest.raises(ur.UnrollError, match="executor must be one of 'compiled', 'interpret'"):
+        g.value_and_grad(p, executor="test_kernel", **data)      # unregistered again

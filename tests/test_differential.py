@@ -18,6 +18,7 @@ scheduling, unrolling, autodiff, compiler or runtime) and with finite difference
 
 ``HYPOTHESIS_PROFILE=thorough`` runs thousands of circuits through each.
 """
+import contextlib
 import math
 import os
 
@@ -28,6 +29,7 @@ from hypothesis import given, settings, strategies as st
 import unroll as ur
 import unroll.testing as ut
 from unroll.checkpoint import reach
+from unroll.compile import target as targets
 from unroll.testing.reference import resolve
 
 TOL = dict(rtol=1e-10, atol=1e-12)
@@ -60,6 +62,40 @@ def _wrt(g, inputs):
     floats = [k for k in inputs if (g.seq_inputs[k][0] if k in g.seq_inputs else
                                     g.static_inputs[k]).aval.dtype == "float"]
     return list(g.params) + floats
+
+
+class LoopKernel(targets.Target):
+    """A code target of the tests' own, the shape of a compiled loop kernel: every re-rolled
+    loop runs through a step iterator the target supplies, and tanh, sigmoid and matvec
+    through functions of its own. Registered only while the property runs."""
+    name = "test_kernel"
+    own = {"tanh": "_k_tanh(xp, {0})", "sigmoid": "_k_sigmoid(xp, {0})",
+           "matvec": "_k_matvec(xp, {0}, {1})"}
+
+    def template(self, prim):
+        return self.own.get(prim.name, prim.code)
+
+    def namespace(self):
+        return {"_k_tanh": lambda xp, x: xp.tanh(x),
+                "_k_sigmoid": lambda xp, x: ur.ops.sigmoid_p.forward(xp, x),
+                "_k_matvec": lambda xp, A, v: ur.ops.matvec_p.forward(xp, A, v),
+                "_k_steps": lambda a, z: range(a, z + (1 if z >= a else -1), 1 if z >= a else -1)}
+
+    def loop(self, lowering, block):
+        a, z = block.steps[0], block.steps[-1]
+        return [f"for t in _k_steps({a}, {z}):  # the kernel's loop"] + \
+            lowering.body_lines(block)
+
+
+@contextlib.contextmanager
+def kernel_target():
+    """The tests' LoopKernel registered for the duration; yields every code target besides
+    the default (the kernel among them)."""
+    targets.register(LoopKernel())
+    try:
+        yield [t for t in targets.TARGETS if t != "python"]
+    finally:
+        del targets.TARGETS[LoopKernel.name]
 
 
 def _directional(case, params, inputs, grads, rng, n=2, **ref):
@@ -100,6 +136,12 @@ def test_every_executor_agrees_with_the_reference_and_finite_differences(case, d
     _close(li, ref.loss, "interpreted loss")
     for k in wrt:
         _close(gc[k], gi[k], f"∂{k} compiled vs interpreted")
+    with kernel_target() as names:
+        for name in names:                       # every code target, as an executor
+            lt, gt = g.value_and_grad(params, wrt=wrt, executor=name, **inputs)
+            _close(lt, li, f"loss on {name}")
+            for k in wrt:
+                _close(gt[k], gi[k], f"∂{k} on {name}")
     depth = max(reach(ur.grad(g, wrt=wrt)))
     for k in sorted({1, 2, math.isqrt(case.steps - 1) + 1, case.steps}):
         if k < depth:

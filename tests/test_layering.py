@@ -20,7 +20,7 @@ STAGES = [
     ["circuit"],
     ["unrolling", "compose"],
     ["grad"],
-    ["compile.passes", "compile.reroll", "compile.timebatch", "compile.program",
+    ["compile.target", "compile.passes", "compile.reroll", "compile.timebatch", "compile.program",
      "compile.lower", "compile"],
     ["runtime", "checkpoint"],
     ["api"],
@@ -142,7 +142,8 @@ if __name__ == "__main__":
 
 
 #: modules that run on the user's arrays: they reach NumPy or CuPy through ``xp`` only
-ENGINE = ["core", "ops", "ir", "circuit", "unrolling", "compose", "grad", "compile.passes",
+ENGINE = ["core", "ops", "ir", "circuit", "unrolling", "compose", "grad", "compile.target",
+          "compile.passes",
           "compile.reroll", "compile.timebatch", "compile.program", "compile.lower", "compile",
           "runtime", "checkpoint", "api", "optim", "training"]
 

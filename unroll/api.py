@@ -13,6 +13,7 @@ import math
 
 from .checkpoint import reach, run_checkpointed, segment_length
 from .compile import compile_graph
+from .compile.target import get as get_target
 from .core import INT
 from .errors import InputError, ResourceError, UnrollError, available_memory, flag, gib, suggest
 from .grad import grad
@@ -167,9 +168,7 @@ def _execute(g: Graph, items: list, bound: Bound, kind: str, executor: str = "co
                 per, fixed = (per + size, fixed) if v.aval.batched else (per, fixed + size)
         _check_memory(g, bound, per, fixed, kind)
         return _gather(bound.xp, interpret(g, dict(bound.env), bound.xp), items)
-    if executor != "compiled":
-        raise UnrollError(f"executor must be 'compiled' or 'interpret', not {executor!r}")
-    prog = program(g, items, kind)
+    prog = program(g, items, kind, get_target(executor).name)
     _check_memory(g, bound, *prog.stats.get("stored", (0, 0)), kind)
     return prog(bound.xp, bound.params, bound.arrays)
 
@@ -197,12 +196,14 @@ def _check_memory(g: Graph, bound: Bound, per: int, fixed: int, kind: str) -> No
                         + ", or ".join(outs))
 
 
-def program(g: Graph, items, kind: str):
-    """The compiled Program of ``g`` for ``items`` (cached on the graph under ``kind``)."""
-    key = ("program", kind)
+def program(g: Graph, items, kind: str, target: str = "python"):
+    """The compiled Program of ``g`` for ``items`` and code target ``target`` (cached on the
+    graph under ``kind`` and the target)."""
+    key = ("program", kind) if target == "python" else ("program", kind, target)
     prog = g._cache.get(key)
     if prog is None:
-        prog = g._cache[key] = compile_graph(g, items, name=_ident(f"{g.name}_{kind}"))
+        prog = g._cache[key] = compile_graph(g, items, name=_ident(f"{g.name}_{kind}"),
+                                             target=target)
     return prog
 
 
@@ -264,7 +265,10 @@ def value_and_grad(g: Graph, params: dict, *, wrt=None, check_finite: bool = Fal
     check_finite : bool
         If a NaN/Inf appears, raise :class:`NonFiniteError` naming the first equation and
         step where it did (found by re-running the reference interpreter).
-    executor : "compiled" or "interpret"
+    executor : "compiled", "interpret" or the name of a registered code target
+        "compiled" runs the program the compiler emits as Python over ``xp``; "interpret"
+        the reference interpreter; another code target (:mod:`unroll.compile.target`) the
+        program it emits.
     checkpoint : int k or "sqrt", optional
         Gradient checkpointing (rematerialisation): keep the forward values of every k-th
         step only and recompute the others, segment by segment, as the backward sweep reaches
@@ -281,8 +285,8 @@ def value_and_grad(g: Graph, params: dict, *, wrt=None, check_finite: bool = Fal
     grads : dict name -> array
     state : dict, only with ``return_state``
     """
-    if executor not in ("compiled", "interpret"):
-        raise UnrollError(f"executor must be 'compiled' or 'interpret', not {executor!r}")
+    if executor != "interpret":
+        get_target(executor)                   # an unknown one is named before any work
     check_finite = flag(check_finite, "value_and_grad(check_finite=...)")
     return_state = flag(return_state, "value_and_grad(return_state=...)")
     gg = grad_graph(g, wrt)

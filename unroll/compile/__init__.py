@@ -11,22 +11,25 @@ from .lower import Lowering
 from ..core import no_gc
 from .passes import ParamsKeys, cse, dce, hoist
 from .program import Program
+from .target import get as get_target
 
 __all__ = ["compile_graph", "Program"]
 
 
-def compile_graph(g, items, name: str | None = None, time_batching: bool = True) -> Program:
-    """Compile the equations of ``g`` that ``items`` need.
+def compile_graph(g, items, name: str | None = None, time_batching: bool = True,
+                  target: str = "compiled") -> Program:
+    """Compile the equations of ``g`` that ``items`` need, for code target ``target`` (see
+    :mod:`unroll.compile.target`; the default emits Python over ``xp``).
 
     Each item is a Value, or a tuple of per-step Values returned stacked as one array.
     ``time_batching=False`` keeps every step's work inside its loop (see
     :mod:`unroll.compile.timebatch`); the result is the same either way.
     """
     with no_gc():
-        return _compile(g, list(items), name, time_batching)
+        return _compile(g, list(items), name, time_batching, get_target(target))
 
 
-def _compile(g, items: list, name, time_batching: bool) -> Program:
+def _compile(g, items: list, name, time_batching: bool, target) -> Program:
     wanted = [v for it in items for v in (it if isinstance(it, tuple) else (it,))]
     eqns = dce(g.eqns, wanted)
     n0 = len(eqns)
@@ -35,7 +38,7 @@ def _compile(g, items: list, name, time_batching: bool) -> Program:
     items = [tuple(subst[id(v)] for v in it) if isinstance(it, tuple) else subst[id(it)]
              for it in items]
     pro, rest = hoist(eqns, g.inputs())
-    low = Lowering(g, pro, rest, items, time_batching, ParamsKeys())
+    low = Lowering(g, pro, rest, items, time_batching, ParamsKeys(), target)
     fname = name or "program"
     src = low.source(fname)
     stats = {"equations": n0, "after_cse": len(eqns), "hoisted": len(pro),

@@ -21,6 +21,7 @@ from ..core import Lit
 from ..ir import Value
 from .passes import ParamsKeys
 from .reroll import Chunk, chunk, reroll
+from .target import Target
 from .timebatch import Block, split_loop
 
 __all__ = ["Lowering"]
@@ -72,8 +73,9 @@ class Lowering:
     """Builds the source of a Program from a graph's equations (after the passes)."""
 
     def __init__(self, graph, prologue: list, rest: list, results: list,
-                 time_batching: bool = True, keys=None):
+                 time_batching: bool = True, keys=None, target=None):
         self.g = graph
+        self.target = target or Target()           # what the code is emitted for
         self.key = keys or ParamsKeys()            # params dict -> hashable key
         self.prologue = prologue
         self.chunks = chunk(rest)
@@ -81,7 +83,7 @@ class Lowering:
         self.items = results                       # Values, or tuples of per-step Values
         self.results = [v for it in results for v in (it if isinstance(it, tuple) else (it,))]
         self.names = _Names()
-        self.namespace: dict = {}                  # globals of the generated function
+        self.namespace: dict = dict(self.target.namespace())   # globals of the program
         self.fns: dict = {}                        # (primitive, params) -> bound forward name
         self.lists: list = []                      # (variable, length) of per-step lists
         self.list_layouts: dict = {}               # per-step list -> (length, batched, shape)
@@ -286,7 +288,7 @@ class Lowering:
         return name
 
     def rhs(self, e, args) -> str:
-        code = e.prim.code
+        code = self.target.template(e.prim)
         if callable(code):
             code = code(tuple(x.aval for x in e.inputs), **e.params)
         if code is not None:        # parameters enter the source as literals only
@@ -359,10 +361,8 @@ class Lowering:
             code += self._eqn_lines(Chunk(None, self.prologue), False, "")
         for b in self.blocks:
             if b.kind == "loop":
-                a, z = b.steps[0], b.steps[-1]
-                d = 1 if z > a else -1
-                code.append(f"for t in range({a}, {z + d}, {d}):  # t = {a}..{z}")
-                code += self._eqn_lines(b.chunk, True, "    ")
+                lines = self.target.loop(self, b)
+                code += self.loop_lines(b) if lines is None else lines
             elif b.kind == "stacked":
                 code += self._stacked_lines(b)
             elif b.kind == "reduce":
@@ -378,6 +378,20 @@ class Lowering:
                           self.layouts, self.recyclable)
         lines = head + ["    " + ln for ln in body + code + [f"return ({res},)"]]
         return "\n".join(lines) + "\n"
+
+    def loop_header(self, b: Block, var: str = "t") -> str:
+        """``for t in range(...):`` over the steps of loop block ``b``, in its direction."""
+        a, z = b.steps[0], b.steps[-1]
+        d = 1 if z > a else -1
+        return f"for {var} in range({a}, {z + d}, {d}):  # t = {a}..{z}"
+
+    def body_lines(self, b: Block, indent: str = "    ") -> list:
+        """The body of loop block ``b`` as Python lines, for a step ``t`` (symbolic)."""
+        return self._eqn_lines(b.chunk, True, indent)
+
+    def loop_lines(self, b: Block) -> list:
+        """The default code of loop block ``b``: a ``for t`` loop over its body."""
+        return [self.loop_header(b)] + self.body_lines(b)
 
     def stored_elements(self) -> tuple:
         """(entries per sequence of the batch, entries that do not depend on it) the program

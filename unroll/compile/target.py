@@ -1,0 +1,71 @@
+"""Code targets: what the compiler emits for the equations and loops of a graph.
+
+The array namespace ``xp`` (NumPy, CuPy, ...) holds the data; a *code target* decides the code
+that computes on it. The default target, ``"python"``, emits readable Python over ``xp``: each
+primitive through its ``code`` template (or a call of its forward rule), each re-rolled run of
+steps as a ``for t`` loop. Another target (a compiled loop kernel: numba on the CPU, a fused
+kernel on a GPU) lives in its own files and plugs in here by subclassing :class:`Target`:
+
+- :meth:`Target.template` gives its own code for a primitive (or falls back to the default);
+- :meth:`Target.loop` may take over a whole ``for t`` loop of the lowering (a kernel call);
+- :meth:`Target.namespace` adds the globals its code calls.
+
+:func:`register` makes it available as ``value_and_grad(..., executor=name)``; the
+differential tests run every registered target against the reference interpreter.
+"""
+from __future__ import annotations
+
+from ..errors import UnrollError, suggest
+
+__all__ = ["Target", "TARGETS", "register", "get"]
+
+
+class Target:
+    """The default code target: Python over ``xp``. Subclass it for another."""
+
+    name = "python"
+
+    def template(self, prim):
+        """The code template of ``prim`` for this target: a format string over the operand
+        expressions (``"xp.tanh({0})"``), a callable ``(avals, **params) -> str or None``,
+        or None to call its forward rule."""
+        return prim.code
+
+    def loop(self, lowering, block) -> list | None:
+        """Lines that run the re-rolled loop ``block`` (steps ``block.steps``, body
+        ``block.chunk``), or None for the default ``for t`` loop. ``lowering`` offers the body
+        as Python lines (``lowering.body_lines(block)``) and the loop header."""
+        return None
+
+    def namespace(self) -> dict:
+        """Globals the generated code of this target calls (kernels, helpers)."""
+        return {}
+
+    def __repr__(self) -> str:
+        return f"<code target {self.name}>"
+
+
+TARGETS: dict = {"python": Target()}
+
+
+def register(target: Target) -> Target:
+    """Make ``target`` available by its name (``executor=target.name``)."""
+    if not isinstance(target, Target):
+        raise UnrollError(f"a code target is a unroll.compile.target.Target, not "
+                          f"{type(target).__name__}")
+    if not isinstance(target.name, str) or not target.name.isidentifier() or \
+            target.name in ("compiled", "interpret"):
+        raise UnrollError(f"a code target needs a name of its own (an identifier other than "
+                          f"'compiled' and 'interpret'), not {target.name!r}")
+    TARGETS[target.name] = target
+    return target
+
+
+def get(name: str) -> Target:
+    """The registered target ``name`` ("compiled" is the default, Python over ``xp``)."""
+    key = "python" if name == "compiled" else name
+    if not isinstance(key, str) or key not in TARGETS:
+        known = ["compiled", "interpret"] + [t for t in TARGETS if t != "python"]
+        raise UnrollError(f"executor must be one of {', '.join(map(repr, known))}, not "
+                          f"{name!r}{suggest(str(name), known)}")
+    return TARGETS[key]
