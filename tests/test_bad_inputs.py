@@ -394,7 +394,7 @@ def _decl_cases():
                                                y=np.zeros(3, int)), ur.InputError, "wrt is empty"),
         ("executor with checkpoint", lambda: g.value_and_grad(
             c.init_params(), checkpoint=2, executor="fast", x=np.ones((3, 3)),
-            y=np.zeros(3, int)), ur.UnrollError, "executor must be 'compiled' or 'interpret'"),
+            y=np.zeros(3, int)), ur.UnrollError, "executor must be one of 'compiled', 'interpret'"),
     ]
 
 
