@@ -155,7 +155,8 @@ def evaluate(g: Graph, params: dict, values=(), **inputs) -> dict:
                                  "another graph; unrolling again makes new Values)")
     bound = bind_arguments(g, params, inputs)
     env = interpret(g, dict(bound.env), bound.xp)
-    return {v: _unbatch(bound, env[v]) if v.aval.batched else env[v] for v in values}
+    arrays = _fresh_all(bound, [env[v] for v in values])     # never the caller's own arrays
+    return {v: _unbatch(bound, a) if v.aval.batched else a for v, a in zip(values, arrays)}
 
 
 def _execute(g: Graph, items: list, bound: Bound, kind: str, executor: str = "compiled"):

@@ -241,7 +241,8 @@ def _series(series) -> dict:
 
 def _mathtext(text: str, what: str) -> None:
     """Refuse a text matplotlib would fail to draw: ``$...$`` that is not valid mathtext."""
-    if text.count("$") - text.count("\\$") < 2:
+    from matplotlib.cbook import is_math_text
+    if not is_math_text(text):
         return
     from matplotlib.mathtext import MathTextParser
     try:

@@ -103,11 +103,17 @@ class GradcheckWarning(UserWarning):
 
 def flag(value, what: str, err: type = UnrollError) -> bool:
     """``value`` as a bool; a string such as "no" (which Python counts as true) is refused."""
-    if isinstance(value, bool) or type(value).__name__ == "bool_":
+    if isinstance(value, bool) or _numpy_bool(value):
         return bool(value)
     if isinstance(value, int) and value in (0, 1):
         return bool(value)
     raise err(f"{what} must be True or False, not {value!r}")
+
+
+def _numpy_bool(value) -> bool:
+    """NumPy's bool scalar (np.True_), without importing NumPy."""
+    t = type(value)
+    return t.__module__ == "numpy" and t.__name__ in ("bool", "bool_")
 
 
 def integer(value, what: str, lo: int | None = None, hi: int | None = None,
@@ -175,19 +181,31 @@ def suggest(name: str, known) -> str:
 # --- the public API answers a call it cannot take with an ArgumentError -----------------------
 
 def _argument_error(fn, e: TypeError, kwargs: dict) -> ArgumentError:
+    """The error for a call of ``fn`` that cannot bind: an unknown keyword first (with the
+    closest name ``fn`` takes), else Python's own reason; then ``fn``'s parameters."""
     import inspect
-    import re
     try:
-        params = [p for p in inspect.signature(fn).parameters if p != "self"]
+        sig = inspect.signature(fn)
     except (TypeError, ValueError):                          # pragma: no cover - builtins
-        params = []
-    msg = str(e)
-    if not msg.startswith(fn.__qualname__):        # inspect's binding names no function
-        msg = f"{fn.__qualname__}() {msg}"
-    m = re.search(r"unexpected keyword argument '([^']*)'", msg)
-    close = difflib.get_close_matches(m.group(1), params, n=1, cutoff=0.6) if m else []
-    hint = f" (did you mean {close[0]!r}?)" if close else ""
-    return ArgumentError(f"{msg}{hint}; it takes ({', '.join(params)})")
+        return ArgumentError(f"{fn.__qualname__}(): {e}")
+    params = [p for p in sig.parameters.values() if p.name != "self"]
+    names = [p.name for p in params if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+    takes, star = [], False
+    for p in params:
+        if p.kind is p.KEYWORD_ONLY and not star:
+            takes.append("*")
+            star = True
+        takes.append({p.VAR_POSITIONAL: "*", p.VAR_KEYWORD: "**"}.get(p.kind, "") + p.name)
+        star = star or p.kind is p.VAR_POSITIONAL
+    open_kw = any(p.kind is p.VAR_KEYWORD for p in params)
+    unknown = [k for k in kwargs if k not in names] if not open_kw else []
+    if unknown:
+        close = difflib.get_close_matches(unknown[0], names, n=1, cutoff=0.6)
+        why = (f"got an unexpected keyword argument {unknown[0]!r}"
+               + (f" (did you mean {close[0]!r}?)" if close else ""))
+    else:
+        why = str(e).split("() ", 1)[-1] if str(e).startswith(fn.__qualname__) else str(e)
+    return ArgumentError(f"{fn.__qualname__}() {why}; it takes ({', '.join(takes)})")
 
 
 def guard(fn):

@@ -149,7 +149,7 @@ def to_torch_state_dict(circuit, params: dict, as_tensors: bool = False) -> dict
         return (int(layer), bool(rev), ["weight_ih", "weight_hh", "bias_ih", "bias_hh"]
                 .index(kind))
 
-    out = {k: backends.to_numpy(params[k]) for k in sorted(params, key=order)}
+    out = {k: backends.to_numpy(params[k]).copy() for k in sorted(params, key=order)}
     if as_tensors:
         out = {k: torch.from_numpy(v.copy()) for k, v in out.items()}
     return out

@@ -96,9 +96,11 @@ def array_module(xp, what: str):
     if xp is None or (hasattr(xp, "asarray") and callable(xp.asarray)):
         return xp
     if isinstance(xp, str):
-        import importlib
+        if xp not in ("numpy", "cupy"):              # a name is never imported blindly
+            raise UnrollError(f"{what}: xp={xp!r} is not an array module unroll knows by name "
+                              "('numpy' or 'cupy'); pass the module itself (xp=module)")
         try:
-            return array_module(importlib.import_module(xp), what)
+            return importlib.import_module(xp)
         except ImportError as e:
             raise UnrollError(f"{what}: cannot import the array module {xp!r} ({e}); install "
                               "it, or leave xp=None for NumPy") from None

@@ -51,7 +51,8 @@ def _source(dot) -> str:
 
 
 def _zoom(zoom) -> float:
-    if isinstance(zoom, bool) or not isinstance(zoom, (int, float)) or not 0 < zoom < 100:
+    import numbers
+    if isinstance(zoom, bool) or not isinstance(zoom, numbers.Real) or not 0 < zoom < 100:
         raise RenderError(f"zoom must be a number between 0 and 100 (2 doubles the size), "
                           f"not {zoom!r}")
     return float(zoom)
@@ -214,7 +215,12 @@ def render(dot, path, format: str | None = None, zoom: float = 2.0) -> Path:
     if format is not None and not isinstance(format, str):
         raise RenderError(f"format must be one of {', '.join(FORMATS)} (a str), not {format!r}")
     path = Path(path)
-    if path.is_dir():
+    try:
+        is_dir = path.is_dir()
+    except (OSError, ValueError) as e:          # a name too long, a NUL in it
+        raise RenderError(f"cannot write {str(path)[:80]!r}: {getattr(e, 'strerror', None) or e}") \
+            from None
+    if is_dir:
         raise RenderError(f"cannot render to {str(path)!r}: it is a folder; give a file name "
                           "such as picture.svg")
     if format is not None and format.lower() not in FORMATS:

@@ -12,7 +12,7 @@ import graphviz
 
 from ..circuit import Circuit, Node
 from ..ops import part_p
-from ..errors import RenderError
+from ..errors import RenderError, _numpy_bool
 from . import richtext
 from .backend import FONT
 
@@ -119,7 +119,7 @@ def heading(title, name: str) -> str | None:
     is drawn) or a str of its own."""
     if title is None or isinstance(title, str):
         return title or None
-    if isinstance(title, bool) or type(title).__name__ == "bool_":
+    if isinstance(title, bool) or _numpy_bool(title):
         return name if title else None
     raise RenderError(f"title must be True (the name, {name!r}), False or a str, not "
                       f"{type(title).__name__} {title!r:.60}")

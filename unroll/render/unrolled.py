@@ -94,13 +94,10 @@ def unrolled_dot(g: Graph, *, mode: str = "forward", params: str = "edges",
     if mode != "forward" and g.loss is None:
         raise RenderError(f"mode={mode!r} draws the gradient of the loss, but {g.name} has no "
                           "loss; declare one with c.loss(...) or draw mode='forward'")
-    max_steps = integer(max_steps, "max_steps (the most steps drawn in full)", 2,
+    max_steps = integer(max_steps, "max_steps (the most steps drawn in full)", 1,
                         err=RenderError)
-    keep = min(3, max_steps // 2) if keep is None else integer(keep, "keep (the steps drawn at each end of a long graph)", 1,
+    keep = max(1, min(3, max_steps // 2)) if keep is None else integer(keep, "keep (the steps drawn at each end of a long graph)", 1,
                    err=RenderError)
-    if 2 * keep > max_steps:
-        raise RenderError(f"keep={keep} steps at each end do not fit in max_steps={max_steps}; "
-                          f"give keep <= {max(1, max_steps // 2)} or a larger max_steps")
     relative = flag(relative, "relative", err=RenderError)
     text = heading(title, g.name)
     if truncate is not None:
@@ -174,7 +171,7 @@ class _Unrolled:
         T = g.steps if not g.parts else max(p.steps for p in g.parts)
         self.steps = list(range(1, T + 1))
         self.gap = None
-        if T > max_steps:
+        if T > max_steps and 2 * keep < T:      # (else there is nothing between the ends)
             self.steps = list(range(1, keep + 1)) + list(range(T - keep + 1, T + 1))
             self.gap = (keep, T - keep + 1)
         self.mid = self.steps[len(self.steps) // 2]
