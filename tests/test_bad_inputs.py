@@ -494,8 +494,13 @@ PUBLIC = _public_callables()
 def test_every_public_callable_refuses_an_argument_it_does_not_take(name):
     """With an unknown keyword (and without its required arguments) every public function
     and method raises an unroll error that names what it takes: never a bare TypeError."""
+    import inspect
+    fn = PUBLIC[name]
     with pytest.raises(ur.UnrollError) as e:
-        PUBLIC[name](zz_not_an_option=1)
-    assert isinstance(e.value, TypeError) or "zz_not_an_option" in str(e.value)
+        fn(zz_not_an_option=1)
+    text = str(e.value)
+    open_kw = any(p.kind is p.VAR_KEYWORD for p in inspect.signature(fn).parameters.values())
+    # the bad keyword is named; a function taking **inputs may first miss a required argument
+    assert "zz_not_an_option" in text or open_kw and "missing" in text, text
     if isinstance(e.value, ur.errors.ArgumentError):
-        assert "it takes (" in str(e.value)
+        assert "it takes (" in text

@@ -92,7 +92,14 @@ def _render(args) -> Path:
     from .circuit import Circuit
     from .ir import Graph
     from .models import EncoderDecoder
+    for flag_, v in (("--steps", args.steps), ("--output-steps", args.output_steps),
+                     ("--max-steps", args.max_steps)):
+        if v is not None and v < 1:
+            raise RenderError(f"{flag_} must be a number of steps >= 1, not {v}")
     obj = _materialise(load_object(args.object), args.object)
+    if isinstance(obj, Graph) and args.steps is not None:
+        raise RenderError(f"{args.object} is already unrolled (τ = {obj.steps}); --steps "
+                          "unrolls a circuit: drop it")
     if args.output_steps is not None and not isinstance(obj, EncoderDecoder):
         raise RenderError(f"--output-steps sets the decoder steps of an encoder-decoder; "
                           f"{args.object} is a {type(obj).__name__}: drop it")
@@ -107,8 +114,9 @@ def _render(args) -> Path:
                          title=args.title)
     else:
         if args.detail is not None:
-            raise RenderError("--detail chooses the level of the circuit diagram (no "
-                              "--steps); the unrolled graph draws variables")
+            raise RenderError("--detail chooses the level of a circuit diagram; an unrolled "
+                              "graph draws its variables: drop --detail"
+                              + (" or --steps" if args.steps is not None else ""))
         if isinstance(obj, Graph):
             g = obj
         elif args.steps is None:

@@ -18,9 +18,12 @@ from .core import INT
 from .errors import InputError, ResourceError, UnrollError, available_memory, flag, gib, suggest
 from .grad import grad
 from .ir import Graph, Value, _forward_items, _grad_items
-from .runtime import Bound, apply_eqn, bind_arguments, interpret
+from .runtime import Bound, apply_eqn, bind_arguments, check_input_names, interpret
 
 __all__ = ["run", "value_and_grad", "evaluate", "program", "grad_graph", "resolve_wrt"]
+
+#: the options of value_and_grad (a misspelt one would otherwise read as an unknown input)
+VALUE_AND_GRAD_OPTIONS = ("wrt", "check_finite", "executor", "checkpoint", "return_state")
 
 
 def _unbatch(bound: Bound, a, lead: int = 0):
@@ -87,7 +90,7 @@ def run(g: Graph, params: dict, return_state: bool = False, **inputs) -> dict:
         output declared ``at="last"``) and ``"loss"`` if the circuit has a loss.
     """
     return_state = flag(return_state, "run(return_state=...)")
-    bound = bind_arguments(g, params, inputs)
+    bound = bind_arguments(g, params, inputs, options=("return_state",))
     items = _forward_items(g)
     if not items and not return_state:
         raise UnrollError(f"{g.name} has no output and no loss, so run has nothing to return; "
@@ -153,7 +156,7 @@ def evaluate(g: Graph, params: dict, values=(), **inputs) -> dict:
             if v not in mine:
                 raise InputError(f"evaluate: {v!r} is not a value of {g.name} (it belongs to "
                                  "another graph; unrolling again makes new Values)")
-    bound = bind_arguments(g, params, inputs)
+    bound = bind_arguments(g, params, inputs, options=("values",))
     env = interpret(g, dict(bound.env), bound.xp)
     arrays = _fresh_all(bound, [env[v] for v in values])     # never the caller's own arrays
     return {v: _unbatch(bound, a) if v.aval.batched else a for v, a in zip(values, arrays)}
@@ -291,6 +294,7 @@ def value_and_grad(g: Graph, params: dict, *, wrt=None, check_finite: bool = Fal
     check_finite = flag(check_finite, "value_and_grad(check_finite=...)")
     return_state = flag(return_state, "value_and_grad(return_state=...)")
     gg = grad_graph(g, wrt)
+    check_input_names(g, inputs, VALUE_AND_GRAD_OPTIONS)
     bound = bind_arguments(g, params, inputs)
     items = _grad_items(gg)
     finals = _final_state_items(g) if return_state else {}

@@ -16,6 +16,7 @@ Assumptions that hold everywhere in unroll:
 from __future__ import annotations
 
 import contextlib
+import math
 import gc
 import numbers
 from dataclasses import dataclass, field
@@ -267,8 +268,22 @@ def _as_operand(x):
     if isinstance(x, (Var, Lit)):
         return x
     if isinstance(x, (int, float)) and not isinstance(x, bool):
-        return Lit(float(x))
+        try:
+            v = float(x)
+        except OverflowError:
+            v = math.inf
+        if not math.isfinite(v):
+            raise UnrollError(f"the constant {x!r:.40} in an expression is not a finite number; "
+                              "constants must be finite (a NaN or Inf would reach every "
+                              "value it touches)")
+        return Lit(v)
     if hasattr(x, "shape") and hasattr(x, "dtype"):
+        from . import backends
+        if backends.dtype_name(x.dtype).startswith(("float", "complex")):
+            xp = backends.namespace_of({"constant": x}, None)
+            if not bool(xp.all(xp.isfinite(x))):
+                raise UnrollError(f"an array constant of shape {tuple(x.shape)} in an "
+                                  "expression has a NaN or Inf entry; constants must be finite")
         return Lit(x)
     raise UnrollError(f"cannot use {type(x).__name__} {x!r} in an unroll expression; "
                       "use numbers, arrays or circuit variables")

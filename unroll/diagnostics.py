@@ -25,6 +25,7 @@ from .core import Var, bind
 from .errors import RenderError, UnrollError, flag, suggest
 from .ir import Graph, GraphBuilder, Value, live_eqns
 from .api import grad_graph, value_and_grad
+from .runtime import check_input_names
 from .ops import mean_batch_p, sum as _sum
 
 __all__ = ["gradient_norms", "jacobian_norms", "jacobians", "plot", "figure"]
@@ -48,6 +49,7 @@ def gradient_norms(g: Graph, params: dict, states=None, **inputs) -> dict:
         ``g.to_dot(heat=...)`` as is.
     """
     names = _states(g, states, "gradient_norms")
+    check_input_names(g, inputs, ("states",))
     gg = grad_graph(g)
     wanted = {s: [gg.cotangents.get(g.states[s].get(t)) for t in range(1, g.steps + 1)]
               for s in names}
@@ -73,6 +75,7 @@ def jacobians(g: Graph, params: dict, state: str = "h", **inputs) -> np.ndarray:
         ∂s_i⁽ᵗ⁾/∂s_j⁽ᵗ⁻¹⁾. States with more than one feature axis are flattened.
     """
     _graph(g, "jacobians")
+    check_input_names(g, inputs, ("state",))
     if not isinstance(state, str):
         raise UnrollError(f"jacobians: state must be the name of one state (a str), not "
                           f"{type(state).__name__} {state!r:.60}")
@@ -221,7 +224,7 @@ def _series(series) -> dict:
     for label, ys in series.items():
         try:
             a = np.asarray(backends.to_numpy(ys), dtype=float)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, UnrollError):
             raise RenderError(f"plot: curve {label!r} must be numbers, one per step (got "
                               f"{type(ys).__name__} {ys!r:.40})") from None
         if a.ndim == 2:

@@ -20,7 +20,7 @@ from . import backends
 from .errors import (GradcheckError, GradcheckWarning, NonFiniteError, ParamError, ShapeError,
                      UnrollError, integer, suggest)
 from .api import grad_graph, resolve_wrt
-from .runtime import apply_eqn, bind_arguments, interpret
+from .runtime import apply_eqn, bind_arguments, check_input_names, interpret
 
 __all__ = ["gradcheck", "hvp", "GradcheckReport", "Check"]
 
@@ -144,6 +144,8 @@ def gradcheck(g, params: dict, *, mode: str = "full", order: int = 1, wrt=None, 
     True
     """
     _graph(g, "gradcheck")
+    check_input_names(g, inputs, ("mode", "order", "wrt", "eps", "rtol", "atol", "directions",
+                                  "seed", "max_entries"))
     if mode not in ("full", "directional"):
         raise UnrollError(f"gradcheck: mode must be 'full' or 'directional', not {mode!r}")
     if order not in (1, 2):
@@ -402,6 +404,7 @@ def hvp(g, params: dict, vectors: dict, **inputs) -> dict:
     """
     from .grad import hvp_graph
     _graph(g, "hvp")
+    check_input_names(g, inputs, ("vectors",))
     if not isinstance(params, dict):
         raise ParamError(f"hvp: params must be a dict name -> array, not "
                          f"{type(params).__name__}")
@@ -416,9 +419,12 @@ def hvp(g, params: dict, vectors: dict, **inputs) -> dict:
             raise ParamError(f"hvp: params has no {k!r}, which vectors names")
         shape = tuple(g.params[k].shape)
         try:
-            a = np.asarray(backends.to_numpy(v), dtype=np.float64)
-        except (TypeError, ValueError):
-            raise ParamError(f"hvp: vectors[{k!r}] must be an array of numbers of shape "
+            a = np.asarray(backends.to_numpy(v))
+            if a.dtype.kind not in "fiu":
+                raise TypeError
+            a = a.astype(np.float64)
+        except (TypeError, ValueError, UnrollError):
+            raise ParamError(f"hvp: vectors[{k!r}] must be an array of real numbers of shape "
                              f"{shape}, not {type(v).__name__} {v!r:.40}") from None
         if a.shape != shape:
             raise ShapeError(f"hvp: vectors[{k!r}] has shape {a.shape}; parameter {k} has "

@@ -225,7 +225,8 @@ class Graph:
     def render(self, path, format: str | None = None, zoom: float = 2.0, **options):
         """Draw the unrolled graph to ``path`` (.svg, .png, .pdf or .dot); returns the path.
         ``options`` are those of :meth:`to_dot`."""
-        from .render import render
+        from .render import render, unrolled_dot
+        _options(options, unrolled_dot, "render", extra=("path", "format", "zoom"))
         return render(self.to_dot(**options), path, format=format, zoom=zoom)
 
     def _repr_mimebundle_(self, include=None, exclude=None):
@@ -252,10 +253,10 @@ class Graph:
         return evaluate(self, params, values, **inputs)
 
 
-def _options(given: dict, fn, what: str) -> None:
+def _options(given: dict, fn, what: str, extra=()) -> None:
     import inspect
     from .errors import RenderError, options
-    known = [p for p in inspect.signature(fn).parameters if p != "g"]
+    known = [p for p in inspect.signature(fn).parameters if p != "g"] + list(extra)
     options(given, known, what, err=RenderError)
 
 

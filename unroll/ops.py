@@ -657,8 +657,13 @@ def _pow(x, p):
     if isinstance(p, Var):
         raise UnrollError(f"{x!r} ** {p!r}: only a constant exponent is supported; "
                           "write ur.exp(p * ur.log(x)) for a variable one")
-    if isinstance(p, bool) or not isinstance(p, numbers.Real) or not math.isfinite(p):
-        raise UnrollError(f"{x!r} ** {p!r}: the exponent must be a finite number")
+    try:
+        finite = not isinstance(p, bool) and isinstance(p, numbers.Real) and \
+            math.isfinite(float(p))
+    except OverflowError:                         # an int too large for a float
+        finite = False
+    if not finite:
+        raise UnrollError(f"{x!r} ** {p!r:.40}: the exponent must be a finite number")
     return bind(pow_p, x, p=float(p))
 
 

@@ -77,6 +77,10 @@ class Optimizer:
                 raise ParamError(f"step: the gradients name {k!r}, which is not a parameter"
                                  f"{close}; nothing was updated")
         todo = [(k, self._checked(k, g)) for k, g in grads.items() if k in self.params]
+        if grads and not todo:
+            raise ParamError(f"step: none of the gradients ({', '.join(map(str, grads))}) is "
+                             f"of a parameter of this optimizer "
+                             f"({', '.join(self.params)}); nothing was updated")
         # everything is checked: the in-place updates below cannot fail halfway
         self.steps += 1
         for k, g in todo:
@@ -229,8 +233,9 @@ class RMSprop(Optimizer):
 
 # --- clipping ---------------------------------------------------------------------------------
 
-def _grads(grads, what: str) -> dict:
-    """``grads`` checked: a dict of real floating-point arrays."""
+def _grads(grads, what: str, writable: bool = False) -> dict:
+    """``grads`` checked: a dict of real floating-point arrays (that can be changed in
+    place, for the clipping functions)."""
     if not isinstance(grads, dict):
         raise ParamError(f"{what} takes the dict of gradients that value_and_grad returns, "
                          f"not {type(grads).__name__} {grads!r:.60}")
@@ -241,6 +246,12 @@ def _grads(grads, what: str) -> dict:
         if not dtype_name(g.dtype).startswith("float"):
             raise DTypeError(f"{what}: the gradient of {k} has dtype {dtype_name(g.dtype)}; "
                              "gradients are real floating-point arrays")
+        flags = getattr(g, "flags", None)
+        if writable and (flags is not None and not flags.writeable
+                         or not hasattr(g, "__setitem__")):
+            raise ParamError(f"{what}: the gradient of {k} cannot be written ({type(g).__name__},"
+                             f" read-only); {what} changes the gradients in place: pass "
+                             "writable arrays (e.g. np.array(g)); nothing was changed")
     return grads
 
 
@@ -275,7 +286,7 @@ def clip_grad_norm(grads: dict, max_norm: float) -> float:
     (Pascanu, Mikolov & Bengio, 2013; PyTorch's ``clip_grad_norm_``: factor
     max_norm / (norm + 1e-6) when the norm exceeds it). Returns the norm before clipping."""
     _number("max_norm", max_norm, 0.0, lo_open=True)
-    norm = global_norm(_grads(grads, "clip_grad_norm"))
+    norm = global_norm(_grads(grads, "clip_grad_norm", writable=True))
     if not math.isfinite(norm):
         _finite(grads, "clip_grad_norm")
     coef = max_norm / (norm + 1e-6)
@@ -288,7 +299,7 @@ def clip_grad_norm(grads: dict, max_norm: float) -> float:
 def clip_grad_value(grads: dict, clip_value: float) -> None:
     """Clip every gradient entry to [-clip_value, clip_value], in place."""
     _number("clip_value", clip_value, 0.0, lo_open=True)
-    _finite(_grads(grads, "clip_grad_value"), "clip_grad_value")
+    _finite(_grads(grads, "clip_grad_value", writable=True), "clip_grad_value")
     for g in grads.values():
         if hasattr(g, "__array_namespace__"):
             xp = g.__array_namespace__()

@@ -12,6 +12,7 @@ NaN/Inf when ``check_finite=True``.
 """
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass
 
 from . import backends
@@ -19,7 +20,7 @@ from .core import INT, Lit
 from .errors import DTypeError, InputError, NonFiniteError, ParamError, suggest
 from .ir import Graph, Value
 
-__all__ = ["interpret", "apply_eqn", "bind_arguments", "Bound"]
+__all__ = ["interpret", "apply_eqn", "bind_arguments", "check_input_names", "Bound"]
 
 
 @dataclass
@@ -62,8 +63,8 @@ def _check_params(g: Graph, params: dict) -> None:
                              "c.init_params(seed=...) creates every parameter")
     for k, v in params.items():
         if k not in g.params:
-            raise ParamError(f"unknown parameter {k!r}{suggest(k, g.params)} (the graph's "
-                             f"parameters: {', '.join(g.params)})")
+            raise ParamError(f"unknown parameter {k!r}{suggest(str(k), g.params)} (the "
+                             f"graph's parameters: {', '.join(g.params)})")
         want = g.params[k].shape
         if not hasattr(v, "shape"):
             raise ParamError(f"parameter {k} is a {type(v).__name__}, not an array of shape "
@@ -99,8 +100,9 @@ def _layout(g: Graph, inputs: dict):
             have, lack = (name, name0) if b else (name0, name)
             v = g.seq_inputs[have][0] if have in g.seq_inputs else g.static_inputs[have]
             hint = ""
-            if v.aval.dtype == INT:      # one-hot rows read as a batch axis
-                hint = (f"; if {have} of shape {tuple(inputs[have].shape)} holds one-hot rows, "
+            a = inputs[have]
+            if v.aval.dtype == INT and a.shape[-1] == g.bounds.get(have):   # one-hot rows
+                hint = (f"; if {have} of shape {tuple(a.shape)} holds one-hot rows, "
                         f"pass the class indices {have}.argmax(-1)")
             raise InputError(f"input {have} has a batch axis but input {lack} does not; give "
                              f"every input a batch axis, or none{hint}")
@@ -113,8 +115,27 @@ def _layout(g: Graph, inputs: dict):
     return batched, batch
 
 
-def bind_arguments(g: Graph, params: dict, inputs: dict, check_values: bool = True) -> Bound:
-    """Check ``params`` and ``inputs`` against ``g`` and bind them to its input Values.
+def check_input_names(g: Graph, inputs: dict, options=()) -> None:
+    """Refuse an input ``g`` does not have. ``options`` are the keyword options of the
+    caller, whose ``**inputs`` took every other keyword: a name close to one of them is
+    named as a misspelt option."""
+    known = set(g.seq_inputs) | set(g.static_inputs)
+    for k in inputs:
+        if k not in known:
+            hint = suggest(k, known)
+            close = difflib.get_close_matches(k, list(options), n=1, cutoff=0.6)
+            if k in g.params:
+                hint = " (it is a parameter: put it in params)"
+            elif close and not hint:
+                hint = f" (did you mean the option {close[0]!r}?)"
+            raise InputError(f"unknown input {k!r}{hint}; the graph's inputs are "
+                             f"{', '.join(sorted(known)) or 'none'}")
+
+
+def bind_arguments(g: Graph, params: dict, inputs: dict, check_values: bool = True,
+                   options=()) -> Bound:
+    """Check ``params`` and ``inputs`` against ``g`` and bind them to its input Values
+    (``options``: see :func:`check_input_names`).
 
     Raises
     ------
@@ -122,14 +143,7 @@ def bind_arguments(g: Graph, params: dict, inputs: dict, check_values: bool = Tr
         Naming the parameter or input, the step and the batch entry, and the fix.
     """
     _check_params(g, params)
-    known = set(g.seq_inputs) | set(g.static_inputs)
-    for k in inputs:
-        if k not in known:
-            hint = suggest(k, known)
-            if k in g.params:
-                hint = " (it is a parameter: put it in params)"
-            raise InputError(f"unknown input {k!r}{hint}; the graph's inputs are "
-                             f"{', '.join(sorted(known)) or 'none'}")
+    check_input_names(g, inputs, options)
     for k in list(g.seq_inputs) + list(g.static_inputs):
         if k not in inputs and k not in g.zero_defaults:
             v = g.seq_inputs[k][0] if k in g.seq_inputs else g.static_inputs[k]
@@ -139,6 +153,10 @@ def bind_arguments(g: Graph, params: dict, inputs: dict, check_values: bool = Tr
                              f"{v.aval.dtype}s")
     fdt = _float_dtype(g, params)
     for k, a in inputs.items():
+        if type(a).__module__.startswith("numpy.ma"):
+            raise InputError(f"input {k} is a masked array; unroll computes on every entry: "
+                             f"fill the masked ones ({k}.filled(0)) or weight the loss "
+                             "instead")
         if not backends.is_array(a):
             raise InputError(f"input {k} is a {type(a).__name__}, not an array; convert it "
                              "with np.asarray(...)")

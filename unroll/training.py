@@ -344,6 +344,7 @@ def train(step, params: dict, batches, optimizer, *, epochs: int = 1, clip_norm=
                                      f"{type(batch).__name__}, not a dict of inputs such as "
                                      "{'x': xs, 'y': ys}")
                 for loss, grads in _pairs(grad_fn(params, batch), epoch, i):
+                    _optim._grads(grads, f"train (epoch {epoch}, batch {i})")
                     norm = _optim.global_norm(grads)
                     if not math.isfinite(norm) or not math.isfinite(loss):
                         raise NonFiniteError(f"loss {loss} or gradient norm {norm} is not "

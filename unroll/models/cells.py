@@ -28,6 +28,21 @@ def torch_init(hidden_size: int):
     return lambda rng, shape: rng.uniform(-k, k, size=shape)
 
 
+def _cell_args(c, x, names, what: str, roles: tuple) -> None:
+    """The circuit, its input value and the parameter names of a cell, checked."""
+    if not isinstance(c, ur.Circuit):
+        raise ur.CircuitError(f"{what}: c must be the Circuit to add the layer to, not "
+                              f"{type(c).__name__} {c!r:.40}")
+    if not isinstance(x, ur.Var) or x.builder is not c or len(x.shape) != 1:
+        raise ur.CircuitError(f"{what}: x must be a vector value of circuit {c.name} (its "
+                              f"input, or the layer below), not {x!r:.60}")
+    missing = [r for r in roles if not isinstance(names, dict) or r not in names]
+    if missing:
+        raise ur.CircuitError(f"{what}: names must map every role to a parameter name; "
+                              f"{', '.join(missing)} missing (torch_names(layer) gives them "
+                              "all)")
+
+
 def _affine(c, x, H: int, G: int, names: dict, bias: bool, state, init):
     """W_ih x + b_ih and W_hh h(t-1) + b_hh, each (G·H,)."""
     D = x.shape[0]
@@ -50,6 +65,7 @@ def rnn_cell(c, x, hidden_size: int, *, names: dict, nonlinearity: str = "tanh",
                               f"{nonlinearity!r}")
     hidden_size = size(hidden_size, "rnn_cell: hidden_size")
     bias = flag(bias, "rnn_cell: bias", err=ur.CircuitError)
+    _cell_args(c, x, names, "rnn_cell", ("W_ih", "W_hh") + (("b_ih",) if bias else ()))
     h = c.state(state, (hidden_size,), init=init, direction=direction, init_name=init_name)
     gi, gh = _affine(c, x, hidden_size, 1, names, bias, h, weight_init or torch_init(hidden_size))
     h.next = _ACT[nonlinearity](gi + gh)
@@ -104,6 +120,9 @@ def lstm_cell(c, x, hidden_size: int, *, names: dict, bias: bool = True,
                 ("input_activation", input_activation),
                 ("output_activation", output_activation), ("coupled", coupled),
                 ("full_gate_recurrence", full_gate_recurrence)))
+    _cell_args(c, x, names, "lstm_cell", ("W_ih", "W_hh") + (("b_ih",) if bias else ())
+               + (("p_i", "p_f", "p_o") if peepholes else ())
+               + (("R",) if full_gate_recurrence else ()))
     winit = weight_init or torch_init(H)
     if coupled and not (input_gate and forget_gate):
         raise ur.CircuitError("lstm: a coupled input and forget gate (CIFG) needs both gates")
@@ -158,6 +177,7 @@ def gru_cell(c, x, hidden_size: int, *, names: dict, bias: bool = True,
     """
     H = size(hidden_size, "gru_cell: hidden_size")
     bias = flag(bias, "gru_cell: bias", err=ur.CircuitError)
+    _cell_args(c, x, names, "gru_cell", ("W_ih", "W_hh") + (("b_ih",) if bias else ()))
     h = c.state(state, (H,), init=init, direction=direction, init_name=init_name)
     gi, gh = _affine(c, x, H, 3, names, bias, h, weight_init or torch_init(H))
     i_r, i_z, i_n = ur.split(gi, 3)

@@ -94,7 +94,7 @@ def generate(circuit: ur.Circuit, params: dict, prime, steps: int, *, input: str
     first = next(iter(params.values()), None)
     dtype = np.dtype(backends.dtype_name(first.dtype)) if first is not None else np.float64
     xp = backends.namespace_of(params, None).module
-    encode = _checked(encode, input, shape.shape, dtype)
+    encode = _checked(encode, input, shape.shape, np.int64 if shape.dtype == "int" else dtype)
     g = circuit.unroll(steps=1)
     rng = np.random.default_rng(seed)
     # other sequence inputs (targets the loss reads): placeholders, the loss is not used

@@ -22,6 +22,10 @@ __all__ = ["rnn", "lstm", "gru", "stacked", "torch_names"]
 def torch_names(layer: int, suffix: str = "") -> dict:
     """Parameter names of layer ``layer`` (``suffix`` "_reverse" for the backward direction).
     The LSTM-variant extras (peepholes, full gate recurrence) have no PyTorch counterpart."""
+    layer = ur.errors.integer(layer, "torch_names: layer", 0, err=ur.CircuitError)
+    if suffix not in ("", "_reverse"):
+        raise ur.CircuitError(f"torch_names: suffix must be '' or '_reverse' (PyTorch's "
+                              f"backward direction), not {suffix!r}")
     s = f"_l{layer}{suffix}"
     return {"W_ih": f"weight_ih{s}", "W_hh": f"weight_hh{s}", "b_ih": f"bias_ih{s}",
             "b_hh": f"bias_hh{s}", "p_i": f"peephole_i{s}", "p_f": f"peephole_f{s}",

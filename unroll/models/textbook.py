@@ -45,7 +45,7 @@ def _sized(fn):
 
 
 def _act(nonlinearity: str):
-    if nonlinearity not in _ACT:
+    if not isinstance(nonlinearity, str) or nonlinearity not in _ACT:
         raise ur.CircuitError(f"nonlinearity must be 'tanh' or 'relu', not {nonlinearity!r}")
     return _ACT[nonlinearity]
 
@@ -189,6 +189,9 @@ def conditioned(vector_size: int, hidden_size: int, output_size: int,
     ``x`` is a static input (shape (B, vector_size) at run time) unless ``sequence``; y(t-1)
     is the state ``fb``.
     """
+    feed_previous = ur.errors.flag(feed_previous, "conditioned: feed_previous",
+                                   err=ur.CircuitError)
+    sequence = ur.errors.flag(sequence, "conditioned: sequence", err=ur.CircuitError)
     c = ur.Circuit(name or ("conditioned_y" if feed_previous else "conditioned"))
     xv = c.input("x", (vector_size,), per_step=sequence)
     y = _target(c, loss, output_size)

@@ -254,11 +254,11 @@ class _Domain:
 
 # --- the whole circuit -------------------------------------------------------------------------
 
-@st.composite
-def random_circuits(draw, max_states: int = 3, max_delay: int = 3, max_steps: int = 5,
+def random_circuits(max_states: int = 3, max_delay: int = 3, max_steps: int = 5,
                     max_ops: int = 2, backward: bool = True, primitives=None,
                     directions=None, inits=("zeros", "param", "input", "expr")):
-    """Random well-formed circuits as :class:`CircuitCase` s (see the module docstring).
+    """Random well-formed circuits as :class:`CircuitCase` s (see the module docstring); the
+    options are checked when the strategy is built.
 
     Parameters
     ----------
@@ -276,6 +276,13 @@ def random_circuits(draw, max_states: int = 3, max_delay: int = 3, max_steps: in
     """
     directions, primitives = _options(max_states, max_delay, max_steps, max_ops, backward,
                                       primitives, directions, inits)
+    return _random_circuits(max_states, max_delay, max_steps, max_ops, primitives,
+                            directions, inits)
+
+
+@st.composite
+def _random_circuits(draw, max_states, max_delay, max_steps, max_ops, primitives, directions,
+                     inits):
     steps = draw(st.integers(1, max_steps))
     g = _Gen(draw, steps, max_ops, primitives or drawable_primitives())
     c, spec = g.c, g.spec
