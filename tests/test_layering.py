@@ -18,6 +18,7 @@ STAGES = [
     ["ir"],
     ["initializers"],
     ["circuit"],
+    ["structure"],
     ["unrolling", "compose"],
     ["grad"],
     ["compile.target", "compile.passes", "compile.reroll", "compile.timebatch", "compile.program",
@@ -142,7 +143,7 @@ if __name__ == "__main__":
 
 
 #: modules that run on the user's arrays: they reach NumPy or CuPy through ``xp`` only
-ENGINE = ["core", "ops", "ir", "circuit", "unrolling", "compose", "grad", "compile.target",
+ENGINE = ["core", "ops", "ir", "circuit", "structure", "unrolling", "compose", "grad", "compile.target",
           "compile.passes",
           "compile.reroll", "compile.timebatch", "compile.program", "compile.lower", "compile",
           "runtime", "checkpoint", "api", "optim", "training"]

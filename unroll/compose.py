@@ -60,6 +60,12 @@ def chain(first: Graph, second: Graph, links: dict, name: str | None = None) -> 
     elif losses:
         g.loss = losses[0]
     g.parts = (first, second)
+    base = 0
+    for part in g.parts:                  # the second circuit's picture above the first's
+        for k, r in part.variables.items():
+            key = k if r.role in ("input", "static", "target") else f"{part.name}.{k}"
+            g.variables[key] = r._replace(row=base + r.row)
+        base = 1 + max((r.row for r in g.variables.values()), default=-1)
     return g
 
 

@@ -79,20 +79,18 @@ def jacobians(g: Graph, params: dict, state: str = "h", **inputs) -> np.ndarray:
     if not isinstance(state, str):
         raise UnrollError(f"jacobians: state must be the name of one state (a str), not "
                           f"{type(state).__name__} {state!r:.60}")
-    c = g.circuit
-    if c is None or g.parts:
-        raise UnrollError("jacobians needs the graph of one circuit (c.unroll(...)); for a "
-                          "composed graph, measure each circuit's graph on its own")
+    if g.parts or g.base is not None or not g.states:
+        raise UnrollError("jacobians needs the forward graph of one circuit (c.unroll(...)); "
+                          "for a composed graph, measure each circuit's graph on its own")
     _states(g, state, "jacobians")
-    for name, spec in c.states.items():
-        if spec.max_delay > 1:
-            raise UnrollError(f"jacobians: state {name} reads {name}.delayed"
-                              f"({spec.max_delay}); only one-step delays have a one-step "
-                              "Jacobian")
-    probe = _probe_graph(c, state)
+    for name, k in g.delays.items():
+        if k > 1:
+            raise UnrollError(f"jacobians: state {name} reads {name}.delayed({k}); only "
+                              "one-step delays have a one-step Jacobian")
+    probe = _probe_graph(g, state)
     T = g.steps
     # the forward pass: every state's value at every step (and the initial ones)
-    need = {s: [g.states[s][t + 1 if c.states[s].direction == "backward" else t - 1]
+    need = {s: [g.states[s][t + 1 if g.directions[s] == "backward" else t - 1]
                 for t in range(1, T + 1)] for s in probe.prev_names}
     got = g.evaluate(params, [v for vs in need.values() for v in vs], **inputs)
     first = backends.to_numpy(got[need[state][0]])
@@ -275,7 +273,7 @@ def _plot_path(path):
     return path
 
 
-_PROBES: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()   # circuit -> its probes
+_PROBES: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()   # graph -> its probes
 
 
 class _Probe:
@@ -283,18 +281,19 @@ class _Probe:
         self.graph, self.prev_names = graph, prev_names
 
 
-def _probe_graph(c, state: str) -> _Probe:
-    """One step of ``c`` whose previous states are plain inputs, with the loss
-    mean_b(probe · s⁽¹⁾): its gradient with respect to the previous s is probe · ∂s/∂s_prev."""
-    cache = _PROBES.setdefault(c, {})
-    if state in cache and cache[state][0] == c._version:
-        return cache[state][1]
-    g1 = c.unroll(steps=1)
+def _probe_graph(g1: Graph, state: str) -> _Probe:
+    """Step 1 of ``g1`` (its equations of step 1 and those done once) with the values each
+    state reads from before made plain inputs, and the loss mean_b(probe · s⁽¹⁾): its
+    gradient with respect to the previous s is probe · ∂s/∂s_prev. Built from the graph
+    alone (every step of an unrolled graph computes the same body)."""
+    cache = _PROBES.setdefault(g1, {})
+    if state in cache:
+        return cache[state]
     out = g1.states[state][1]
-    g = Graph(f"{c.name}_step_{state}", 1)
+    g = Graph(f"{g1.name}_step_{state}", 1)
     prev_names, swap = {}, {}
-    for s, spec in c.states.items():
-        t0 = 2 if spec.direction == "backward" else 0
+    for s in g1.states:
+        t0 = 2 if g1.directions[s] == "backward" else 0
         v0 = g1.states[s].get(t0)
         if v0 is None:
             continue
@@ -303,11 +302,11 @@ def _probe_graph(c, state: str) -> _Probe:
         swap[v0] = Value(name, None, v0.aval._replace(batched=True), "input")
     swapped = [type(e)(e.prim, tuple(swap.get(x, x) if isinstance(x, Value) else x
                                      for x in e.inputs), e.params, e.outs, e.step)
-               for e in g1.eqns]
+               for e in g1.eqns if e.step is None or e.step == 1]
     g.eqns = eqns = live_eqns(swapped, [out])     # (what made the old initial values goes)
     used = {x for e in eqns for x in e.inputs if isinstance(x, Value)}
     g.params = {k: v for k, v in g1.params.items() if v in used}
-    g.seq_inputs = {k: xs for k, xs in g1.seq_inputs.items() if xs[0] in used}
+    g.seq_inputs = {k: xs[:1] for k, xs in g1.seq_inputs.items() if xs[0] in used}
     g.static_inputs = {k: v for k, v in g1.static_inputs.items() if v in used}
     g.bounds = {k: b for k, b in g1.bounds.items() if k in g.seq_inputs or k in
                 g.static_inputs}
@@ -328,5 +327,5 @@ def _probe_graph(c, state: str) -> _Probe:
     g.loss = bind(mean_batch_p, s, rank=0).node
     g.states = {state: {1: out}}
     probe = _Probe(g, prev_names)
-    cache[state] = (c._version, probe)
+    cache[state] = probe
     return probe

@@ -15,6 +15,7 @@ from .circuit import Circuit, Node, init_shape
 from .core import FLOAT, Aval, Lit, no_gc
 from .errors import CircuitError, ResourceError, ShapeError, available_memory, gib
 from .ir import Eqn, Graph, Value
+from .structure import variables
 from .ops import (accumulate_p, batch_zeros_p, copy_p, index_p, mean_batch_p, part_p,
                   zeros_p)
 
@@ -108,6 +109,7 @@ class _Unroller:
         self.c, self.T = c, steps
         self.g = g = Graph(c.name, steps)
         g.circuit = c
+        g.variables = variables(c)
         self.vals: dict = {}                 # node -> [Value or tuple per t] (or Value if once)
         self.once: dict = {}                 # static op node -> Value (computed once)
         self.init: dict = {}                 # state name -> {t: Value} for t outside 1..τ

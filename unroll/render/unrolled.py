@@ -13,50 +13,23 @@ cut edges of truncated BPTT (dashed); checkpointed values (double border).
 from __future__ import annotations
 
 import math
-from typing import NamedTuple
-
 import graphviz
 
 from ..ir import Graph, Value
 from ..errors import RenderError, flag, integer, number, suggest
 from . import richtext
 from .backend import FONT
-from .circuit import STYLE, _Visible, heading
+from .circuit import STYLE, heading
 
 __all__ = ["unrolled_dot", "roles"]
 
 _GRAD = "#b03a2e"
 
 
-class Role(NamedTuple):
-    role: str           # input, static, target, state, bstate, hidden, output, loss
-    shown: str          # the name drawn (a state's name for the value of its .next)
-    row: int            # from the bottom, as in the circuit diagram; a decoder above
-
-
 def roles(g: Graph) -> dict:
-    """{value name: Role} for every variable a picture of ``g`` draws."""
-    out = {}
-    parts = g.parts or (g,)
-    base = 0
-    for part in parts:
-        c = part.circuit if part.circuit is not None else getattr(part.base, "circuit", None)
-        if c is None:
-            continue
-        prefix = f"{part.name}." if g.parts else ""
-        v = _Visible(c, "variables")
-        for n, role in v.roles.items():
-            row = base + v.rank(n)
-            if n.kind in ("input", "static"):
-                out[n.name] = Role(role, n.name, row)
-                continue
-            name = v.label(n)
-            if role == "state" and c.states[name].direction == "backward":
-                role = "bstate"
-            out[prefix + (name if role in ("state", "bstate") else n.name)] = \
-                Role(role, name, row)
-        base = 1 + max((r.row for r in out.values()), default=-1)
-    return out
+    """{value name: Role} for every variable a picture of ``g`` draws: what the graph
+    recorded when it was unrolled (:func:`unroll.structure.variables`), never the circuit."""
+    return g.variables
 
 
 def unrolled_dot(g: Graph, *, mode: str = "forward", params: str = "edges",
