@@ -131,9 +131,21 @@ class Visible:
         ranks: dict = {}
 
         def depth(n):
-            if n not in ranks:
-                ranks[n] = max([low.get(n, 0)] + [depth(p) + 1 for p in preds[n]
-                                                  if self.roles[p] != "target"])
+            """The row of ``n``: one above its highest predecessor (iteratively: a step
+            body may be deeper than Python's recursion limit)."""
+            todo = [n]
+            while todo:
+                m = todo[-1]
+                if m in ranks:
+                    todo.pop()
+                    continue
+                below = [p for p in preds[m] if self.roles[p] != "target"]
+                waiting = [p for p in below if p not in ranks]
+                if waiting:
+                    todo.extend(waiting)
+                    continue
+                ranks[m] = max([low.get(m, 0)] + [ranks[p] + 1 for p in below])
+                todo.pop()
             return ranks[n]
         for _ in range(2):
             ranks = {}
@@ -168,23 +180,31 @@ class Visible:
         """The drawn nodes n reads, through hidden operations: (node, delay, weights)."""
         found = []
 
-        def walk(m: Node, labels: frozenset, delay: int, through: frozenset):
-            weights = m.prim.weights
+        def frame(m: Node, labels: frozenset, delay: int, through: frozenset):
             params = {x.name for x in m.inputs if isinstance(x, Node) and x.kind == "param"}
-            for x in m.inputs:
-                if not isinstance(x, Node) or x.kind == "param":
-                    continue
-                lab = labels | (params if weights else set())
-                if x.kind in ("delay", "state"):
-                    s = self.c.states[x.ref]
-                    k = 0 if x.kind == "state" else (x.k if s.direction == "forward" else -x.k)
-                    if s.show:
-                        found.append((s.next, delay + k, lab))
-                    elif x.ref not in through:       # a folded delay line: look through it
-                        walk(s.next, lab, delay + k, through | {x.ref})   # (once: it may
-                elif x in self.roles:                                      # read itself)
-                    found.append((x, delay, lab))
-                elif x.kind == "op":
-                    walk(x, lab, delay, through)
-        walk(n, frozenset(), 0, frozenset())
+            lab = labels | (params if m.prim.weights else set())
+            return iter(m.inputs), lab, delay, through
+
+        # depth first, operands in order, with a stack of frames (a step body may be deeper
+        # than Python's recursion limit)
+        stack = [frame(n, frozenset(), 0, frozenset())]
+        while stack:
+            inputs, lab, delay, through = stack[-1]
+            x = next(inputs, None)
+            if x is None:
+                stack.pop()
+                continue
+            if not isinstance(x, Node) or x.kind == "param":
+                continue
+            if x.kind in ("delay", "state"):
+                s = self.c.states[x.ref]
+                k = 0 if x.kind == "state" else (x.k if s.direction == "forward" else -x.k)
+                if s.show:
+                    found.append((s.next, delay + k, lab))
+                elif x.ref not in through:           # a folded delay line: look through it
+                    stack.append(frame(s.next, lab, delay + k, through | {x.ref}))  # (once:
+            elif x in self.roles:                                            # it may read
+                found.append((x, delay, lab))                                # itself)
+            elif x.kind == "op":
+                stack.append(frame(x, lab, delay, through))
         return found
