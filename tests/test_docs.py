@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-PAGES = ["docs/testing.md"]
+PAGES = ["docs/testing.md", "docs/architecture.md"]
 
 
 def _blocks(page: str) -> list:

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from .lower import Lowering
 from ..core import no_gc
-from .passes import ParamsKeys, cse, dce, hoist
+from .passes import PASSES, ParamsKeys, dce, hoist
 from .program import Program
 from .target import get as get_target
 
-__all__ = ["compile_graph", "Program"]
+__all__ = ["compile_graph", "Program", "PASSES"]
 
 
 def compile_graph(g, items, name: str | None = None, time_batching: bool = True,
@@ -33,7 +33,10 @@ def _compile(g, items: list, name, time_batching: bool, target) -> Program:
     wanted = [v for it in items for v in (it if isinstance(it, tuple) else (it,))]
     eqns = dce(g.eqns, wanted)
     n0 = len(eqns)
-    eqns, merged = cse(eqns, wanted)
+    merged = wanted
+    for rewrite in PASSES:                   # each keeps the meaning of what is asked for
+        eqns, merged = rewrite(eqns, merged)
+        eqns = dce(eqns, merged)
     subst = {id(a): b for a, b in zip(wanted, merged)}
     items = [tuple(subst[id(v)] for v in it) if isinstance(it, tuple) else subst[id(it)]
              for it in items]
@@ -41,7 +44,7 @@ def _compile(g, items: list, name, time_batching: bool, target) -> Program:
     low = Lowering(g, pro, rest, items, time_batching, ParamsKeys(), target)
     fname = name or "program"
     src = low.source(fname)
-    stats = {"equations": n0, "after_cse": len(eqns), "hoisted": len(pro),
+    stats = {"equations": n0, "after_passes": len(eqns), "hoisted": len(pro),
              "loops": sum(b.kind == "loop" for b in low.blocks),
              "stacked": sum(b.kind == "stacked" for b in low.blocks),
              "reductions": sum(len(b.reductions) for b in low.blocks if b.kind == "reduce"),

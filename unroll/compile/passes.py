@@ -8,7 +8,7 @@ from __future__ import annotations
 from ..core import Lit
 from ..ir import Eqn, Value, live_eqns
 
-__all__ = ["dce", "cse", "hoist", "params_key", "ParamsKeys"]
+__all__ = ["dce", "cse", "hoist", "params_key", "ParamsKeys", "PASSES"]
 
 
 def params_key(params: dict) -> tuple:
@@ -65,6 +65,12 @@ def cse(eqns: list, results: list) -> tuple:
         seen[key] = e
         out.append(e)
     return out, [subst.get(v, v) for v in results]
+
+
+#: the rewrites compile_graph runs, in order, between dead-code elimination and hoisting:
+#: each is ``rewrite(eqns, results) -> (eqns, results)`` (the results with any value it
+#: replaced swapped for its replacement); dead code is dropped again after each
+PASSES: list = [cse]
 
 
 def hoist(eqns: list, inputs: list) -> tuple:
