@@ -11,7 +11,7 @@ from hypothesis import given, strategies as st
 import unroll as ur
 from unroll import backends
 from unroll.core import PRIMITIVES, Aval, Lit, Var
-from unroll.grad import grad
+from unroll.reverse import backward_graph as grad
 from unroll.ir import Graph, GraphBuilder, Value
 from unroll.api import evaluate
 from unroll.runtime import interpret

@@ -7,7 +7,7 @@ tests fail on is *killed*; one they pass is a *survivor*: either the tests miss 
 the change does not change behaviour (an equivalent mutant), which the report asks you to
 judge.
 
-Targets: ``unroll/grad.py``, ``unroll/compile/*.py``, and in ``unroll/ops.py`` the primitives'
+Targets: ``unroll/reverse.py``, ``unroll/compile/*.py``, and in ``unroll/ops.py`` the primitives'
 VJP rules and inline code templates.
 
     python tools/mutate.py                 # a seeded sample of 120 mutants, 2 at a time
@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-TARGETS = ["unroll/grad.py", "unroll/compile/lower.py", "unroll/compile/reroll.py",
+TARGETS = ["unroll/reverse.py", "unroll/compile/lower.py", "unroll/compile/reroll.py",
            "unroll/compile/passes.py",
            "unroll/compile/timebatch.py", "unroll/checkpoint.py", "unroll/ops.py"]
 # the quickest first: pytest -x stops at the first failure

@@ -15,7 +15,6 @@ pictures, and check every gradient numerically.
 """
 from . import ops
 from . import compile as _compile_module  # noqa: F401  (loaded now, not in a first call)
-from . import grad as _grad_module  # noqa: F401  (imported first: `ur.grad` is the function)
 from .circuit import Circuit, State
 from .core import Var
 from .errors import (AlgebraicLoopError, CircuitError, DTypeError, GradcheckError,

@@ -1,6 +1,6 @@
 """Orchestration: run, differentiate and compile a Graph, with the caches that make a training
 loop cheap. It sits above the stages it drives (binding and the interpreter in
-:mod:`unroll.runtime`, reverse mode in :mod:`unroll.grad`, :mod:`unroll.compile`,
+:mod:`unroll.runtime`, reverse mode in :mod:`unroll.reverse`, :mod:`unroll.compile`,
 checkpointing in :mod:`unroll.checkpoint`) and imports each of them; the methods of
 :class:`~unroll.Circuit` and :class:`~unroll.Graph` are one-line facades into it.
 
@@ -16,7 +16,7 @@ from .compile import compile_graph
 from .compile.target import get as get_target
 from .core import INT
 from .errors import InputError, ResourceError, UnrollError, available_memory, flag, gib, suggest
-from .grad import grad
+from .reverse import backward_graph
 from .ir import Graph, Value, _forward_items, _grad_items
 from .runtime import Bound, apply_eqn, bind_arguments, check_input_names, interpret
 
@@ -252,7 +252,7 @@ def grad_graph(g: Graph, wrt=None) -> Graph:
         if g.loss is None:
             raise UnrollError(f"{g.name} has no loss to differentiate; add c.loss(...) to the "
                               "circuit before unrolling")
-        g._cache[key] = grad(g, wrt)
+        g._cache[key] = backward_graph(g, wrt)
     return g._cache[key]
 
 

@@ -402,7 +402,7 @@ def hvp(g, params: dict, vectors: dict, **inputs) -> dict:
     dict name -> array
         (H v) restricted to each parameter in ``vectors``.
     """
-    from .grad import hvp_graph
+    from .reverse import hvp_graph
     _graph(g, "hvp")
     check_input_names(g, inputs, ("vectors",))
     if not isinstance(params, dict):

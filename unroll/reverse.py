@@ -1,6 +1,7 @@
 """Reverse mode as a graph transformation: BPTT written out as equations.
 
-:func:`grad` returns a new :class:`~unroll.ir.Graph` holding the forward equations followed by
+:func:`backward_graph` (``ur.grad``, with its checks and cache) returns a new
+:class:`~unroll.ir.Graph` holding the forward equations followed by
 the backward ones, built by sweeping the forward equations in reverse and applying each
 primitive's VJP rule (itself written with primitives). The result can be printed, rendered,
 compiled and run like any graph, and differentiated again (:func:`hvp_graph`).
@@ -28,7 +29,7 @@ from .ops import (accumulate_p, add_p, broadcast_like_p, copy_p, ones_like_p, su
                   zeros_like_p)
 
 
-__all__ = ["grad", "hvp_graph", "d_name"]
+__all__ = ["backward_graph", "hvp_graph", "d_name"]
 
 
 def d_name(name: str, symbol: str = "∂") -> str:
@@ -48,7 +49,7 @@ def _sweeps(g: Graph) -> int:
 
 
 
-def grad(g: Graph, wrt: tuple) -> Graph:
+def backward_graph(g: Graph, wrt: tuple) -> Graph:
     """The gradient graph of ``g.loss`` with respect to the names in ``wrt``.
 
     Parameters
