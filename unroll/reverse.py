@@ -22,6 +22,8 @@ parenthesised, ``∂(∂o.1)``, so that no two values of one step share a name (
 """
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from .core import FLOAT, Aval, Var, bind, no_gc
 from .errors import UnrollError
 from .ir import Eqn, Graph, GraphBuilder, Value
@@ -206,8 +208,8 @@ class _Transform:
         """Emit the equations a rule made for an earlier step with the same operand types."""
         append, made, add = self.gg.eqns.append, [], self.created.add
 
-        def deref(kind, a, b):                  # see _record
-            return slots[a] if kind == 0 else (made[a][b] if kind == 1 else a)
+        def deref(how, a, b):                   # see Ref
+            return slots[a] if how is SLOT else (made[a][b] if how is MADE else a)
 
         for prim, refs, params, outs in rec.eqns:
             vs = tuple([Value(name, step, aval) for name, aval in outs])
@@ -327,6 +329,19 @@ class _Transform:
 
 # --- replaying a rule for the next step ----------------------------------------------------------
 
+class Ref(NamedTuple):
+    """An operand of a recorded VJP equation, relative to the forward equation it came from:
+    SLOT (``a`` = index of an operand, output or cotangent of it), MADE (output ``b`` of the
+    ``a``-th recorded equation), SHARED (``a`` = a literal or a value computed once, shared
+    as it is)."""
+    how: str
+    a: object
+    b: int = 0
+
+
+SLOT, MADE, SHARED = "slot", "made", "shared"
+
+
 class _Recording:
     __slots__ = ("eqns", "cts")
 
@@ -336,15 +351,14 @@ class _Recording:
 
 
 def _record(new_eqns, slots: tuple, cts: list):
-    """References are (0, slot, -) an operand/output/cotangent of the forward equation,
-    (1, k, j) output j of the k-th recorded equation, (2, value, -) a literal or a value
-    computed once (shared as it is). Once-work reads only slots computed once, and those are
-    in the replay key by identity, so it is shared only among equations that have them."""
-    where = {id(v): (0, i, 0) for i, v in enumerate(slots) if type(v) is Value}
+    """The equations a VJP rule emitted, with operands as :class:`Ref` s. Once-work reads
+    only slots computed once, and those are in the replay key by identity, so it is shared
+    only among equations that have them."""
+    where = {id(v): Ref(SLOT, i) for i, v in enumerate(slots) if type(v) is Value}
     eqns, k = [], 0
 
     def ref(x):
-        return where.get(id(x), (2, x, 0)) if type(x) is Value else (2, x, 0)
+        return where.get(id(x), Ref(SHARED, x)) if type(x) is Value else Ref(SHARED, x)
 
     for e in new_eqns:
         if e.step is None:                          # once-work: reused, not re-emitted
@@ -352,7 +366,7 @@ def _record(new_eqns, slots: tuple, cts: list):
         eqns.append((e.prim, tuple(ref(x) for x in e.inputs), e.params,
                      [(v.name, v.aval) for v in e.outs]))
         for j, v in enumerate(e.outs):
-            where[id(v)] = (1, k, j)
+            where[id(v)] = Ref(MADE, k, j)
         k += 1
     return _Recording(eqns, [None if c is None else ref(c) for c in cts])
 

@@ -10,6 +10,7 @@ chained into the total ``L`` as they appear.
 from __future__ import annotations
 
 import numbers
+from typing import NamedTuple
 
 from .circuit import Circuit, Node, init_shape
 from .core import FLOAT, Aval, Lit, no_gc
@@ -102,6 +103,16 @@ def _unroll(c: Circuit, steps: int, phases, loss_steps=None) -> Graph:
                 u.emit(n, t, ph.direction)
     u.finish()
     return u.g.prune()
+
+
+class Operand(NamedTuple):
+    """Where an operand of a step-body node is found at step t."""
+    how: str              # CONSTANT: ``src`` itself; AT_STEP: ``src[t]``; DELAYED: see below
+    src: object           # a value, a per-step list, or (per-step list, initial values)
+    k: int = 0            # DELAYED: entry t + k of the list, or the initial value outside 1..τ
+
+
+CONSTANT, AT_STEP, DELAYED = "constant", "at step", "delayed"
 
 
 class _Unroller:
@@ -239,24 +250,23 @@ class _Unroller:
         return self.init[x.ref][tt]
 
     def _plan(self, n: Node) -> list:
-        """How to find each operand of ``n`` at any step t (worked out once per node):
-        (0, value) a constant; (1, per-step list, 0) the list's entry t; (2, list, k) entry
-        t + k, or the initial value outside 1..τ."""
+        """How to find each operand of ``n`` at any step t, worked out once per node: an
+        :class:`Operand` (a constant, a per-step list's entry t, or a delayed read)."""
         plan = []
         for x in n.inputs:
             if isinstance(x, Lit) or x.kind in ("param", "static") or x in self.once:
-                plan.append((0, self._resolve(x, None), 0))
+                plan.append(Operand(CONSTANT, self._resolve(x, None)))
             elif x.kind == "op":
-                plan.append((1, self._vals(x), 0))
+                plan.append(Operand(AT_STEP, self._vals(x)))
             elif x.kind == "input":
-                plan.append((1, [None] + self.g.seq_inputs[x.name], 0))
+                plan.append(Operand(AT_STEP, [None] + self.g.seq_inputs[x.name]))
             else:
                 s = self.c.states[x.ref]
                 if x.kind == "state":
-                    plan.append((1, self._vals(s.next), 0))
+                    plan.append(Operand(AT_STEP, self._vals(s.next)))
                 else:
                     k = -x.k if s.direction == "forward" else x.k
-                    plan.append((2, (self._vals(s.next), self.init[x.ref]), k))
+                    plan.append(Operand(DELAYED, (self._vals(s.next), self.init[x.ref]), k))
         self.plans[n] = plan
         return plan
 
@@ -271,10 +281,10 @@ class _Unroller:
             ins = tuple(self._resolve(x, None) for x in n.inputs)
         else:
             T, ins = self.T, []
-            for kind, src, k in self.plans.get(n) or self._plan(n):
-                if kind == 1:
+            for how, src, k in self.plans.get(n) or self._plan(n):
+                if how is AT_STEP:
                     ins.append(src[t])
-                elif kind == 0:
+                elif how is CONSTANT:
                     ins.append(src)
                 else:
                     tt = t + k

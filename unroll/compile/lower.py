@@ -16,6 +16,7 @@ import functools
 import keyword
 import math
 import re
+from typing import NamedTuple
 
 from ..core import Lit
 from ..ir import Value
@@ -25,6 +26,17 @@ from .target import Target
 from .timebatch import Block, split_loop
 
 __all__ = ["Lowering"]
+
+
+class Storage(NamedTuple):
+    """Where a value lives in the generated program."""
+    how: str        # VAR: a variable; LIST: a per-step list; STACK: an array over steps;
+    #                 SEQ: a sequence input's array
+    name: str       # the variable's name in the source
+    base: int = 0   # LIST, STACK, SEQ: the step stored at index 0
+
+
+VAR, LIST, STACK, SEQ = "var", "list", "stack", "seq"
 
 
 class _Users(dict):
@@ -165,16 +177,16 @@ class Lowering:
         read (a read by the very equation that defines the next one is fine): locals, and
         running sums carried from one step to the next. Otherwise it gets a list.
         """
-        self.kind: dict = {}                       # Value -> ("var"|"list"|"stack"|"seq", ...)
+        self.kind: dict = {}                       # Value -> its Storage
         g, names = self.g, self.names
         for k, v in g.params.items():
-            self.kind[v] = ("var", names.new(k))
+            self.kind[v] = Storage(VAR, names.new(k))
         for k, v in g.static_inputs.items():
-            self.kind[v] = ("var", names.new(k))
+            self.kind[v] = Storage(VAR, names.new(k))
         for k, xs in g.seq_inputs.items():
             arr = names.new(k + "_")
             for x in xs:
-                self.kind[x] = ("seq", arr)
+                self.kind[x] = Storage(SEQ, arr, 1)
         defined, last_use, end = self._defined, self._last_use, self._end
         shared = self._shared
         # a template is a name, a batchedness and a shape: an unbatched h[0] = h0 (a
@@ -206,14 +218,14 @@ class Lowering:
                 if not any(v in shared for _, v in insts):
                     self.recyclable.add(var)
                 for _, v in insts:
-                    self.kind[v] = ("stack", var, lo)
+                    self.kind[v] = Storage(STACK, var, lo)
                 continue
             nxt = [p for p, _ in insts[1:]] + [end + 1]
             single = all(last_use.get(v, p) <= n for (p, v), n in zip(insts, nxt))
             if once or single:
                 var = names.new(tname)
                 for _, v in insts:
-                    self.kind[v] = ("var", var)
+                    self.kind[v] = Storage(VAR, var)
             else:
                 lo = min(v.t for _, v in insts)
                 hi = max(v.t for _, v in insts)
@@ -222,7 +234,7 @@ class Lowering:
                 v0 = insts[0][1]
                 self.list_layouts[var] = (hi - lo + 1, batched, v0.shape)
                 for _, v in insts:
-                    self.kind[v] = ("list", var, lo)
+                    self.kind[v] = Storage(LIST, var, lo)
 
     def _stacked_templates(self) -> tuple:
         """Templates that stacked work reads or writes, and those one stacked equation writes
@@ -253,22 +265,20 @@ class Lowering:
         if type(x) is Lit:
             return self._lit(x)
         k = self.kind[x]
-        if k[0] == "var":
-            return k[1]
-        if k[0] == "seq":                       # an array: index every axis (array API)
-            return f"{k[1]}[{_index(x.t - 1, step, symbolic)}, ...]"
-        if k[0] == "stack":
-            return f"{k[1]}[{_index(x.t - k[2], step, symbolic)}, ...]"
-        return f"{k[1]}[{_index(x.t - k[2], step, symbolic)}]"
+        if k.how is VAR:
+            return k.name
+        if k.how is LIST:
+            return f"{k.name}[{_index(x.t - k.base, step, symbolic)}]"
+        # an array (a sequence input, or stacked over steps): index every axis (array API)
+        return f"{k.name}[{_index(x.t - k.base, step, symbolic)}, ...]"
 
     def span(self, x, step: int, steps: list) -> str:
         """Operand ``x`` of a stacked equation: the slice of its template over ``steps``."""
         if type(x) is Lit or x.t is None:
             return self.ref(x, None, False)
         k = self.kind[x]
-        base = 1 if k[0] == "seq" else k[2]
-        lo, hi = min(steps) + x.t - step - base, max(steps) + x.t - step - base
-        return f"{k[1]}[{lo}:{hi + 1}, ...]"
+        lo, hi = min(steps) + x.t - step - k.base, max(steps) + x.t - step - k.base
+        return f"{k.name}[{lo}:{hi + 1}, ...]"
 
     def _fn(self, e) -> str:
         """The name of ``e``'s forward rule with its params bound (a global of the program)."""
@@ -303,8 +313,8 @@ class Lowering:
             outs = []
             for v in e.outs:
                 k = self.kind[v]
-                whole = k[1] not in self.allocated     # one equation writes all of it
-                outs.append(k[1] if whole else self.span(v, b.chunk.step, b.steps))
+                whole = k.name not in self.allocated   # one equation writes all of it
+                outs.append(k.name if whole else self.span(v, b.chunk.step, b.steps))
             lhs = ", ".join(outs) + ("," if e.prim.nouts != 1 and len(outs) == 1 else "")
             lines.append(f"{lhs} = {self._fn(e)}(xp, {', '.join(args)})  "
                          f"# {_comment(_symbolic(e, b.chunk.step))}")
@@ -342,11 +352,11 @@ class Lowering:
         body = []
         for k, v in self.g.params.items():
             if v in self.kind:
-                body.append(f"{self.kind[v][1]} = P[{k!r}]")
+                body.append(f"{self.kind[v].name} = P[{k!r}]")
         for k, v in self.g.static_inputs.items():
-            body.append(f"{self.kind[v][1]} = A[{k!r}]")
+            body.append(f"{self.kind[v].name} = A[{k!r}]")
         for k, xs in self.g.seq_inputs.items():
-            body.append(f"{self.kind[xs[0]][1]} = A[{k!r}]")
+            body.append(f"{self.kind[xs[0]].name} = A[{k!r}]")
         allocs = {var: f"{var} = [None] * {n}" for var, n in self.lists}
         if any(self.layouts[var][1] for var in self.allocated):
             body.append(f"B = {self._batch_size()}")
@@ -404,7 +414,7 @@ class Lowering:
 
     def _stored(self) -> set:
         """Names of the per-step lists and stacked arrays (the memory that lifetimes free)."""
-        return {k[1] for k in self.kind.values() if k[0] in ("list", "stack")}
+        return {k.name for k in self.kind.values() if k.how is LIST or k.how is STACK}
 
 
     def _item(self, it) -> str:
@@ -413,17 +423,17 @@ class Lowering:
             return self.ref(it, None, False)
         kinds = [self.kind[v] for v in it]
         k = kinds[0]
-        if k[0] in ("stack", "seq") and all(q[:2] == k[:2] for q in kinds) and \
+        if (k.how is STACK or k.how is SEQ) and \
+                all(q.how is k.how and q.name == k.name for q in kinds) and \
                 [v.t for v in it] == list(range(it[0].t, it[0].t + len(it))):
-            base = 1 if k[0] == "seq" else k[2]
-            return f"{k[1]}[{it[0].t - base}:{it[-1].t - base + 1}, ...]"
+            return f"{k.name}[{it[0].t - k.base}:{it[-1].t - k.base + 1}, ...]"
         return f"xp.stack([{', '.join(self.ref(v, None, False) for v in it)}])"
 
     def _batch_size(self) -> str:
         for k, xs in self.g.seq_inputs.items():
-            return f"{self.kind[xs[0]][1]}.shape[1]"
+            return f"{self.kind[xs[0]].name}.shape[1]"
         for k, v in self.g.static_inputs.items():
-            return f"{self.kind[v][1]}.shape[0]"
+            return f"{self.kind[v].name}.shape[0]"
         return "1"
 
 

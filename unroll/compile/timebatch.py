@@ -24,10 +24,20 @@ hold the result to that.
 """
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from ..ir import Value
 from .reroll import Chunk
 
 __all__ = ["Block", "split_loop"]
+
+
+class Reduction(NamedTuple):
+    """A running sum over the steps of a loop, done as one sum after it."""
+    first: object         # the chain's equation at the loop's first step (reads the start)
+    last: object          # ... at its last step (defines the total)
+    chain: object         # the body's equation: Σ[t] = Σ[t∓1] + x[t]
+    fused: object         # the equation making x[t], when it is summed over steps too, or None
 
 
 class Block:
@@ -119,8 +129,9 @@ def split_loop(unit, chunks: list, sname, users: dict) -> list:
     if post:
         blocks.append(Block("stacked", c, steps, [c.eqns[i] for i in post if i not in fused]))
     if chains:
-        reds = [(iters[0].eqns[i], iters[-1].eqns[i], c.eqns[i],
-                 c.eqns[a] if a in fused else None) for i, (_, a) in sorted(chains.items())]
+        reds = [Reduction(iters[0].eqns[i], iters[-1].eqns[i], c.eqns[i],
+                          c.eqns[a] if a in fused else None)
+                for i, (_, a) in sorted(chains.items())]
         blocks.append(Block("reduce", c, steps, reductions=reds))
     return [b for b in blocks if b.kind != "stacked" or b.eqns]
 
