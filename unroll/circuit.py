@@ -79,11 +79,40 @@ class State(Var):
 
     @property
     def prev(self) -> Var:
-        """h(t-1) (for a backward state: h(t+1))."""
+        """h(t-1) (for a backward state: h(t+1)).
+
+        Examples
+        --------
+        >>> import unroll as ur
+        >>> c = ur.Circuit("c")
+        >>> h = c.state("h", (2,))
+        >>> h.prev
+        <h.prev: B×(2,)>
+        """
         return self.delayed(1)
 
     def delayed(self, k: int) -> Var:
-        """h(t-k) (for a backward state: h(t+k)), for any k >= 1."""
+        """h(t-k) (for a backward state: h(t+k)), for any k >= 1; the initial value then has
+        k rows, h(1-k), ..., h(0).
+
+        Parameters
+        ----------
+        k : int
+            The delay, in steps.
+
+        Returns
+        -------
+        Var
+
+        Examples
+        --------
+        >>> import unroll as ur
+        >>> c = ur.Circuit("c")
+        >>> h = c.state("h", (2,))
+        >>> h.next = ur.tanh(h.prev + h.delayed(2))
+        >>> c.unroll(steps=2).static_inputs["h0"].shape        # two initial rows
+        (2, 2)
+        """
         if not isinstance(k, numbers.Integral) or isinstance(k, bool) or k < 1:
             raise CircuitError(f"{self.spec.node.name}.delayed({k!r}): a delay must be an "
                                f"integer k >= 1; use {self.spec.node.name} itself for "
@@ -92,7 +121,17 @@ class State(Var):
 
     @property
     def next(self):
-        """The expression that defines h(t)."""
+        """The expression that defines h(t); assign it once, ``h.next = expr``.
+
+        Examples
+        --------
+        >>> import unroll as ur
+        >>> c = ur.Circuit("c")
+        >>> x, h = c.input("x", (2,)), c.state("h", (2,))
+        >>> h.next = ur.tanh(h.prev + x)
+        >>> h.next
+        <h: B×(2,)>
+        """
         n = self.spec.next
         return None if n is None else Var(self.builder, n)
 
@@ -153,6 +192,18 @@ class Circuit:
             "int" for integer class targets.
         per_step : bool
             False gives a static input (fig. 10.9), an array of shape (B, ...) at run time.
+
+        Returns
+        -------
+        Var
+            x(t), to build expressions with.
+
+        Examples
+        --------
+        >>> import unroll as ur
+        >>> c = ur.Circuit("c")
+        >>> c.input("x", (3,)), c.input("y", (), dtype="int"), c.input("s", (4,), per_step=False)
+        (<x: B×(3,)>, <y: B×() int>, <s: B×(4,)>)
         """
         per_step = flag(per_step, f"input {name}: per_step")
         node = self._leaf("input" if per_step else "static", name, shape, dtype_kind(dtype))
@@ -160,9 +211,29 @@ class Circuit:
         return Var(self, node)
 
     def param(self, name: str, shape, init="default") -> Var:
-        """Declare a shared parameter. ``init``: "default" (U(±1/√fan_in) for matrices, zeros
-        for vectors), "zeros", "ones", "normal", "uniform", "orthogonal", a number, or a
-        callable ``init(rng, shape) -> array``."""
+        """Declare a parameter, shared by every step.
+
+        Parameters
+        ----------
+        name : str
+        shape : tuple of int
+        init : str, number or callable
+            "default" (U(±1/√fan_in) for matrices, zeros for vectors), "zeros", "ones",
+            "normal", "uniform", "orthogonal", a number, or ``init(rng, shape) -> array``;
+            used by :meth:`init_params`.
+
+        Returns
+        -------
+        Var
+
+        Examples
+        --------
+        >>> import unroll as ur
+        >>> c = ur.Circuit("c")
+        >>> W = c.param("W", (4, 4), init="orthogonal")
+        >>> W.shape, c.init_params(seed=0)["W"].shape
+        ((4, 4), (4, 4))
+        """
         check_init(name, init)
         node = self._leaf("param", name, shape, FLOAT)
         self.params[name] = ParamSpec(node, init)
@@ -187,6 +258,22 @@ class Circuit:
         show : bool
             False folds the state out of diagrams (a mere delay line, such as the previous
             output fed back by teacher forcing: the book draws y(t-1) -> h(t) directly).
+
+        Returns
+        -------
+        State
+            h, which is h(t); ``h.prev`` is h(t-1) and ``h.next = ...`` defines h(t).
+
+        Examples
+        --------
+        >>> import numpy as np, unroll as ur
+        >>> c = ur.Circuit("running_sum")
+        >>> x = c.input("x", ())
+        >>> h = c.state("h", ())
+        >>> h.next = h.prev + x
+        >>> _ = c.output("s", h)
+        >>> c.unroll(steps=3).run({}, x=np.array([1.0, 2.0, 3.0]), h0=np.array(10.0))["s"]
+        array([11., 13., 16.])
         """
         show = flag(show, f"state {name}: show")
         if direction not in ("forward", "backward"):
@@ -215,7 +302,28 @@ class Circuit:
 
         Without ``expr``, ``name`` must be a state or a named value of the circuit already,
         which becomes an output under its own name. "loss" and "state" are the keys ``run``
-        returns the loss and the final states under, so they cannot name an output."""
+        returns the loss and the final states under, so they cannot name an output.
+
+        Parameters
+        ----------
+        name : str
+        expr : Var, optional
+        at : None, "last", "first" or list of int
+            The steps it is computed at (1-based; negative from the end).
+
+        Returns
+        -------
+        Var
+
+        Examples
+        --------
+        >>> import numpy as np, unroll as ur
+        >>> c = ur.Circuit("c")
+        >>> x = c.input("x", (2,))
+        >>> _ = c.output("o", 2 * x, at="last")
+        >>> c.unroll(steps=3).run({}, x=np.ones((3, 2)))["o"]
+        array([2., 2.])
+        """
         if name in ("loss", "state"):
             raise CircuitError(f"output {name!r}: run returns the {name} under that key; pick "
                                f"another name for the output")
@@ -241,7 +349,30 @@ class Circuit:
 
     def loss(self, expr, at=None, name: str | None = None) -> Var:
         """Add a per-step loss L(t) (a scalar per example); the total is L = Σ_t L(t), averaged
-        over the batch. ``at``: None (every step), "last", or a list of steps (1-based)."""
+        over the batch.
+
+        Parameters
+        ----------
+        expr : Var
+            A scalar per example.
+        at : None, "last", "first" or list of int
+            The steps it counts at (default: every step).
+        name : str, optional
+            Default "L" (then "L2", ...).
+
+        Returns
+        -------
+        Var
+
+        Examples
+        --------
+        >>> import numpy as np, unroll as ur
+        >>> c = ur.Circuit("c")
+        >>> x = c.input("x", ())
+        >>> _ = c.loss(x * x)
+        >>> float(c.unroll(steps=2).run({}, x=np.array([1.0, 2.0]))["loss"])   # 1 + 4
+        5.0
+        """
         _check_at(at, "loss")
         if tuple(_as_var(expr, self).shape) != ():
             raise ShapeError(f"loss {_describe(expr)} has shape {tuple(expr.shape)} per example, "
@@ -439,7 +570,30 @@ class Circuit:
 
     def render(self, path, detail: str = "variables", params: str = "edges",
                title: bool | str = False, format: str | None = None, zoom: float = 2.0):
-        """Draw the circuit diagram to ``path`` (.svg, .png, .pdf or .dot); returns the path."""
+        """Draw the circuit diagram to ``path`` (.svg, .png, .pdf or .dot); returns the path.
+
+        Parameters
+        ----------
+        path : str or Path
+        detail, params, title
+            As for :meth:`to_dot`.
+        format : str, optional
+            Instead of the file's extension.
+        zoom : float
+            PNG only: 2 is about 144 dpi.
+
+        Returns
+        -------
+        Path
+
+        Examples
+        --------
+        >>> import os, tempfile, unroll as ur
+        >>> c = ur.models.elman(3, 4, 2)
+        >>> path = c.render(os.path.join(tempfile.mkdtemp(), "elman.svg"))
+        >>> path.read_text().startswith("<?xml")
+        True
+        """
         from .render import render
         return render(self.to_dot(detail=detail, params=params, title=title), path,
                       format=format, zoom=zoom)
@@ -452,6 +606,24 @@ class Circuit:
         """Fresh parameter arrays, reproducible from ``seed``: a dict name -> array.
 
         Includes the initial-state parameters of states declared with ``init="param"``.
+
+        Parameters
+        ----------
+        seed : int
+        dtype : "float64" or "float32"
+        xp : module, optional
+            The array module to put them in (default NumPy; "cupy" for the GPU).
+
+        Returns
+        -------
+        dict
+
+        Examples
+        --------
+        >>> import unroll as ur
+        >>> p = ur.models.elman(3, 4, 2).init_params(seed=0)
+        >>> sorted((k, v.shape) for k, v in p.items())
+        [('U', (4, 3)), ('V', (2, 4)), ('W', (4, 4)), ('b', (4,)), ('c', (2,))]
         """
         return init_params(self, seed=seed, dtype=dtype, xp=xp)
 
@@ -473,10 +645,27 @@ class Circuit:
         whose ``at="last"`` means the sequence's last step, not the window's); outputs
         placed at a list of steps then keep those that fall in the window.
 
+        Parameters
+        ----------
+        steps : int
+            τ.
+        loss_steps : "last", list of int or dict, optional
+
+        Returns
+        -------
+        Graph
+
         Raises
         ------
         CircuitError
             If the circuit is ill-formed (see :meth:`check`) or τ < 1.
+
+        Examples
+        --------
+        >>> import unroll as ur
+        >>> g = ur.models.elman(3, 4, 2).unroll(steps=3)
+        >>> g.steps, [repr(e) for e in g.eqns if e.outs[0].name == "h"][1:3]
+        (3, ['h[1] = tanh(a[1])', 'h[2] = tanh(a[2])'])
         """
         from .unrolling import unroll
         if not isinstance(steps, numbers.Integral) or isinstance(steps, bool) or steps < 1:

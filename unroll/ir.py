@@ -165,6 +165,17 @@ class Graph:
 
         Node attributes: ``name``, ``step``, ``op`` (primitive name, or the role of an input),
         ``shape``, ``dtype``, ``batched``. Edge attribute ``eqn``: index of the equation.
+
+        Returns
+        -------
+        networkx.DiGraph
+
+        Examples
+        --------
+        >>> import networkx as nx, unroll as ur
+        >>> G = ur.models.elman(3, 4, 2).unroll(steps=3).to_networkx()
+        >>> nx.has_path(G, "x[1]", "h[3]"), nx.has_path(G, "x[3]", "h[1]")
+        (True, False)
         """
         import networkx as nx
         G = nx.DiGraph(name=self.name, steps=self.steps)
@@ -199,7 +210,27 @@ class Graph:
     def run(self, params: dict, **inputs) -> dict:
         """Forward pass: every output as an array of shape (T, B, ...), and ``"loss"``.
 
-        See :func:`unroll.api.run`.
+        Parameters
+        ----------
+        params : dict
+            name -> array, e.g. from :meth:`Circuit.init_params`.
+        **inputs
+            Sequence inputs (T, B, ...) or (T, ...); static inputs (B, ...) or (...);
+            ``return_state=True`` adds each state's last value(s).
+
+        Returns
+        -------
+        dict
+            See :func:`unroll.api.run`.
+
+        Examples
+        --------
+        >>> import numpy as np, unroll as ur
+        >>> c = ur.models.elman(3, 4, 2)
+        >>> out = c.unroll(steps=5).run(c.init_params(), x=np.ones((5, 8, 3)),
+        ...                             y=np.zeros((5, 8), dtype=int))
+        >>> out["o"].shape, out["loss"].shape
+        ((5, 8, 2), ())
         """
         from .api import run
         return run(self, params, **inputs)
@@ -207,8 +238,31 @@ class Graph:
     def value_and_grad(self, params: dict, *, wrt=None, check_finite: bool = False,
                        executor: str = "compiled", checkpoint=None, return_state: bool = False,
                        **inputs):
-        """The loss and its gradients (BPTT); ``checkpoint=k`` recomputes instead of storing
-        (see :func:`unroll.api.value_and_grad`)."""
+        """The loss and its gradients (BPTT); ``checkpoint=k`` recomputes instead of storing.
+
+        Parameters
+        ----------
+        params : dict
+        wrt, check_finite, executor, checkpoint, return_state
+            See :func:`unroll.api.value_and_grad`.
+        **inputs
+            As for :meth:`run`.
+
+        Returns
+        -------
+        loss : 0-d array
+        grads : dict
+            name -> array of the parameter's (or input's) shape.
+
+        Examples
+        --------
+        >>> import numpy as np, unroll as ur
+        >>> c = ur.models.elman(3, 4, 2)
+        >>> g, p = c.unroll(steps=5), c.init_params(seed=0)
+        >>> loss, grads = g.value_and_grad(p, x=np.ones((5, 3)), y=np.zeros(5, dtype=int))
+        >>> {k: v.shape for k, v in grads.items()} == {k: v.shape for k, v in p.items()}
+        True
+        """
         from .api import value_and_grad
         return value_and_grad(self, params, wrt=wrt, check_finite=check_finite,
                               executor=executor, checkpoint=checkpoint,
@@ -225,7 +279,29 @@ class Graph:
 
     def render(self, path, format: str | None = None, zoom: float = 2.0, **options):
         """Draw the unrolled graph to ``path`` (.svg, .png, .pdf or .dot); returns the path.
-        ``options`` are those of :meth:`to_dot`."""
+
+        Parameters
+        ----------
+        path : str or Path
+        format : str, optional
+            Instead of the file's extension.
+        zoom : float
+            PNG only: 2 is about 144 dpi.
+        **options
+            Those of :meth:`to_dot` (mode, params, max_steps, keep, heat, ...).
+
+        Returns
+        -------
+        Path
+
+        Examples
+        --------
+        >>> import os, tempfile, unroll as ur
+        >>> g = ur.models.elman(3, 4, 2).unroll(steps=12)
+        >>> path = g.render(os.path.join(tempfile.mkdtemp(), "g.dot"), max_steps=5, keep=2)
+        >>> "⋯" in path.read_text()                      # steps 3..10 elided
+        True
+        """
         from .render import render, unrolled_dot
         _options(options, unrolled_dot, "render", extra=("path", "format", "zoom"))
         return render(self.to_dot(**options), path, format=format, zoom=zoom)

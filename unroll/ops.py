@@ -598,32 +598,153 @@ one_hot_p = defprim("one_hot", nargs=1,
 # --- the helpers users call (composites first: no gradient rule of their own) -----------------
 
 def tanh(x) -> Var:
-    """Hyperbolic tangent, elementwise."""
+    """Hyperbolic tangent, elementwise.
+
+    Parameters
+    ----------
+    x : Var
+        A value of a circuit.
+
+    Returns
+    -------
+    Var
+        Same shape.
+
+    Examples
+    --------
+    >>> import numpy as np, unroll as ur
+    >>> c = ur.Circuit("demo")
+    >>> x = c.input("x", (3,))
+    >>> _ = c.output("y", ur.tanh(x))
+    >>> c.unroll(steps=1).run({}, x=np.array([[-1.0, 0.0, 2.0]]))["y"].round(4)
+    array([[-0.7616,  0.    ,  0.964 ]])
+    """
     return bind(tanh_p, x)
 
 
 def sigmoid(x) -> Var:
-    """Logistic sigmoid σ(x) = 1 / (1 + e^-x), elementwise."""
+    """Logistic sigmoid σ(x) = 1 / (1 + e^-x), elementwise.
+
+    Parameters
+    ----------
+    x : Var
+        A value of a circuit.
+
+    Returns
+    -------
+    Var
+        Same shape.
+
+    Examples
+    --------
+    >>> import numpy as np, unroll as ur
+    >>> c = ur.Circuit("demo")
+    >>> x = c.input("x", (3,))
+    >>> _ = c.output("y", ur.sigmoid(x))
+    >>> c.unroll(steps=1).run({}, x=np.array([[-1.0, 0.0, 2.0]]))["y"].round(4)
+    array([[0.2689, 0.5   , 0.8808]])
+    """
     return bind(sigmoid_p, x)
 
 
 def relu(x) -> Var:
-    """Rectified linear unit max(x, 0), elementwise."""
+    """Rectified linear unit max(x, 0), elementwise.
+
+    Parameters
+    ----------
+    x : Var
+        A value of a circuit.
+
+    Returns
+    -------
+    Var
+        Same shape.
+
+    Examples
+    --------
+    >>> import numpy as np, unroll as ur
+    >>> c = ur.Circuit("demo")
+    >>> x = c.input("x", (3,))
+    >>> _ = c.output("y", ur.relu(x))
+    >>> c.unroll(steps=1).run({}, x=np.array([[-1.0, 0.0, 2.0]]))["y"].round(4)
+    array([[0., 0., 2.]])
+    """
     return bind(relu_p, x)
 
 
 def exp(x) -> Var:
-    """e^x, elementwise."""
+    """e^x, elementwise.
+
+    Parameters
+    ----------
+    x : Var
+        A value of a circuit.
+
+    Returns
+    -------
+    Var
+        Same shape.
+
+    Examples
+    --------
+    >>> import numpy as np, unroll as ur
+    >>> c = ur.Circuit("demo")
+    >>> x = c.input("x", (3,))
+    >>> _ = c.output("y", ur.exp(x))
+    >>> c.unroll(steps=1).run({}, x=np.array([[-1.0, 0.0, 2.0]]))["y"].round(4)
+    array([[0.3679, 1.    , 7.3891]])
+    """
     return bind(exp_p, x)
 
 
 def log(x) -> Var:
-    """Natural logarithm, elementwise."""
+    """Natural logarithm, elementwise.
+
+    Parameters
+    ----------
+    x : Var
+        A value of a circuit (positive entries).
+
+    Returns
+    -------
+    Var
+        Same shape.
+
+    Examples
+    --------
+    >>> import numpy as np, unroll as ur
+    >>> c = ur.Circuit("demo")
+    >>> x = c.input("x", (3,))
+    >>> _ = c.output("y", ur.log(x))
+    >>> c.unroll(steps=1).run({}, x=np.array([[0.5, 1.0, 2.0]]))["y"].round(4)
+    array([[-0.6931,  0.    ,  0.6931]])
+    """
     return bind(log_p, x)
 
 
 def stop_gradient(x) -> Var:
-    """``x`` itself, treated as a constant by the backward pass."""
+    """``x`` itself, treated as a constant by the backward pass.
+
+    Parameters
+    ----------
+    x : Var
+        A value of a circuit.
+
+    Returns
+    -------
+    Var
+        ``x``, with no gradient flowing back through it.
+
+    Examples
+    --------
+    >>> import numpy as np, unroll as ur
+    >>> c = ur.Circuit("demo")
+    >>> x, w = c.input("x", ()), c.param("w", ())
+    >>> _ = c.loss(ur.stop_gradient(w * w) + w * x)
+    >>> g = c.unroll(steps=1)
+    >>> g.value_and_grad({"w": np.array(3.0)}, x=np.array([2.0]))[1]["w"]   # d(w·x)/dw only
+    np.float64(2.0)
+    """
     return bind(stop_gradient_p, x)
 
 
@@ -632,7 +753,26 @@ def stop_gradient(x) -> Var:
 def matmul(a, b) -> Var:
     """``a @ b`` with the per-example ranks deciding the product, as in the textbook: matrix
     times vector (``matvec``), vector times matrix (``Bᵀ a``), matrix times matrix, or the dot
-    product of two vectors."""
+    product of two vectors.
+
+    Parameters
+    ----------
+    a, b : Var or array
+        A matrix and a vector, two matrices, or two vectors (per example).
+
+    Returns
+    -------
+    Var
+
+    Examples
+    --------
+    >>> import numpy as np, unroll as ur
+    >>> c = ur.Circuit("demo")
+    >>> x = c.input("x", (3,))
+    >>> W = c.param("W", (2, 3))
+    >>> (W @ x).shape, ur.matmul(x, x).shape
+    ((2,), ())
+    """
     a, b = _as_operand(a), _as_operand(b)
     ra, rb = len(a.aval.shape), len(b.aval.shape)
     if (ra, rb) == (2, 1):
@@ -732,7 +872,28 @@ def _axes(x: Var, axis, op: str) -> tuple:
 
 
 def sum(x, axis=None, keepdims: bool = False) -> Var:
-    """Sum over per-example axes (all of them by default); the batch axis is never summed."""
+    """Sum over per-example axes (all of them by default); the batch axis is never summed.
+
+    Parameters
+    ----------
+    x : Var
+    axis : int or tuple of int, optional
+        Per-example axes (default: all).
+    keepdims : bool
+
+    Returns
+    -------
+    Var
+
+    Examples
+    --------
+    >>> import numpy as np, unroll as ur
+    >>> c = ur.Circuit("demo")
+    >>> A = c.input("A", (2, 3))
+    >>> _ = c.output("y", ur.sum(A, axis=-1))
+    >>> c.unroll(steps=1).run({}, A=np.arange(6.0).reshape(1, 2, 3))["y"]
+    array([[ 3., 12.]])
+    """
     x = _var(x, "sum")
     axes = _axes(x, axis, "sum")
     keepdims = flag(keepdims, "ur.sum(..., keepdims=...)")
@@ -742,7 +903,28 @@ def sum(x, axis=None, keepdims: bool = False) -> Var:
 
 
 def mean(x, axis=None, keepdims: bool = False) -> Var:
-    """Mean over per-example axes (all of them by default)."""
+    """Mean over per-example axes (all of them by default).
+
+    Parameters
+    ----------
+    x : Var
+    axis : int or tuple of int, optional
+        Per-example axes (default: all).
+    keepdims : bool
+
+    Returns
+    -------
+    Var
+
+    Examples
+    --------
+    >>> import numpy as np, unroll as ur
+    >>> c = ur.Circuit("demo")
+    >>> A = c.input("A", (2, 3))
+    >>> _ = c.output("y", ur.mean(A, axis=0))
+    >>> c.unroll(steps=1).run({}, A=np.arange(6.0).reshape(1, 2, 3))["y"]
+    array([[1.5, 2.5, 3.5]])
+    """
     x = _var(x, "mean")
     axes = _axes(x, axis, "mean")
     n = math.prod(x.shape[a] for a in axes)
@@ -750,7 +932,26 @@ def mean(x, axis=None, keepdims: bool = False) -> Var:
 
 
 def reshape(x, shape) -> Var:
-    """Reshape a per-example value."""
+    """Reshape a per-example value.
+
+    Parameters
+    ----------
+    x : Var
+    shape : tuple of int
+        The new per-example shape (same number of entries).
+
+    Returns
+    -------
+    Var
+
+    Examples
+    --------
+    >>> import numpy as np, unroll as ur
+    >>> c = ur.Circuit("demo")
+    >>> x = c.input("x", (6,))
+    >>> ur.reshape(x, (2, 3)).shape
+    (2, 3)
+    """
     x = _var(x, "reshape")
     if isinstance(shape, numbers.Integral) and not isinstance(shape, bool):
         shape = (shape,)
@@ -761,7 +962,27 @@ def reshape(x, shape) -> Var:
 
 
 def concat(xs, axis: int = -1) -> Var:
-    """Join vectors (or arrays) along a per-example axis."""
+    """Join vectors (or arrays) along a per-example axis.
+
+    Parameters
+    ----------
+    xs : list of Var
+        Values of one circuit, equal but for the joined axis.
+    axis : int
+
+    Returns
+    -------
+    Var
+
+    Examples
+    --------
+    >>> import numpy as np, unroll as ur
+    >>> c = ur.Circuit("demo")
+    >>> x = c.input("x", (2,))
+    >>> _ = c.output("y", ur.concat([x, 2 * x]))
+    >>> c.unroll(steps=1).run({}, x=np.array([[1.0, 2.0]]))["y"]
+    array([[1., 2., 2., 4.]])
+    """
     if isinstance(xs, Var) or not hasattr(xs, "__iter__"):
         raise UnrollError(f"ur.concat takes a list of values, e.g. ur.concat([a, b]); got "
                           f"{type(xs).__name__}")
@@ -778,7 +999,29 @@ def concat(xs, axis: int = -1) -> Var:
 
 
 def split(x, sections, axis: int = -1) -> tuple:
-    """Split along ``axis`` into ``sections`` equal parts (an int) or parts of the given sizes."""
+    """Split along ``axis`` into ``sections`` equal parts (an int) or parts of the given sizes.
+
+    Parameters
+    ----------
+    x : Var
+    sections : int or tuple of int
+        A number of equal parts, or their sizes.
+    axis : int
+
+    Returns
+    -------
+    tuple of Var
+
+    Examples
+    --------
+    >>> import numpy as np, unroll as ur
+    >>> c = ur.Circuit("demo")
+    >>> x = c.input("x", (4,))
+    >>> i, f = ur.split(x, 2)                  # two gates of an LSTM, say
+    >>> _ = c.output("y", i * f)
+    >>> c.unroll(steps=1).run({}, x=np.array([[1.0, 2.0, 3.0, 4.0]]))["y"]
+    array([[3., 8.]])
+    """
     x = _var(x, "split")
     if not x.shape:
         raise ShapeError(f"ur.split: {x!r} is a scalar per example and cannot be split")
@@ -804,32 +1047,160 @@ def split(x, sections, axis: int = -1) -> tuple:
 
 
 def log_softmax(x) -> Var:
-    """log softmax over the last axis (stable)."""
+    """log softmax over the last axis (stable).
+
+    Parameters
+    ----------
+    x : Var
+        A value of a circuit.
+
+    Returns
+    -------
+    Var
+        Same shape.
+
+    Examples
+    --------
+    >>> import numpy as np, unroll as ur
+    >>> c = ur.Circuit("demo")
+    >>> x = c.input("x", (3,))
+    >>> _ = c.output("y", ur.log_softmax(x))
+    >>> c.unroll(steps=1).run({}, x=np.array([[-1.0, 0.0, 2.0]]))["y"].round(4)
+    array([[-3.1698, -2.1698, -0.1698]])
+    """
     return bind(log_softmax_p, x)
 
 
 def softmax(x) -> Var:
-    """softmax over the last axis, exp(log_softmax(x))."""
+    """softmax over the last axis, exp(log_softmax(x)).
+
+    Parameters
+    ----------
+    x : Var
+        A value of a circuit.
+
+    Returns
+    -------
+    Var
+        Same shape.
+
+    Examples
+    --------
+    >>> import numpy as np, unroll as ur
+    >>> c = ur.Circuit("demo")
+    >>> x = c.input("x", (3,))
+    >>> _ = c.output("y", ur.softmax(x))
+    >>> c.unroll(steps=1).run({}, x=np.array([[-1.0, 0.0, 2.0]]))["y"].round(4)
+    array([[0.042 , 0.1142, 0.8438]])
+    """
     return exp(log_softmax(x))
 
 
 def hardmax(x) -> Var:
     """One-hot vector of the largest entry of ``x`` (last axis): greedy feedback of a model's
-    own output. Constant for the backward pass."""
+    own output. Constant for the backward pass.
+
+    Parameters
+    ----------
+    x : Var
+        A value of a circuit.
+
+    Returns
+    -------
+    Var
+        Same shape.
+
+    Examples
+    --------
+    >>> import numpy as np, unroll as ur
+    >>> c = ur.Circuit("demo")
+    >>> x = c.input("x", (3,))
+    >>> _ = c.output("y", ur.hardmax(x))
+    >>> c.unroll(steps=1).run({}, x=np.array([[-1.0, 0.0, 2.0]]))["y"].round(4)
+    array([[0., 0., 1.]])
+    """
     return bind(hardmax_p, x)
 
 
 def one_hot(y, n: int) -> Var:
-    """Float one-hot vector of length ``n`` for an integer class index ``y``."""
+    """Float one-hot vector of length ``n`` for an integer class index ``y``.
+
+    Parameters
+    ----------
+    y : Var
+        An integer input (class indices).
+    n : int
+        The number of classes.
+
+    Returns
+    -------
+    Var
+        Shape (n,), floats.
+
+    Examples
+    --------
+    >>> import numpy as np, unroll as ur
+    >>> c = ur.Circuit("demo")
+    >>> y = c.input("y", (), dtype="int")
+    >>> _ = c.output("o", ur.one_hot(y, 3))
+    >>> c.unroll(steps=2).run({}, y=np.array([2, 0]))["o"]
+    array([[0., 0., 1.],
+           [1., 0., 0.]])
+    """
     return bind(one_hot_p, _var(y, "one_hot"), n=integer(n, "ur.one_hot: the number of classes n",
                                                         1))
 
 
 def softmax_cross_entropy(o, y) -> Var:
-    """-log softmax(o)[y]: cross-entropy of logits ``o`` against an integer class ``y``."""
+    """-log softmax(o)[y]: cross-entropy of logits ``o`` against an integer class ``y``.
+
+    Parameters
+    ----------
+    o : Var
+        Logits, shape (K,).
+    y : Var
+        An integer input: the class, 0..K-1.
+
+    Returns
+    -------
+    Var
+        A scalar per example (a per-step loss for c.loss).
+
+    Examples
+    --------
+    >>> import numpy as np, unroll as ur
+    >>> c = ur.Circuit("demo")
+    >>> o = c.input("o", (3,))
+    >>> y = c.input("y", (), dtype="int")
+    >>> _ = c.loss(ur.softmax_cross_entropy(o, y))
+    >>> out = c.unroll(steps=1).run({}, o=np.array([[0.0, 0.0, 0.0]]), y=np.array([1]))
+    >>> float(out["loss"].round(4))                # log 3
+    1.0986
+    """
     return -bind(pick_p, log_softmax(o), y)
 
 
 def mse(o, y) -> Var:
-    """Mean squared error over the entries of one example, mean((o - y)**2)."""
+    """Mean squared error over the entries of one example, mean((o - y)**2).
+
+    Parameters
+    ----------
+    o : Var
+    y : Var
+        A float input of the same shape.
+
+    Returns
+    -------
+    Var
+        A scalar per example.
+
+    Examples
+    --------
+    >>> import numpy as np, unroll as ur
+    >>> c = ur.Circuit("demo")
+    >>> o, y = c.input("o", (2,)), c.input("y", (2,))
+    >>> _ = c.loss(ur.mse(o, y))
+    >>> float(c.unroll(steps=1).run({}, o=np.array([[1.0, 3.0]]), y=np.array([[0.0, 0.0]]))["loss"])
+    5.0
+    """
     return mean((o - y) ** 2)
