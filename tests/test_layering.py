@@ -16,7 +16,7 @@ STAGES = [
     ["core"],
     ["ops"],
     ["ir"],
-    ["initializers"],
+    ["initializers", "schedule"],
     ["circuit"],
     ["structure"],
     ["unrolling", "compose"],
@@ -143,7 +143,7 @@ if __name__ == "__main__":
 
 
 #: modules that run on the user's arrays: they reach NumPy or CuPy through ``xp`` only
-ENGINE = ["core", "ops", "ir", "circuit", "structure", "unrolling", "compose", "reverse", "compile.target",
+ENGINE = ["core", "ops", "ir", "schedule", "circuit", "structure", "unrolling", "compose", "reverse", "compile.target",
           "compile.passes",
           "compile.reroll", "compile.timebatch", "compile.program", "compile.lower", "compile",
           "runtime", "checkpoint", "api", "optim", "training"]

@@ -275,7 +275,7 @@ def test_vector_times_matrix_and_dot():
 def test_scheduling_graph_algorithms_agree_with_networkx(graph):
     """The schedule's own graph algorithms give networkx's answers and orders (the unrolled
     equation order, and so every printed graph, depends on them)."""
-    from unroll.circuit import _find_cycle, _negative_cycle, _strongly_connected, _topological
+    from unroll.schedule import _find_cycle, _negative_cycle, _strongly_connected, _topological
     n, edges = graph
     succ = {v: {} for v in range(n)}
     for u, v, _ in edges:
