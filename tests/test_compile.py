@@ -290,3 +290,20 @@ def test_a_code_target_plugs_in_its_templates_and_its_loops():
         assert np.allclose(grads[k], ref[1][k], rtol=1e-12, atol=1e-14), k
     with pytest.raises(ur.UnrollError, match="executor must be one of 'compiled', 'interpret'"):
         g.value_and_grad(p, executor="test_kernel", **data)      # unregistered again
+
+
+def test_a_one_piece_split_of_the_state_inside_the_loop():
+    """A multi-output primitive with one result in the loop body is unpacked as a tuple of
+    one (``a, = split(...)``): its value is the piece, not the tuple."""
+    c = ur.Circuit("one_piece")
+    x = c.input("x", (3,))
+    h = c.state("h", (3,))
+    (a,) = ur.split(h.prev, 1)
+    h.next = ur.tanh(a * 0.5 + x)
+    c.loss(ur.sum(h * h))
+    g = c.unroll(steps=4)
+    xs = np.linspace(-1, 1, 12).reshape(4, 3)
+    assert "for t in range(" in g.program().source and "split" in g.program().source
+    ref = g.value_and_grad({}, wrt=["x"], executor="interpret", x=xs)
+    got = g.value_and_grad({}, wrt=["x"], x=xs)
+    assert np.isclose(got[0], ref[0]) and np.allclose(got[1]["x"], ref[1]["x"])

@@ -185,3 +185,19 @@ def test_no_warnings_in_a_normal_run():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         g.value_and_grad(c.init_params(), x=x, y=y)
+
+
+def test_a_multi_output_primitive_whose_first_result_is_unused():
+    """Only the second piece of a split reaches the loss: its gradient still flows back
+    (the first result being inactive must not skip the rule)."""
+    c = ur.Circuit("second_piece")
+    x = c.input("x", (4,))
+    h = c.state("h", (2,))
+    _, b = ur.split(x, 2)
+    h.next = ur.tanh(h.prev + b)
+    c.loss(ur.sum(h * h))
+    g = c.unroll(steps=3)
+    xs = np.linspace(-1, 1, 12).reshape(3, 4)
+    _, grads = g.value_and_grad({}, wrt=["x"], x=xs)
+    assert np.all(grads["x"][:, :2] == 0) and np.all(grads["x"][:, 2:] != 0)
+    assert ur.gradcheck(g, {}, wrt=["x"], x=xs).ok
