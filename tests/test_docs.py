@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-PAGES = ["docs/testing.md", "docs/architecture.md"]
+PAGES = ["docs/testing.md", "docs/architecture.md", "docs/extending.md"]
 
 
 def _blocks(page: str) -> list:
@@ -16,8 +16,9 @@ def _blocks(page: str) -> list:
 def test_python_blocks_run(page, capsys):
     blocks = _blocks(page)
     assert blocks, page
+    namespace = {"__name__": "__doc__"}         # a page is read top to bottom
     for code in blocks:
-        exec(compile(code, page, "exec"), {"__name__": "__doc__"})
+        exec(compile(code, page, "exec"), namespace)
 
 
 def test_the_errors_page_is_the_matrix_run_today():

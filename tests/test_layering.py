@@ -31,6 +31,7 @@ STAGES = [
     # users of the public API: they import the package itself (import unroll as ur)
     ["models.cells", "models.layers", "models.textbook", "models.generate", "models",
      "interop", "testing.spec", "testing.draws", "testing.reference", "testing.circuits",
+     "testing.primitives",
      "testing", "", "__main__"],
 ]
 

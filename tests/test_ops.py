@@ -1,8 +1,9 @@
 """Registry-driven tests: every primitive, on its own domain, with batched and unbatched operands.
 
-For each primitive: the forward rule produces what the shape rule promises, and the backward
-transformation of a one-equation graph (its VJP rule plus unbroadcasting) matches central
-finite differences of the forward rule. A new primitive is picked up automatically.
+For each primitive, the checks of :mod:`unroll.testing.primitives` (the same ones
+``unroll.testing.check_primitive`` runs on a user's primitive): the shape rule, the VJP against
+finite differences, second order, the code template, fresh memory. A new primitive is picked
+up automatically.
 """
 import numpy as np
 import pytest
@@ -10,99 +11,36 @@ from hypothesis import given, strategies as st
 
 import unroll as ur
 from unroll import backends
-from unroll.core import PRIMITIVES, Aval, Lit, Var
-from unroll.reverse import backward_graph as grad
-from unroll.ir import Graph, GraphBuilder, Value
+from unroll.core import PRIMITIVES
 from unroll.api import evaluate
-from unroll.runtime import interpret
-from unroll.testing import Arg, primitive_cases
+from unroll.testing import primitive_cases
+from unroll.testing.primitives import (check_fresh, check_second_order, check_shape,
+                                       check_template, check_vjp)
 
 XP = backends.get(np, np.float64)
 WITH_DOMAIN = sorted(n for n, p in PRIMITIVES.items() if p.domain is not None)
 DIFFERENTIABLE = [n for n in WITH_DOMAIN if PRIMITIVES[n].vjp is not None]
 
 
-def _one_eqn(prim, args, params):
-    """A graph ``out = prim(*args)``; loss = mean over the batch of Σ out·R (R random)."""
-    g = Graph(prim.name, 1)
-    b = GraphBuilder(g)
-    env, ops, floats = {}, [], []
-    for i, a in enumerate(args):
-        if isinstance(a, Arg):
-            v = Value(f"a{i}", None, Aval(a.shape, a.dtype, a.batched), "param")
-            if a.dtype == "int":
-                g.static_inputs[v.name] = v
-            else:
-                g.params[v.name] = v
-                floats.append(v.name)
-            env[v] = a.value
-            ops.append(Var(b, v))
-        else:
-            ops.append(Lit(a))
-    if ops:
-        outs = ur.core.bind(prim.name, *ops, **params)
-        outs = outs if isinstance(outs, tuple) else (outs,)
-    else:                           # no operand to find the builder through
-        aval = prim.shape(**params)
-        outs = tuple(Var(b, v) for v in b.apply(prim, (), params, (aval,)))
-    rng = np.random.default_rng(7)
-    loss = None
-    for k, o in enumerate(outs):
-        r = Value(f"r{k}", None, o.aval, "static")
-        g.static_inputs[r.name] = r
-        env[r] = rng.standard_normal(((2,) if o.aval.batched else ()) + o.shape)
-        term = o * Var(b, r)
-        if term.shape:
-            term = ur.sum(term)
-        if term.aval.batched:
-            term = ur.core.bind("mean_batch", term, rank=0)
-        loss = term if loss is None else loss + term
-    g.loss = loss.node
-    return g, env, outs, floats
-
-
 @pytest.mark.parametrize("name", WITH_DOMAIN)
 @given(data=st.data())
 def test_forward_matches_shape_rule(name, data):
     prim = PRIMITIVES[name]
-    args, params = data.draw(primitive_cases(prim))
-    assert prim.nargs is None or len(args) == prim.nargs, (name, "arity")
-    g, env, outs, _ = _one_eqn(prim, args, params)
-    env = interpret(g, env, XP)
-    for o in outs:
-        a = env[o.node]
-        want = ((2,) if o.aval.batched else ()) + o.shape
-        assert tuple(np.shape(a)) == want, (name, params)
+    check_shape(prim, *data.draw(primitive_cases(prim)))
 
 
 @pytest.mark.parametrize("name", DIFFERENTIABLE)
 @given(data=st.data())
 def test_vjp_matches_finite_differences(name, data):
     prim = PRIMITIVES[name]
-    args, params = data.draw(primitive_cases(prim))
-    g, env, _, floats = _one_eqn(prim, args, params)
-    if not floats:
-        return
-    gg = grad(g, tuple(floats))
-    gg.typecheck()
-    analytic = interpret(gg, dict(env), XP)
+    check_vjp(prim, *data.draw(primitive_cases(prim)))
 
-    def loss(e):
-        return float(interpret(g, dict(e), XP)[g.loss])
 
-    eps = 1e-6
-    for k in floats:
-        v = g.params[k]
-        a = env[v]
-        got = np.asarray(analytic[gg.grads[k]])
-        assert got.shape == np.shape(a)
-        for idx in np.ndindex(*np.shape(a)):
-            d = np.zeros(np.shape(a))
-            d[idx] = eps
-            plus, minus = dict(env), dict(env)
-            plus[v], minus[v] = a + d, a - d
-            num = (loss(plus) - loss(minus)) / (2 * eps)
-            assert abs(got[idx] - num) <= 1e-6 + 1e-6 * abs(num), (name, params, k, idx)
+@pytest.mark.parametrize("name", DIFFERENTIABLE)
+@given(data=st.data())
+def test_second_order_matches_finite_differences_of_the_gradient(name, data):
+    prim = PRIMITIVES[name]
+    check_second_order(prim, *data.draw(primitive_cases(prim)))
 
 
 def test_every_primitive_has_a_domain():
@@ -162,36 +100,10 @@ def test_results_never_share_memory_with_operands_unless_marked_views(name, data
     safe only because a primitive not marked ``views`` returns new memory, from its forward
     rule and from its inline code template alike."""
     prim = PRIMITIVES[name]
-    args, params = data.draw(primitive_cases(prim))
-    arrays = [np.array(a.value, dtype=np.float64 if a.dtype == "float" else np.int64)
-              if isinstance(a, Arg) else a for a in args]
-    outs = prim.forward(XP, *arrays, **params)
-    results = list(outs) if isinstance(outs, tuple) else [outs]
-    code = prim.code
-    if callable(code):
-        code = code(tuple(Aval(a.shape, a.dtype, a.batched) if isinstance(a, Arg)
-                          else Lit(a).aval for a in args),
-                    **params)
-    if code is not None:
-        names = [f"a{i}" for i in range(len(arrays))]
-        got = eval(code.format(*names, **params), {"xp": XP, **dict(zip(names, arrays))})
-        results += list(got) if isinstance(got, tuple) else [got]
-    for r in results:
-        for a in arrays:
-            if isinstance(a, np.ndarray):
-                assert not np.shares_memory(np.asarray(r), a), (name, params)
+    check_fresh(prim, *data.draw(primitive_cases(prim)))
 
 
 TEMPLATED = [n for n in WITH_DOMAIN if PRIMITIVES[n].code is not None]
-
-
-def _template(prim, args, params):
-    """The primitive's inline code template for these operands (None: the forward is called)."""
-    code = prim.code
-    if callable(code):
-        code = code(tuple(Aval(a.shape, a.dtype, a.batched) if isinstance(a, Arg)
-                          else Lit(a).aval for a in args), **params)
-    return code
 
 
 @pytest.mark.parametrize("name", TEMPLATED)
@@ -201,23 +113,7 @@ def test_code_template_computes_what_the_forward_rule_computes(name, data):
     rule: on every operand the domain draws (batched or not, views included) they must give
     the same arrays, shapes and values, exactly as the shape rule says."""
     prim = PRIMITIVES[name]
-    args, params = data.draw(primitive_cases(prim))
-    arrays = [np.array(a.value, dtype=np.float64 if a.dtype == "float" else np.int64)
-              if isinstance(a, Arg) else a for a in args]
-    code = _template(prim, args, params)
-    if code is None:
-        return                      # these operands take the forward rule itself
-    names = [f"a{i}" for i in range(len(arrays))]
-    got = eval(code.format(*names, **params), {"xp": XP, **dict(zip(names, arrays))})
-    want = prim.forward(XP, *arrays, **params)
-    assert isinstance(got, tuple) == isinstance(want, tuple), (name, params)
-    got = list(got) if isinstance(got, tuple) else [got]
-    want = list(want) if isinstance(want, tuple) else [want]
-    assert len(got) == len(want), name
-    for a, b in zip(got, want):
-        a, b = np.asarray(a), np.asarray(b)
-        assert a.shape == b.shape and a.dtype == b.dtype, (name, params, a.shape, b.shape)
-        assert np.allclose(a, b, rtol=1e-14, atol=1e-14), (name, params)
+    check_template(prim, *data.draw(primitive_cases(prim)))
 
 
 def test_registry_entries_are_complete():

@@ -17,16 +17,17 @@ unbatched weight, one matrix product instead of B outer products).
 from __future__ import annotations
 
 import builtins
+import sys
 import math
 import numbers
 
-from .core import (FLOAT, INT, Aval, ShapeMismatch, Var, _as_operand, _describe,
+from .core import (FLOAT, INT, PRIMITIVES, Aval, Primitive, ShapeMismatch, Var, _as_operand, _describe,
                    _where, bind, defprim, normalize_index)
 from .errors import ShapeError, UnrollError, flag, integer
 
 __all__ = ["tanh", "sigmoid", "relu", "exp", "log", "softmax", "log_softmax", "sum", "mean",
            "concat", "split", "softmax_cross_entropy", "mse", "one_hot", "hardmax", "stop_gradient",
-           "matmul", "reshape"]
+           "matmul", "reshape", "primitive", "unregister"]
 
 
 # --- shape helpers ---------------------------------------------------------------------------
@@ -840,6 +841,115 @@ Var.__getitem__ = _getitem
 part_p = defprim("part", nargs=1, forward=lambda xp, whole, *, i: whole[i],
                  shape=lambda a, *, i: a[i], vjp=None, fmt="{0}[{i}]", circuit_only=True,
                  doc="result i of a multi-output operation (circuit bodies only)")
+
+
+# --- your own primitives ------------------------------------------------------------------------
+
+def primitive(name: str, forward, vjp, *, shape=None, fmt: str | None = None, code=None,
+              domain=None, nargs: int | None = None, views: bool = False, doc: str = ""):
+    """Define a primitive of your own: it then works everywhere a built-in one does
+    (unrolling, reverse mode of any order, the compiler and both executors, printing, the
+    ``detail="ops"`` diagram, gradcheck, checkpointing, the random circuits).
+
+    Parameters
+    ----------
+    name : str
+        An identifier not yet registered.
+    forward : callable
+        ``forward(xp, *arrays, **params) -> array``, with ``xp`` the array namespace (NumPy,
+        CuPy, ...): never import an array library in it. Arrays carry leading batch axes.
+    vjp : callable or None
+        ``vjp(g, out, *operands, **params) -> one cotangent per operand`` (None for an
+        integer operand), written with unroll's primitives so it can be differentiated
+        again; None if the primitive passes no gradient (a mask, a step).
+    shape : callable, optional
+        ``shape(*avals, **params) -> Aval``; default: elementwise (operands broadcast like
+        NumPy, per example).
+    fmt : str, optional
+        How it prints, e.g. ``"softplus({0})"`` (the default).
+    code : str or callable, optional
+        An inline template for the compiled program, e.g. ``"xp.log(1.0 + xp.exp({0}))"``;
+        default: a call of ``forward``.
+    domain : callable, optional
+        ``domain(d) -> (operands, params)`` for the property tests; default, for an
+        elementwise primitive: arrays of broadcastable shapes with entries in [-2, 2].
+    nargs : int, optional
+        The number of operands; default: ``forward``'s positional parameters after ``xp``.
+    views : bool
+        Its result may share memory with an operand.
+    doc : str
+        One line for the docs.
+
+    Returns
+    -------
+    callable
+        ``op(*operands, **params)`` applying it in a circuit; ``op.primitive`` is the handle.
+
+    Examples
+    --------
+    >>> import numpy as np, unroll as ur
+    >>> cube = ur.primitive("cube_example", lambda xp, x: x * x * x,
+    ...                     lambda g, out, x: (g * 3.0 * x * x,))
+    >>> c = ur.Circuit("cubes")
+    >>> _ = c.loss(ur.sum(cube(c.input("x", (2,)))))
+    >>> float(c.unroll(steps=1).run({}, x=np.array([[1.0, 2.0]]))["loss"])
+    9.0
+    >>> import unroll.testing
+    >>> ur.testing.check_primitive(cube)      # the same property tests as the built-ins
+    20
+    >>> ur.unregister(cube)
+    """
+    import inspect
+    import keyword
+    if not isinstance(name, str) or not name.isidentifier() or keyword.iskeyword(name):
+        raise UnrollError(f"ur.primitive: the name must be an identifier, not {name!r:.40}")
+    if name in PRIMITIVES:
+        raise UnrollError(f"ur.primitive: {name!r} is registered already; pick another name "
+                          "(or ur.unregister the old one first)")
+    if not callable(forward):
+        raise UnrollError(f"ur.primitive {name}: forward must be a function "
+                          "(xp, *arrays, **params) -> array")
+    if vjp is not None and not callable(vjp):
+        raise UnrollError(f"ur.primitive {name}: vjp must be a function "
+                          "(g, out, *operands, **params) -> cotangents, or None")
+    if nargs is None:
+        ps = list(inspect.signature(forward).parameters.values())[1:]
+        nargs = builtins.sum(p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and
+                             p.default is p.empty for p in ps)
+    nargs = integer(nargs, f"ur.primitive {name}: nargs", 0)
+    for what, v in (("fmt", fmt), ("doc", doc)):
+        if v is not None and not isinstance(v, str):
+            raise UnrollError(f"ur.primitive {name}: {what} must be a str, not {v!r:.40}")
+    if code is not None and not (isinstance(code, str) or callable(code)):
+        raise UnrollError(f"ur.primitive {name}: code must be a template str or a function")
+    elementwise = shape is None
+    if domain is None and elementwise:
+        def domain(d):
+            s = d.shape()
+            return [d.array(s)] + [d.array(d.broadcastable(s)) for _ in range(nargs - 1)], {}
+    p = defprim(name, nargs=nargs, forward=forward, vjp=vjp,
+                shape=shape or (_same if nargs == 1 else _broadcast),
+                fmt=fmt or f"{name}({', '.join('{%d}' % i for i in range(nargs))})",
+                code=code, domain=domain, elementwise=elementwise,
+                views=flag(views, f"ur.primitive {name}: views"), doc=doc or name)
+
+    def op(*operands, **params):
+        return bind(p, *operands, **params)
+    op.__name__ = op.__qualname__ = name
+    op.__doc__ = doc or f"The primitive {name} (defined with ur.primitive)."
+    op.primitive = p
+    return op
+
+
+def unregister(op) -> None:
+    """Remove a primitive defined with :func:`primitive` (graphs already built with it keep
+    working; new expressions cannot use it)."""
+    p = getattr(op, "primitive", op)
+    if not isinstance(p, Primitive) or PRIMITIVES.get(p.name) is not p:
+        raise UnrollError(f"ur.unregister: {op!r:.60} is not a registered primitive")
+    if getattr(sys.modules[__name__], f"{p.name}_p", None) is p:
+        raise UnrollError(f"ur.unregister: {p.name} is one of unroll's own primitives")
+    del PRIMITIVES[p.name]
 
 
 # --- checking what users pass to the helpers (parameters become literals of the program) ------

@@ -44,10 +44,12 @@ from .. import backends
 from ..errors import expect, integer, number
 from .circuits import CircuitCase, drawable_primitives, random_circuits
 from .draws import Arg, primitive_cases
+from .primitives import PrimitiveCheckError, check_primitive
 from .reference import evaluate
 
 __all__ = ["random_circuits", "CircuitCase", "drawable_primitives", "evaluate", "params_for",
-           "inputs_for", "primitive_cases", "Arg", "data"]
+           "inputs_for", "primitive_cases", "Arg", "data", "check_primitive",
+           "PrimitiveCheckError"]
 
 
 def params_for(circuit, dtype="float64", scale: float = 1.0):

@@ -1,0 +1,106 @@
+"""A primitive of the user's own: ur.primitive makes it work everywhere a built-in one does,
+and unroll.testing.check_primitive catches each rule that is wrong, naming it."""
+import numpy as np
+import pytest
+from hypothesis import given, settings
+
+import unroll as ur
+import unroll.testing as ut
+
+
+@pytest.fixture
+def defined():
+    """Primitives a test defines, unregistered after it."""
+    made = []
+    yield made
+    for op in made:
+        ur.unregister(op)
+
+
+def _softplus(defined, name="softplus_t", **kw):
+    op = ur.primitive(name, lambda xp, x: xp.log(1.0 + xp.exp(x)),
+                      kw.pop("vjp", lambda g, out, x: (g * ur.sigmoid(x),)),
+                      code=kw.pop("code", "xp.log(1.0 + xp.exp({0}))"), **kw)
+    defined.append(op)
+    return op
+
+
+def test_a_primitive_of_ones_own_works_everywhere(defined):
+    softplus = _softplus(defined)
+    assert ut.check_primitive(softplus, examples=15) == 15
+    c = ur.Circuit("soft")
+    x = c.input("x", (3,))
+    h = c.state("h", (3,))
+    h.next = ur.tanh(softplus(c.param("W", (3, 3)) @ h.prev + x))
+    c.loss(ur.sum(h * h))
+    g = c.unroll(steps=4)
+    assert "softplus_t(" in str(g) and "xp.log(1.0 + xp.exp(" in str(g.program(grad=True))
+    p, xs = c.init_params(seed=0), np.linspace(-1, 1, 24).reshape(4, 2, 3)
+    lc, gc = g.value_and_grad(p, x=xs)
+    li, gi = g.value_and_grad(p, x=xs, executor="interpret")
+    lk, gk = g.value_and_grad(p, x=xs, checkpoint=2)
+    assert np.isclose(lc, li) and np.isclose(lk, li)
+    assert np.allclose(gc["W"], gi["W"]) and np.allclose(gk["W"], gi["W"])
+    for order in (1, 2):
+        assert ur.gradcheck(g, p, order=order, x=xs).ok
+    assert "softplus_t" in c.to_dot(detail="ops").source
+
+
+def test_the_random_circuits_draw_it_and_agree_with_the_reference(defined):
+    _softplus(defined)
+
+    @settings(max_examples=15, deadline=None, derandomize=True, database=None)
+    @given(ut.random_circuits(primitives=["softplus_t", "add", "mul"]), ut.data())
+    def agrees(case, data):
+        g = case.circuit.unroll(steps=case.steps)
+        params = data.draw(ut.params_for(case.circuit))
+        inputs = data.draw(ut.inputs_for(g, batch=2))
+        ref = case.reference(params, inputs)
+        assert np.isclose(float(g.run(params, **inputs)["loss"]), ref.loss, rtol=1e-10)
+        wrt = list(g.params)
+        if wrt:
+            lc, gc = g.value_and_grad(params, wrt=wrt, **inputs)
+            li, gi = g.value_and_grad(params, wrt=wrt, executor="interpret", **inputs)
+            for k in wrt:
+                assert np.allclose(gc[k], gi[k], rtol=1e-10, atol=1e-12)
+    agrees()
+
+
+@pytest.mark.parametrize("kw, rule", [
+    (dict(vjp=lambda g, out, x: (g * ur.tanh(x),)), "VJP rule is wrong"),
+    (dict(vjp=lambda g, out, x: (g * ur.stop_gradient(ur.sigmoid(x)),)),
+     r"VJP rule's own derivative \(second order\) is wrong"),
+    (dict(shape=lambda a: ur.core.Aval(a.shape + (1,), a.dtype, a.batched),
+          domain=lambda d: ([d.array(d.shape())], {})), "shape rule is wrong"),
+    (dict(code="xp.exp({0})"), "code template is wrong"),
+])
+def test_check_primitive_names_the_rule_that_is_wrong(defined, kw, rule):
+    bad = _softplus(defined, **kw)
+    with pytest.raises(ut.PrimitiveCheckError, match=rule):
+        ut.check_primitive(bad, examples=10)
+
+
+def test_a_result_sharing_memory_must_be_declared(defined):
+    ident = ur.primitive("ident_t", lambda xp, x: x, lambda g, out, x: (g,))
+    defined.append(ident)
+    with pytest.raises(ut.PrimitiveCheckError, match="shares memory.*views=True"):
+        ut.check_primitive(ident, examples=5)
+    ur.unregister(ident)
+    defined.remove(ident)
+    ok = ur.primitive("ident_t", lambda xp, x: x, lambda g, out, x: (g,), views=True)
+    defined.append(ok)
+    assert ut.check_primitive(ok, examples=5) == 5
+
+
+def test_defining_a_primitive_is_checked(defined):
+    _softplus(defined)
+    with pytest.raises(ur.UnrollError, match="registered already"):
+        _softplus(defined)
+    with pytest.raises(ur.UnrollError, match="must be an identifier"):
+        ur.primitive("soft plus", lambda xp, x: x, None)
+    with pytest.raises(ur.UnrollError, match="forward must be a function"):
+        ur.primitive("f_t", "x", None)
+    with pytest.raises(ur.UnrollError, match="one of unroll's own"):
+        ur.unregister(ur.ops.tanh_p)
+    with pytest.raises(ur.UnrollError, match="no test domain"):
+        ut.check_primitive(ur.ops.part_p)
