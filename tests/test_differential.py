@@ -266,7 +266,7 @@ def test_the_generator_draws_every_feature_and_every_primitive():
     declaration feature and every registered primitive must appear."""
     seen = set()
 
-    @settings(max_examples=600, derandomize=True, database=None)
+    @settings(max_examples=1000, derandomize=True, database=None)
     @given(ut.random_circuits())
     def collect(case):
         seen.update(case.features)

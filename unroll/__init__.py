@@ -21,8 +21,9 @@ from .errors import (AlgebraicLoopError, CircuitError, DTypeError, GradcheckErro
                      InputError, NoSuchAttributeError, NoSuchVariableError, NonFiniteError,
                      ParamError, RenderError, ResourceError, ShapeError, UnrollError)
 from .ir import Eqn, Graph, Value
-from .ops import (concat, exp, hardmax, log, log_softmax, matmul, mean, mse, one_hot, primitive,
-                  relu, reshape, unregister,
+from .ops import (abs, clip, concat, cos, elu, exp, gelu, hardmax, leaky_relu, log, log_softmax,
+                  matmul, maximum, mean, minimum, mse, one_hot, primitive, relu, reshape, sin,
+                  softplus, sqrt, square, swish, unregister, where,
                   sigmoid, softmax, softmax_cross_entropy, split, stop_gradient, sum, tanh)
 from .gradcheck import GradcheckReport, gradcheck, hvp
 from .api import grad_graph as grad
@@ -34,7 +35,8 @@ __all__ = [
     "GradcheckReport",
     "tanh", "sigmoid", "relu", "exp", "log", "softmax", "log_softmax", "sum", "mean",
     "concat", "split", "softmax_cross_entropy", "mse", "one_hot", "hardmax", "stop_gradient",
-    "matmul", "primitive", "unregister",
+    "matmul", "primitive", "unregister", "sin", "cos", "abs", "sqrt", "square", "softplus",
+    "maximum", "minimum", "clip", "leaky_relu", "elu", "swish", "gelu", "where",
     "reshape", "UnrollError", "CircuitError", "AlgebraicLoopError", "ShapeError", "DTypeError",
     "InputError", "ParamError", "NonFiniteError", "GradcheckError", "RenderError",
     "NoSuchAttributeError", "NoSuchVariableError", "ResourceError",

@@ -27,7 +27,9 @@ from .errors import ShapeError, UnrollError, flag, integer
 
 __all__ = ["tanh", "sigmoid", "relu", "exp", "log", "softmax", "log_softmax", "sum", "mean",
            "concat", "split", "softmax_cross_entropy", "mse", "one_hot", "hardmax", "stop_gradient",
-           "matmul", "reshape", "primitive", "unregister"]
+           "matmul", "reshape", "primitive", "unregister", "sin", "cos", "abs", "sqrt", "square",
+           "softplus", "maximum", "minimum", "clip", "leaky_relu", "elu", "swish", "gelu",
+           "where"]
 
 
 # --- shape helpers ---------------------------------------------------------------------------
@@ -125,6 +127,38 @@ relu_p = _unary("relu", lambda xp, x: xp.maximum(x, 0.0), lambda g, out, x: (g *
                 "relu({0})", "xp.maximum({0}, 0.0)", away=True, doc="max(x, 0)")
 step_p = _unary("step", lambda xp, x: xp.astype(x > 0, x.dtype), None, "[{0} > 0]", None, away=True,
                 doc="Heaviside step (x > 0) as a float; no gradient")
+sin_p = _unary("sin", lambda xp, x: xp.sin(x), lambda g, out, x: (g * bind(cos_p, x),),
+               "sin({0})", "xp.sin({0})", low=-3.0, high=3.0, doc="sine")
+cos_p = _unary("cos", lambda xp, x: xp.cos(x), lambda g, out, x: (-(g * bind(sin_p, x)),),
+               "cos({0})", "xp.cos({0})", low=-3.0, high=3.0, doc="cosine")
+abs_p = _unary("abs", lambda xp, x: xp.abs(x), lambda g, out, x: (g * x / out,),
+               "|{0}|", "xp.abs({0})", away=True, doc="|x| (its derivative x/|x| away from 0)")
+sqrt_p = _unary("sqrt", lambda xp, x: xp.sqrt(x), lambda g, out, x: (g * 0.5 / out,),
+                "√{0}", "xp.sqrt({0})", low=0.3, high=3.0, doc="square root (x > 0)")
+# log(1 + e^x) without overflow: max(x, 0) + log(1 + e^-|x|)
+softplus_p = _unary("softplus", lambda xp, x: xp.maximum(x, 0.0) + xp.log(1.0 + xp.exp(-xp.abs(x))),
+                    lambda g, out, x: (g * bind(sigmoid_p, x),), "softplus({0})",
+                    "(xp.maximum({0}, 0.0) + xp.log(1.0 + xp.exp(-xp.abs({0}))))",
+                    low=-4.0, high=4.0, doc="log(1 + e^x), a smooth relu")
+
+
+def _apart(d):
+    """Operands that never tie (|a - b| >= 0.2), so that either may be the larger one: a away
+    from zero, b near it."""
+    s = d.shape()
+    return [d.array(s, away_from_zero=True), d.array(d.broadcastable(s), -0.1, 0.1)], {}
+
+
+maximum_p = defprim("maximum", nargs=2, forward=lambda xp, a, b: xp.maximum(a, b),
+                    shape=_broadcast, elementwise=True, domain=_apart,
+                    vjp=lambda g, out, a, b: (g * bind(step_p, a - b), g * bind(step_p, b - a)),
+                    fmt="max({0}, {1})", code="xp.maximum({0}, {1})",
+                    doc="elementwise maximum (at a tie the gradient goes to neither)")
+minimum_p = defprim("minimum", nargs=2, forward=lambda xp, a, b: xp.minimum(a, b),
+                    shape=_broadcast, elementwise=True, domain=_apart,
+                    vjp=lambda g, out, a, b: (g * bind(step_p, b - a), g * bind(step_p, a - b)),
+                    fmt="min({0}, {1})", code="xp.minimum({0}, {1})",
+                    doc="elementwise minimum (at a tie the gradient goes to neither)")
 copy_p = _unary("copy", lambda xp, x: x, lambda g, out, x: (g,), "{0}", "{0}", views=True,
                 doc="identity (gives a value a second name)")
 stop_gradient_p = defprim("stop_gradient", nargs=1, forward=lambda xp, x: x, shape=_same, vjp=None, views=True,
@@ -723,6 +757,89 @@ def log(x) -> Var:
     return bind(log_p, x)
 
 
+def sin(x) -> Var:
+    """Sine, elementwise (a primitive)."""
+    return bind(sin_p, x)
+
+
+def cos(x) -> Var:
+    """Cosine, elementwise (a primitive)."""
+    return bind(cos_p, x)
+
+
+def abs(x) -> Var:
+    """|x|, elementwise (a primitive; its derivative is x/|x|, undefined at 0)."""
+    return bind(abs_p, x)
+
+
+def sqrt(x) -> Var:
+    """Square root, elementwise, of positive values (a primitive)."""
+    return bind(sqrt_p, x)
+
+
+def square(x) -> Var:
+    """x², elementwise (a composite: x * x)."""
+    return x * x
+
+
+def softplus(x) -> Var:
+    """log(1 + eˣ), elementwise, computed without overflow (a primitive)."""
+    return bind(softplus_p, x)
+
+
+def maximum(a, b) -> Var:
+    """Elementwise maximum (a primitive; at a tie the gradient goes to neither)."""
+    return bind(maximum_p, a, b)
+
+
+def minimum(a, b) -> Var:
+    """Elementwise minimum (a primitive; at a tie the gradient goes to neither)."""
+    return bind(minimum_p, a, b)
+
+
+def clip(x, lo: float, hi: float) -> Var:
+    """``x`` limited to [lo, hi], elementwise (a composite of minimum and maximum)."""
+    lo = _real(lo, "ur.clip: lo")
+    hi = _real(hi, "ur.clip: hi")
+    if not lo < hi:
+        raise UnrollError(f"ur.clip: lo = {lo} must be below hi = {hi}")
+    return minimum(maximum(x, lo), hi)
+
+
+def leaky_relu(x, slope: float = 0.01) -> Var:
+    """x for x > 0, slope·x below (a composite: relu(x) - slope · relu(-x))."""
+    slope = _real(slope, "ur.leaky_relu: slope")
+    return relu(x) - slope * relu(-x)
+
+
+def elu(x, alpha: float = 1.0) -> Var:
+    """x for x > 0, α(eˣ - 1) below (a composite: relu(x) + α(exp(-relu(-x)) - 1))."""
+    alpha = _real(alpha, "ur.elu: alpha")
+    return relu(x) + alpha * (exp(-relu(-x)) - 1.0)
+
+
+def swish(x) -> Var:
+    """x·σ(x), SiLU (a composite)."""
+    return x * sigmoid(x)
+
+
+def gelu(x) -> Var:
+    """GELU, tanh approximation 0.5 x (1 + tanh(√(2/π) (x + 0.044715 x³))) (a composite)."""
+    return 0.5 * x * (1.0 + tanh(0.7978845608028654 * (x + 0.044715 * x * x * x)))
+
+
+def where(mask, a, b) -> Var:
+    """``a`` where ``mask`` is 1, ``b`` where it is 0: mask·a + (1 - mask)·b (a composite; the
+    mask, from a comparison such as ``x > 0``, passes no gradient)."""
+    return mask * a + (1.0 - mask) * b
+
+
+def _real(v, what: str) -> float:
+    if isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(v):
+        raise UnrollError(f"{what} must be a finite number, not {v!r:.40}")
+    return float(v)
+
+
 def stop_gradient(x) -> Var:
     """``x`` itself, treated as a constant by the backward pass.
 
@@ -832,6 +949,11 @@ Var.__pow__ = _pow
 Var.__matmul__ = lambda a, b: matmul(a, b)
 Var.__rmatmul__ = lambda a, b: matmul(b, a)
 Var.T = property(_transpose)
+# comparisons give float masks (1.0 or 0.0) that pass no gradient, for ur.where
+Var.__gt__ = lambda a, b: bind(step_p, a - b)
+Var.__lt__ = lambda a, b: bind(step_p, b - a)
+Var.__ge__ = lambda a, b: 1.0 - bind(step_p, b - a)
+Var.__le__ = lambda a, b: 1.0 - bind(step_p, a - b)
 Var.__getitem__ = _getitem
 
 

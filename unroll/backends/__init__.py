@@ -23,10 +23,10 @@ _cache: dict = {}
 
 #: every member of ``xp`` the engine calls (forward rules, code templates, the runtime, the
 #: optimizers); tests/test_array_api.py keeps this list complete
-REQUIRED = ("all", "any", "arange", "asarray", "astype", "broadcast_to", "clip", "concat",
-            "empty", "exp", "expand_dims", "finfo", "full", "isfinite", "log", "matrix_transpose",
-            "max", "maximum", "mean", "minimum", "ones_like", "reshape", "stack", "sum",
-            "take_along_axis", "tanh", "zeros", "zeros_like", "float64")
+REQUIRED = ("abs", "all", "any", "arange", "asarray", "astype", "broadcast_to", "clip", "concat",
+            "cos", "empty", "exp", "expand_dims", "finfo", "full", "isfinite", "log",
+            "matrix_transpose", "max", "maximum", "mean", "minimum", "ones_like", "reshape", "sin",
+            "sqrt", "stack", "sum", "take_along_axis", "tanh", "zeros", "zeros_like", "float64")
 
 
 class Namespace:
