@@ -1171,3 +1171,14 @@ case(E, "models_ok.py:graph --detail ops", cli("models_ok.py:graph", "--detail",
 E = "unroll.testing"
 case(E, "random_circuits(max_states=0), not drawn", lambda: ut.random_circuits(max_states=0), UnrollError, "max_states")
 case(E, "random_circuits(primitives='tanh'), not drawn", lambda: ut.random_circuits(primitives="tanh"), UnrollError, "primitives")
+
+E = "ops"
+case(E, "ur.clip(x, 1.0, 0.0) (lo above hi)", lambda: ur.clip(fresh()[1], 1.0, 0.0), UnrollError, "lo = 1.0")
+case(E, "ur.clip(x, 'a', 1.0)", lambda: ur.clip(fresh()[1], "a", 1.0), UnrollError, "lo")
+case(E, "ur.leaky_relu(x, slope=nan)", lambda: ur.leaky_relu(fresh()[1], float("nan")), UnrollError, "slope")
+case(E, "ur.elu(x, alpha=None)", lambda: ur.elu(fresh()[1], None), UnrollError, "alpha")
+case(E, "ur.sqrt(3.0) (a number, not a circuit value)", lambda: ur.sqrt(3.0), UnrollError, "no variable")
+case(E, "ur.maximum of two circuits' values", lambda: ur.maximum(fresh()[1], fresh()[1]), UnrollError, "different circuits")
+case(E, "ur.primitive('tanh', ...) (a built-in's name)", lambda: ur.primitive("tanh", lambda xp, x: x, None), UnrollError, "registered already")
+case(E, "ur.primitive(vjp='g')", lambda: ur.primitive("q_never", lambda xp, x: x, "g"), UnrollError, "vjp must be")
+case(E, "ur.unregister(ur.tanh)", lambda: ur.unregister(ur.tanh), UnrollError, "not a registered primitive")

@@ -104,3 +104,51 @@ def test_defining_a_primitive_is_checked(defined):
         ur.unregister(ur.ops.tanh_p)
     with pytest.raises(ur.UnrollError, match="no test domain"):
         ut.check_primitive(ur.ops.part_p)
+
+
+def test_the_composite_ops_against_numpy_and_finite_differences():
+    """Each composite computes its textbook formula and differentiates (to second order)."""
+    rng = np.random.default_rng(3)
+    xs = rng.uniform(-2, 2, size=(3, 2, 4))
+    want = {
+        "square": lambda x: x * x,
+        "clip": lambda x: np.clip(x, -0.5, 0.7),
+        "leaky_relu": lambda x: np.where(x > 0, x, 0.1 * x),
+        "elu": lambda x: np.where(x > 0, x, 1.5 * (np.exp(x) - 1)),
+        "swish": lambda x: x / (1 + np.exp(-x)),
+        "gelu": lambda x: 0.5 * x * (1 + np.tanh(np.sqrt(2 / np.pi) * (x + 0.044715 * x ** 3))),
+        "where": lambda x: np.where(x > 0.3, np.sin(x), np.cos(x)),
+        "softplus": lambda x: np.log1p(np.exp(x)),
+        "abs": np.abs, "sqrt_abs": lambda x: np.sqrt(np.abs(x) + 0.5),
+    }
+    make = {
+        "square": ur.square, "clip": lambda x: ur.clip(x, -0.5, 0.7),
+        "leaky_relu": lambda x: ur.leaky_relu(x, 0.1), "elu": lambda x: ur.elu(x, 1.5),
+        "swish": ur.swish, "gelu": ur.gelu,
+        "where": lambda x: ur.where(x > 0.3, ur.sin(x), ur.cos(x)),
+        "softplus": ur.softplus, "abs": ur.abs, "sqrt_abs": lambda x: ur.sqrt(ur.abs(x) + 0.5),
+    }
+    for name, f in make.items():
+        c = ur.Circuit(name)
+        x = c.input("x", (4,))
+        w = c.param("w", (4,), init="ones")
+        c.output("y", f(x))
+        c.loss(ur.sum(f(w * x) * f(w * x)))
+        g = c.unroll(steps=3)
+        assert np.allclose(g.run({"w": np.ones(4)}, x=xs)["y"], want[name](xs), atol=1e-12), name
+        p = {"w": np.full(4, 0.9)}
+        for order in (1, 2):
+            assert ur.gradcheck(g, p, order=order, x=xs).ok, (name, order)
+
+
+def test_comparisons_give_masks_without_gradient():
+    c = ur.Circuit("masks")
+    x, w = c.input("x", ()), c.param("w", ())
+    c.output("m", x > 0.0)
+    c.output("le", x <= 1.0)
+    c.loss(w * (x > 0.0) * x)
+    g = c.unroll(steps=3)
+    out = g.run({"w": np.array(2.0)}, x=np.array([-1.0, 0.5, 2.0]))
+    assert np.array_equal(out["m"], [0.0, 1.0, 1.0]) and np.array_equal(out["le"], [1, 1, 0])
+    _, grads = g.value_and_grad({"w": np.array(2.0)}, wrt=["w", "x"], x=np.array([-1.0, 0.5, 2.0]))
+    assert np.allclose(grads["x"], [0.0, 2.0, 2.0])    # the mask itself passes no gradient
