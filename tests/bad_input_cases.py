@@ -1182,3 +1182,19 @@ case(E, "ur.maximum of two circuits' values", lambda: ur.maximum(fresh()[1], fre
 case(E, "ur.primitive('tanh', ...) (a built-in's name)", lambda: ur.primitive("tanh", lambda xp, x: x, None), UnrollError, "registered already")
 case(E, "ur.primitive(vjp='g')", lambda: ur.primitive("q_never", lambda xp, x: x, "g"), UnrollError, "vjp must be")
 case(E, "ur.unregister(ur.tanh)", lambda: ur.unregister(ur.tanh), UnrollError, "not a registered primitive")
+
+E = "ur.save/ur.load"
+case(E, "save(params=list)", lambda: ur.save([np.ones(2)], "w.safetensors"), ParamError, "params must be a dict")
+case(E, "save({'z': complex})", lambda: ur.save({"z": np.ones(2, complex)}, "w.safetensors"), ParamError, "complex128")
+case(E, "save({1: array}) (a non-str name)", lambda: ur.save({1: np.ones(2)}, "w.safetensors"), ParamError, "1")
+case(E, "save(metadata={'a': 1})", lambda: ur.save(P, "w.safetensors", metadata={"a": 1}), UnrollError, "metadata")
+case(E, "save to a missing folder", lambda: ur.save(P, "nodir/w.safetensors"), UnrollError, "cannot write")
+case(E, "load a missing file", lambda: ur.load("missing.safetensors"), InputError, "cannot read")
+case(E, "load a DOT file", lambda: ur.load((R.render(DOT, "x.dot"), "x.dot")[1]), InputError, "safetensors")
+case(E, "load with the wrong circuit", lambda: ur.load(ur.save(P, "w.safetensors"), circuit=ur.models.lstm(3, 4)), ParamError, "lacks")
+case(E, "load(xp='this')", lambda: ur.load(ur.save(P, "w.safetensors"), xp="this"), UnrollError, "'this'")
+case(E, "save then load (control)", lambda: ur.load(ur.save(P, "w.safetensors"), circuit=C), check=lambda r: all(np.array_equal(r[k], P[k]) for k in P))
+E = "g.run"
+case(E, "run(outputs=['oo'])", lambda: G.run(P, x=XS, outputs=["oo"]), InputError, "'oo'")
+case(E, "run(outputs='o') without targets (control)", lambda: G.run(P, x=XS, outputs="o"), check=lambda r: list(r) == ["o"] and r["o"].shape == (4, 4))
+case(E, "run(outputs=['loss']) without targets", lambda: G.run(P, x=XS, outputs=["loss"]), InputError, "missing input y")

@@ -296,3 +296,25 @@ def test_scheduling_graph_algorithms_agree_with_networkx(graph):
     W.add_nodes_from(range(n))
     W.add_weighted_edges_from((u, v, w) for (u, v), w in weight.items())
     assert _negative_cycle(range(n), weight) == nx.negative_edge_cycle(W)
+
+
+def test_run_asks_only_for_the_inputs_of_the_outputs_it_returns():
+    """Prediction needs no targets: run(outputs=[...]) computes those outputs only, and an
+    input none of them reads may be left out."""
+    c = ur.models.elman(3, 4, 2)
+    g = c.unroll(steps=5)
+    p = c.init_params(seed=0)
+    xs, ys = np.random.default_rng(0).normal(size=(5, 2, 3)), np.zeros((5, 2), dtype=int)
+    full = g.run(p, x=xs, y=ys)
+    only = g.run(p, x=xs, outputs=["o"])
+    assert list(only) == ["o"] and np.array_equal(only["o"], full["o"])
+    assert np.allclose(g.run(p, x=xs[:, 0], outputs="o")["o"], full["o"][:, 0], rtol=1e-13)
+    assert float(g.run(p, x=xs, y=ys, outputs=["loss"])["loss"]) == float(full["loss"])
+    with pytest.raises(ur.InputError, match="missing input y"):
+        g.run(p, x=xs, outputs=["o", "loss"])        # the loss reads the targets
+    with pytest.raises(ur.InputError, match="no output 'oo'; did you mean 'o'"):
+        g.run(p, x=xs, outputs=["oo"])
+    with pytest.raises(ur.InputError, match="outputs must be a non-empty list"):
+        g.run(p, x=xs, outputs=[])
+    state = g.run(p, x=xs, outputs=["o"], return_state=True)["state"]["h"]
+    assert state.shape == (2, 4)

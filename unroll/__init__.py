@@ -26,12 +26,14 @@ from .ops import (abs, clip, concat, cos, elu, exp, gelu, hardmax, leaky_relu, l
                   softplus, sqrt, square, swish, unregister, where,
                   sigmoid, softmax, softmax_cross_entropy, split, stop_gradient, sum, tanh)
 from .gradcheck import GradcheckReport, gradcheck, hvp
+from .weights import load, save
 from .api import grad_graph as grad
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "Circuit", "State", "Graph", "Eqn", "Value", "Var", "grad", "gradcheck", "hvp",
+    "Circuit", "State", "Graph", "Eqn", "Value", "Var", "grad", "gradcheck", "hvp", "save",
+    "load",
     "GradcheckReport",
     "tanh", "sigmoid", "relu", "exp", "log", "softmax", "log_softmax", "sum", "mean",
     "concat", "split", "softmax_cross_entropy", "mse", "one_hot", "hardmax", "stop_gradient",

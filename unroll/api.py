@@ -17,7 +17,7 @@ from .compile.target import get as get_target
 from .core import INT
 from .errors import InputError, ResourceError, UnrollError, available_memory, flag, gib, suggest
 from .reverse import backward_graph
-from .ir import Graph, Value, _forward_items, _grad_items
+from .ir import Graph, Value, _grad_items, live_eqns
 from .runtime import Bound, apply_eqn, bind_arguments, check_input_names, interpret
 
 __all__ = ["run", "value_and_grad", "evaluate", "program", "grad_graph", "resolve_wrt"]
@@ -56,21 +56,40 @@ def _fresh_all(bound: Bound, arrays: list) -> list:
     return out
 
 
-def _collect(g: Graph, bound: Bound, arrays: list) -> dict:
-    """Name the forward program's results; drop the batch axis the user did not give."""
+def _collect(g: Graph, bound: Bound, arrays: list, names: list) -> dict:
+    """Name the forward program's results (``names``: outputs, then maybe "loss"); drop the
+    batch axis the user did not give."""
     arrays = _fresh_all(bound, arrays)
     res = {}
-    for (name, d), a in zip(g.outputs.items(), arrays):
-        if g.output_at.get(name) in ("last", "first"):
+    for name, a in zip(names, arrays):
+        if name == "loss":
+            res["loss"] = a
+        elif g.output_at.get(name) in ("last", "first"):
             res[name] = _unbatch(bound, a[0, ...])
         else:
             res[name] = _unbatch(bound, a, 1)
-    if g.loss is not None:
-        res["loss"] = arrays[-1]
     return res
 
 
-def run(g: Graph, params: dict, return_state: bool = False, **inputs) -> dict:
+def _selected(g: Graph, outputs) -> list:
+    """The names ``run(outputs=...)`` asks for: outputs of ``g`` and maybe "loss"."""
+    if outputs is None:
+        return list(g.outputs) + (["loss"] if g.loss is not None else [])
+    if isinstance(outputs, str):
+        outputs = [outputs]
+    known = list(g.outputs) + (["loss"] if g.loss is not None else [])
+    if not isinstance(outputs, (list, tuple)) or not outputs or \
+            not all(isinstance(k, str) for k in outputs):
+        raise InputError(f"run: outputs must be a non-empty list of the names of {g.name}'s "
+                         f"outputs ({', '.join(known) or 'none'}), not {outputs!r:.60}")
+    for k in outputs:
+        if k not in known:
+            raise InputError(f"run: {g.name} has no output {k!r}{suggest(k, known)}; its "
+                             f"outputs are {', '.join(known) or 'none'}")
+    return list(dict.fromkeys(outputs))
+
+
+def run(g: Graph, params: dict, return_state: bool = False, outputs=None, **inputs) -> dict:
     """Forward pass of ``g``.
 
     Parameters
@@ -90,16 +109,28 @@ def run(g: Graph, params: dict, return_state: bool = False, **inputs) -> dict:
         output declared ``at="last"``) and ``"loss"`` if the circuit has a loss.
     """
     return_state = flag(return_state, "run(return_state=...)")
-    bound = bind_arguments(g, params, inputs, options=("return_state",))
-    items = _forward_items(g)
+    names = _selected(g, outputs)
+    items = [tuple(g.outputs[k][t] for t in sorted(g.outputs[k])) if k != "loss" else g.loss
+             for k in names]
+    finals = _final_state_items(g) if return_state else {}
+    unread = ()
+    if outputs is not None:            # inputs the asked-for results do not read may be left out
+        read = {x for e in live_eqns(g.eqns, [v for it in items + _flat(finals)
+                                                for v in (it if isinstance(it, tuple) else (it,))])
+                for x in e.inputs}
+        unread = {k for k, xs in g.seq_inputs.items() if xs[0] not in read}
+        unread |= {k for k, v in g.static_inputs.items() if v not in read}
+    bound = bind_arguments(g, params, inputs, options=("return_state", "outputs"),
+                           unread=unread)
     if not items and not return_state:
         raise UnrollError(f"{g.name} has no output and no loss, so run has nothing to return; "
                           "declare c.output(name, expr) or c.loss(expr), or pass "
                           "return_state=True for the states")
-    finals = _final_state_items(g) if return_state else {}
-    arrays = _execute(g, items + _flat(finals), bound,
-                      "forward+state" if return_state else "forward")
-    res = _collect(g, bound, arrays[:len(items)])
+    kind = "forward+state" if return_state else "forward"
+    if outputs is not None:
+        kind += ":" + ",".join(names)
+    arrays = _execute(g, items + _flat(finals), bound, kind)
+    res = _collect(g, bound, arrays[:len(items)], names)
     if return_state:
         res["state"] = _collect_state(bound, finals, arrays[len(items):])
     return res

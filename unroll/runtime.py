@@ -133,9 +133,10 @@ def check_input_names(g: Graph, inputs: dict, options=()) -> None:
 
 
 def bind_arguments(g: Graph, params: dict, inputs: dict, check_values: bool = True,
-                   options=()) -> Bound:
+                   options=(), unread=()) -> Bound:
     """Check ``params`` and ``inputs`` against ``g`` and bind them to its input Values
-    (``options``: see :func:`check_input_names`).
+    (``options``: see :func:`check_input_names`). Inputs named in ``unread`` (which the
+    results asked for do not read) may be left out: they are bound to zeros.
 
     Raises
     ------
@@ -145,7 +146,7 @@ def bind_arguments(g: Graph, params: dict, inputs: dict, check_values: bool = Tr
     _check_params(g, params)
     check_input_names(g, inputs, options)
     for k in list(g.seq_inputs) + list(g.static_inputs):
-        if k not in inputs and k not in g.zero_defaults:
+        if k not in inputs and k not in g.zero_defaults and k not in unread:
             v = g.seq_inputs[k][0] if k in g.seq_inputs else g.static_inputs[k]
             lead = [f"T={len(g.seq_inputs[k])}"] if k in g.seq_inputs else []
             shape = ", ".join(lead + ["B"] + [str(n) for n in v.shape])
@@ -170,6 +171,14 @@ def bind_arguments(g: Graph, params: dict, inputs: dict, check_values: bool = Tr
     for k, v in g.params.items():
         env[v] = params[k]
     for k, xs in g.seq_inputs.items():
+        if k not in inputs:            # unread by what was asked for: zeros stand in
+            v = xs[0]
+            a = xp.zeros((len(xs), batch) + v.shape,
+                         dtype=xp.int64 if v.aval.dtype == INT else fdt)
+            arrays[k] = a
+            for t, x in enumerate(xs):
+                env[x] = a[t, ...]
+            continue
         a = _check_input(g, k, inputs[k], xs[0], fdt, batched, xp, check_values)
         if a.shape[0] != len(xs):
             hint = (f" (inputs are time-major, (T, B, ...): if {k} of shape "
@@ -185,7 +194,7 @@ def bind_arguments(g: Graph, params: dict, inputs: dict, check_values: bool = Tr
         if k in inputs:
             a = _check_input(g, k, inputs[k], v, fdt, batched, xp, check_values, static=True)
         else:
-            a = xp.zeros((batch,) + v.shape, dtype=fdt)
+            a = xp.zeros((batch,) + v.shape, dtype=xp.int64 if v.aval.dtype == INT else fdt)
         arrays[k] = env[v] = a
     if check_values:
         for k, v in g.params.items():

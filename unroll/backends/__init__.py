@@ -26,7 +26,8 @@ _cache: dict = {}
 REQUIRED = ("abs", "all", "any", "arange", "asarray", "astype", "broadcast_to", "clip", "concat",
             "cos", "empty", "exp", "expand_dims", "finfo", "full", "isfinite", "log",
             "matrix_transpose", "max", "maximum", "mean", "minimum", "ones_like", "reshape", "sin",
-            "sqrt", "stack", "sum", "take_along_axis", "tanh", "zeros", "zeros_like", "float64")
+            "sqrt", "stack", "sum", "take_along_axis", "tanh", "zeros", "zeros_like", "float64",
+            "int64")
 
 
 class Namespace:
