@@ -152,3 +152,35 @@ def test_comparisons_give_masks_without_gradient():
     assert np.array_equal(out["m"], [0.0, 1.0, 1.0]) and np.array_equal(out["le"], [1, 1, 0])
     _, grads = g.value_and_grad({"w": np.array(2.0)}, wrt=["w", "x"], x=np.array([-1.0, 0.5, 2.0]))
     assert np.allclose(grads["x"], [0.0, 2.0, 2.0])    # the mask itself passes no gradient
+
+
+def test_reductions_stack_and_powers_against_numpy_and_finite_differences():
+    rng = np.random.default_rng(5)
+    xs = rng.uniform(0.5, 2, size=(3, 2, 4))
+    cases = {
+        "max": (lambda x: ur.max(x), lambda x: x.max(-1)),
+        "min": (lambda x: ur.min(x), lambda x: x.min(-1)),
+        "stack": (lambda x: ur.stack([x, 2 * x], axis=0), lambda x: np.stack([x, 2 * x], 2)),
+        "stack_last": (lambda x: ur.stack([x, x * x], axis=-1),
+                       lambda x: np.stack([x, x * x], -1)),
+        "pow": (lambda x: x ** (x * 0.5), lambda x: x ** (x * 0.5)),
+        "rpow": (lambda x: 2.0 ** x, lambda x: 2.0 ** x),
+    }
+    for name, (f, ref) in cases.items():
+        c = ur.Circuit(name)
+        x = c.input("x", (4,))
+        w = c.param("w", (4,), init="ones")
+        c.output("y", f(x))
+        c.loss(ur.sum(f(w * x) * f(w * x)))
+        g = c.unroll(steps=3)
+        assert np.allclose(g.run({"w": np.ones(4)}, x=xs)["y"], ref(xs), atol=1e-12), name
+        for order in (1, 2):
+            assert ur.gradcheck(g, {"w": np.full(4, 0.9)}, order=order, x=xs).ok, name
+    c = ur.Circuit("bad")
+    x = c.input("x", (2, 3))
+    with pytest.raises(ur.UnrollError, match="only the last axis"):
+        ur.max(x, axis=0)
+    with pytest.raises(ur.ShapeError, match="one shape"):
+        ur.stack([x, ur.sum(x, axis=0)])
+    with pytest.raises(ur.UnrollError, match="base must be a finite number > 0"):
+        (-2.0) ** x

@@ -22,9 +22,9 @@ from .errors import (AlgebraicLoopError, CircuitError, DTypeError, GradcheckErro
                      ParamError, RenderError, ResourceError, ShapeError, UnrollError)
 from .ir import Eqn, Graph, Value
 from .ops import (abs, clip, concat, cos, elu, exp, gelu, hardmax, leaky_relu, log, log_softmax,
-                  matmul, maximum, mean, minimum, mse, one_hot, primitive, relu, reshape, sin,
-                  softplus, sqrt, square, swish, unregister, where,
-                  sigmoid, softmax, softmax_cross_entropy, split, stop_gradient, sum, tanh)
+                  matmul, max, maximum, mean, min, minimum, mse, one_hot, primitive, relu,
+                  reshape, sigmoid, sin, softmax, softmax_cross_entropy, softplus, split, sqrt,
+                  square, stack, stop_gradient, sum, swish, tanh, unregister, where)
 from .gradcheck import GradcheckReport, gradcheck, hvp
 from .weights import load, save
 from .api import grad_graph as grad
@@ -38,7 +38,8 @@ __all__ = [
     "tanh", "sigmoid", "relu", "exp", "log", "softmax", "log_softmax", "sum", "mean",
     "concat", "split", "softmax_cross_entropy", "mse", "one_hot", "hardmax", "stop_gradient",
     "matmul", "primitive", "unregister", "sin", "cos", "abs", "sqrt", "square", "softplus",
-    "maximum", "minimum", "clip", "leaky_relu", "elu", "swish", "gelu", "where",
+    "maximum", "minimum", "clip", "leaky_relu", "elu", "swish", "gelu", "where", "max", "min",
+    "stack",
     "reshape", "UnrollError", "CircuitError", "AlgebraicLoopError", "ShapeError", "DTypeError",
     "InputError", "ParamError", "NonFiniteError", "GradcheckError", "RenderError",
     "NoSuchAttributeError", "NoSuchVariableError", "ResourceError",

@@ -29,14 +29,14 @@ __all__ = ["tanh", "sigmoid", "relu", "exp", "log", "softmax", "log_softmax", "s
            "concat", "split", "softmax_cross_entropy", "mse", "one_hot", "hardmax", "stop_gradient",
            "matmul", "reshape", "primitive", "unregister", "sin", "cos", "abs", "sqrt", "square",
            "softplus", "maximum", "minimum", "clip", "leaky_relu", "elu", "swish", "gelu",
-           "where"]
+           "where", "max", "min", "stack"]
 
 
 # --- shape helpers ---------------------------------------------------------------------------
 
 def _broadcast(*avals) -> Aval:
     shapes = [a.shape for a in avals]
-    rank = max(len(s) for s in shapes)
+    rank = builtins.max(len(s) for s in shapes)
     out = []
     for i in range(rank):
         sizes = {s[len(s) - rank + i] for s in shapes if len(s) - rank + i >= 0} - {1}
@@ -535,7 +535,7 @@ split_p = defprim("split", nargs=1, nouts=None, forward=_split_forward, shape=_s
 
 def _concat_forward(xp, *xs, axis, rank):
     leads = [x.shape[:x.ndim - rank] for x in xs]
-    lead = max(leads, key=len)
+    lead = builtins.max(leads, key=len)
     xs = [x if len(l) == len(lead) else xp.broadcast_to(x, lead + x.shape[x.ndim - rank:])
           for x, l in zip(xs, leads)]
     return xp.concat(xs, axis=axis)
@@ -589,7 +589,7 @@ def _raise(msg):
 
 
 def _pick_forward(xp, x, y):
-    lead = max(x.shape[:-1], y.shape, key=len)
+    lead = builtins.max(x.shape[:-1], y.shape, key=len)
     if x.shape[:-1] != lead:
         x = xp.broadcast_to(x, lead + x.shape[-1:])
     idx = xp.broadcast_to(y, lead)[..., None]
@@ -834,6 +834,43 @@ def where(mask, a, b) -> Var:
     return mask * a + (1.0 - mask) * b
 
 
+def max(x, axis: int = -1) -> Var:
+    """The largest entry along ``axis`` (default the last): Σ x · hardmax(x) (a composite;
+    the gradient goes to the largest entry)."""
+    x = _var(x, "max")
+    (ax,) = _axes(x, axis, "max")
+    if ax != -1:                                   # move the axis last, where hardmax looks
+        raise UnrollError("ur.max: only the last axis is supported (axis=-1); transpose the "
+                          "value first")
+    return sum(x * hardmax(x), axis=-1)
+
+
+def min(x, axis: int = -1) -> Var:
+    """The smallest entry along ``axis`` (the last): -max(-x) (a composite)."""
+    return -max(-_var(x, "min"), axis)
+
+
+def stack(xs, axis: int = 0) -> Var:
+    """Values of the same shape joined along a new axis (a composite: each reshaped with an
+    axis of size 1 there, then concatenated)."""
+    if not isinstance(xs, (list, tuple)) or not xs:
+        raise UnrollError(f"ur.stack takes a non-empty list of circuit values, not "
+                          f"{type(xs).__name__} {xs!r:.40}")
+    xs = [_var(x, "stack") for x in xs]
+    shape = xs[0].shape
+    for x in xs[1:]:
+        if x.shape != shape:
+            raise ShapeError(f"ur.stack: {x!r} has shape {x.shape}, but {xs[0]!r} has {shape}; "
+                             "stacked values must have one shape")
+    r = len(shape) + 1
+    axis = integer(axis, "ur.stack: axis")
+    if not -r <= axis < r:
+        raise ShapeError(f"ur.stack: axis {axis} is out of range for the result's rank {r}")
+    axis %= r
+    new = shape[:axis] + (1,) + shape[axis:]
+    return concat([reshape(x, new) for x in xs], axis=axis - r)
+
+
 def _real(v, what: str) -> float:
     if isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(v):
         raise UnrollError(f"{what} must be a finite number, not {v!r:.40}")
@@ -912,9 +949,8 @@ def matmul(a, b) -> Var:
 
 
 def _pow(x, p):
-    if isinstance(p, Var):
-        raise UnrollError(f"{x!r} ** {p!r}: only a constant exponent is supported; "
-                          "write ur.exp(p * ur.log(x)) for a variable one")
+    if isinstance(p, Var):                       # a ** b = exp(b log a), for a > 0
+        return exp(p * log(x))
     try:
         finite = not isinstance(p, bool) and isinstance(p, numbers.Real) and \
             math.isfinite(float(p))
@@ -923,6 +959,18 @@ def _pow(x, p):
     if not finite:
         raise UnrollError(f"{x!r} ** {p!r:.40}: the exponent must be a finite number")
     return bind(pow_p, x, p=float(p))
+
+
+def _rpow(x, base):
+    """``base ** x`` for a constant base > 0: exp(x log base)."""
+    try:
+        ok = not isinstance(base, bool) and isinstance(base, numbers.Real) and \
+            math.isfinite(float(base)) and base > 0
+    except OverflowError:
+        ok = False
+    if not ok:
+        raise UnrollError(f"{base!r:.40} ** {x!r}: the base must be a finite number > 0")
+    return exp(x * math.log(float(base)))
 
 
 def _transpose(x) -> Var:
@@ -946,6 +994,7 @@ Var.__rtruediv__ = lambda a, b: bind(div_p, b, a)
 Var.__neg__ = lambda a: bind(neg_p, a)
 Var.__pos__ = lambda a: a
 Var.__pow__ = _pow
+Var.__rpow__ = lambda a, b: _rpow(a, b)
 Var.__matmul__ = lambda a, b: matmul(a, b)
 Var.__rmatmul__ = lambda a, b: matmul(b, a)
 Var.T = property(_transpose)
