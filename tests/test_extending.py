@@ -184,3 +184,33 @@ def test_reductions_stack_and_powers_against_numpy_and_finite_differences():
         ur.stack([x, ur.sum(x, axis=0)])
     with pytest.raises(ur.UnrollError, match="base must be a finite number > 0"):
         (-2.0) ** x
+
+
+def test_dropout_is_a_seeded_mask_input():
+    c = ur.Circuit("drop")
+    x = c.input("x", (6,))
+    h = c.state("h", (6,))
+    h.next = ur.tanh(c.param("W", (6, 6)) @ ur.dropout(h.prev, "m") + x)
+    c.loss(ur.sum(h * h))
+    g = c.unroll(steps=4)
+    p, xs = c.init_params(seed=0), np.random.default_rng(1).normal(size=(4, 3, 6))
+    m1 = ur.dropout_masks(g, rate=0.3, seed=7, batch=3)
+    m2 = ur.dropout_masks(g, rate=0.3, seed=7, batch=3)
+    assert set(np.unique(m1["m"])) == {0.0, 1 / 0.7}
+    a, b = g.value_and_grad(p, x=xs, **m1), g.value_and_grad(p, x=xs, **m2)
+    assert a[0] == b[0] and np.array_equal(a[1]["W"], b[1]["W"])     # same mask, same result
+    other = g.value_and_grad(p, x=xs, **ur.dropout_masks(g, 0.3, seed=8, batch=3))
+    assert other[0] != a[0]
+    plain = ur.Circuit("plain")
+    px = plain.input("x", (6,))
+    ph = plain.state("h", (6,))
+    ph.next = ur.tanh(plain.param("W", (6, 6)) @ ph.prev + px)
+    plain.loss(ur.sum(ph * ph))
+    ev = g.value_and_grad(p, x=xs, **ur.dropout_masks(g, 0.3, train=False, batch=3))
+    ref = plain.unroll(steps=4).value_and_grad(p, x=xs)
+    assert np.isclose(ev[0], ref[0]) and np.allclose(ev[1]["W"], ref[1]["W"])
+    assert ur.gradcheck(g, p, x=xs, **m1).ok
+    with pytest.raises(ur.UnrollError, match="rate must be < 1"):
+        ur.dropout_masks(g, 1.0)
+    with pytest.raises(ur.UnrollError, match="has no ur.dropout"):
+        ur.dropout_masks(plain.unroll(steps=2), 0.5)

@@ -165,6 +165,7 @@ class Circuit:
         self.params: dict[str, ParamSpec] = {}
         self.states: dict[str, StateSpec] = {}
         self.outputs: dict[str, tuple] = {}     # name -> (op node, at)
+        self.dropout: dict = {}                 # mask input of ur.dropout -> its shape
         self.losses: list[tuple] = []           # (op node, at)
         self.shown: set = set()                 # named values the textbook view draws
         self._version = 0                       # bumped on every change (schedule cache)

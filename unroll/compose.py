@@ -47,6 +47,7 @@ def chain(first: Graph, second: Graph, links: dict, name: str | None = None) -> 
                 _merge(g.static_inputs, {k: v}, "static inputs", m)
         g.zero_defaults |= {k for k in part.zero_defaults if k in g.static_inputs}
         g.output_at.update(part.output_at)
+        g.dropout.update(part.dropout)
         for k, d in part.states.items():
             g.states[f"{part.name}.{k}"] = {t: m.value(v) for t, v in d.items()}
             g.directions[f"{part.name}.{k}"] = part.directions.get(k, "forward")

@@ -14,7 +14,7 @@ import numpy as np
 from . import backends
 from .errors import CircuitError, ResourceError, available_memory, gib, integer
 
-__all__ = ["init_params", "initialize", "INITIALIZERS"]
+__all__ = ["init_params", "initialize", "INITIALIZERS", "dropout_masks"]
 
 
 def _fan_in(shape) -> int:
@@ -115,4 +115,26 @@ def init_params(circuit, seed: int = 0, dtype="float64", xp=None) -> dict:
         init = spec.init if spec is not None else "zeros"       # initial-state parameters
         arr = initialize(name, shape, init, seed, dtype)
         out[name] = arr if xp is None else xp.asarray(arr)
+    return out
+
+
+def dropout_masks(g, rate: float, seed: int = 0, batch: int = 1, train: bool = True) -> dict:
+    """Masks for every :func:`dropout` of graph ``g``: {name: (T, batch, ...) array} of 0 and
+    1/(1 - rate) (ones with ``train=False``), from a seeded generator."""
+    from .errors import UnrollError, flag, number
+    rate = number(rate, "dropout_masks: rate", 0.0, below=1.0)
+    seed = integer(seed, "dropout_masks: seed", 0)
+    batch = integer(batch, "dropout_masks: batch", 1)
+    train = flag(train, "dropout_masks: train")
+    names = getattr(g, "dropout", None)
+    if not names:
+        raise UnrollError(f"dropout_masks: {getattr(g, 'name', g)!r:.40} has no ur.dropout")
+    rng = np.random.default_rng(seed)
+    out = {}
+    for name in sorted(names):
+        shape = (g.steps, batch) + tuple(names[name])
+        if train and rate > 0:
+            out[name] = (rng.random(shape) >= rate) / (1.0 - rate)
+        else:
+            out[name] = np.ones(shape)
     return out

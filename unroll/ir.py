@@ -73,6 +73,7 @@ class Graph:
         self.directions: dict[str, str] = {}    # state -> "forward" or "backward"
         self.delays: dict[str, int] = {}        # state -> its longest delay k (k initial rows)
         self.variables: dict = {}               # value name -> structure.Role (the picture)
+        self.dropout: dict = {}                 # mask input of ur.dropout -> its shape
         self.loss: Value | None = None          # total loss (unbatched scalar)
         self.step_losses: dict[int, Value] = {}  # t -> per-example loss at step t
         self.bounds: dict[str, int] = {}        # integer input -> number of classes

@@ -29,7 +29,7 @@ __all__ = ["tanh", "sigmoid", "relu", "exp", "log", "softmax", "log_softmax", "s
            "concat", "split", "softmax_cross_entropy", "mse", "one_hot", "hardmax", "stop_gradient",
            "matmul", "reshape", "primitive", "unregister", "sin", "cos", "abs", "sqrt", "square",
            "softplus", "maximum", "minimum", "clip", "leaky_relu", "elu", "swish", "gelu",
-           "where", "max", "min", "stack"]
+           "where", "max", "min", "stack", "dropout"]
 
 
 # --- shape helpers ---------------------------------------------------------------------------
@@ -869,6 +869,46 @@ def stack(xs, axis: int = 0) -> Var:
     axis %= r
     new = shape[:axis] + (1,) + shape[axis:]
     return concat([reshape(x, new) for x in xs], axis=axis - r)
+
+
+def dropout(x, name: str) -> Var:
+    """Inverted dropout with its mask an input of the graph: ``x · m(t)``, where the circuit
+    input ``name`` (x's shape, per step) holds 0 or 1/(1 - rate) per entry. Pass
+    :func:`dropout_masks` at run time: seeded, so the same masks give the same gradients;
+    ``train=False`` gives masks of ones (evaluation).
+
+    Parameters
+    ----------
+    x : Var
+        A float value of a circuit.
+    name : str
+        The name of the mask input it declares.
+
+    Returns
+    -------
+    Var
+
+    Examples
+    --------
+    >>> import numpy as np, unroll as ur
+    >>> c = ur.Circuit("drop")
+    >>> x = c.input("x", (4,))
+    >>> _ = c.output("y", ur.dropout(x, "m"))
+    >>> g = c.unroll(steps=2)
+    >>> m = ur.dropout_masks(g, rate=0.5, seed=0, batch=1)
+    >>> sorted(np.unique(m["m"]))
+    [np.float64(0.0), np.float64(2.0)]
+    >>> g.run({}, x=np.ones((2, 1, 4)), **ur.dropout_masks(g, 0.5, train=False))["y"].sum()
+    np.float64(8.0)
+    """
+    x = _var(x, "dropout")
+    c = x.builder
+    if not hasattr(c, "input"):
+        raise UnrollError("ur.dropout declares its mask as an input: use it while declaring a "
+                          "circuit")
+    mask = c.input(name, x.shape)
+    c.dropout[name] = x.shape
+    return x * mask
 
 
 def _real(v, what: str) -> float:

@@ -121,6 +121,7 @@ class _Unroller:
         self.g = g = Graph(c.name, steps)
         g.circuit = c
         g.variables = variables(c)
+        g.dropout = dict(c.dropout)
         self.vals: dict = {}                 # node -> [Value or tuple per t] (or Value if once)
         self.once: dict = {}                 # static op node -> Value (computed once)
         self.init: dict = {}                 # state name -> {t: Value} for t outside 1..τ
