@@ -30,6 +30,7 @@ import unroll as ur
 import unroll.testing as ut
 from unroll.checkpoint import reach
 from unroll.compile import target as targets
+from unroll.testing.circuits import COMPOSITE_OPS
 from unroll.testing.reference import resolve
 
 TOL = dict(rtol=1e-10, atol=1e-12)
@@ -276,4 +277,5 @@ def test_the_generator_draws_every_feature_and_every_primitive():
             "int-input", "int-static", "rank:0", "rank:1", "rank:2", "broadcast:ranks",
             "unbatched-in-step", "at:last", "at:steps", "loss:sum", "loss:mse", "loss:ce"}
     want |= {f"prim:{n}" for n in ut.drawable_primitives()}
+    want |= {f"composite:{n}" for n in COMPOSITE_OPS}
     assert want <= seen, sorted(want - seen)

@@ -88,6 +88,7 @@ class _Gen:
 
     def __init__(self, draw, steps: int, max_ops: int, prims: list):
         self.draw, self.prims, self.max_ops = draw, prims, max_ops
+        self.composites = False
         self.c = ur.Circuit("random")
         self.spec = Spec(steps)
         self.var: dict = {}                    # Expr -> its Var in the circuit
@@ -202,8 +203,10 @@ class _Gen:
     # --- the registry's primitives -----------------------------------------------------------------
 
     def operation(self, pool: list) -> None:
-        """One primitive from the registry on operands its domain asks for; its float results
-        join the pools."""
+        """One primitive from the registry on operands its domain asks for (or, one time in
+        six, a composite helper of unroll.ops); its float results join the pools."""
+        if self.composites and self.int(0, 5) == 0:
+            return self.composite(pool)
         name = self.choice(self.prims)
         args, params = PRIMITIVES[name].domain(_Domain(self, pool))
         out = self.apply(name, list(args), **params)
@@ -213,6 +216,33 @@ class _Gen:
                 (pool if e.batched else self.unbatched_pool).append(e)
                 if not e.batched:
                     self.features.add("unbatched-in-step")
+
+
+    def composite(self, pool: list) -> None:
+        """A composite helper (``ur.swish``, ``ur.where``, ``a ** b``, ``ur.max``, ...) on
+        values of the step, with its NumPy formula in the reference."""
+        name = self.choice(sorted(COMPOSITE_OPS))
+        build, positive, nargs = COMPOSITE_OPS[name]
+        d = _Domain(self, pool)
+        s = self.shape(1 if name in ("max", "min") else 0, 2)
+        lo = 0.5 if positive else -2.0
+        args = [d.array(s, lo, 2.0)] + [d.array(s, -1.0 if not positive else 0.5, 1.5)
+                                        for _ in range(nargs - 1)]
+        vs = build(*[self.var[a] for a in args])
+        e = Expr(f"composite:{name}", tuple(args), {}, tuple(vs.shape), vs.batched, vs.dtype)
+        self.var[e] = vs
+        self.features.add(f"composite:{name}")
+        (pool if e.batched else self.unbatched_pool).append(e)
+
+
+#: composite helpers the generator applies: name -> (build on Vars, positive operands?, arity)
+COMPOSITE_OPS = {
+    "square": (ur.square, False, 1), "clip": (lambda x: ur.clip(x, -0.5, 0.7), False, 1),
+    "leaky_relu": (lambda x: ur.leaky_relu(x, 0.05), False, 1), "elu": (ur.elu, False, 1),
+    "swish": (ur.swish, False, 1), "gelu": (ur.gelu, False, 1),
+    "where": (lambda x, y: ur.where(x > 0.0, x, y), False, 2),
+    "pow": (lambda x, y: x ** y, True, 2), "max": (ur.max, False, 1), "min": (ur.min, False, 1),
+}
 
 
 class _Domain:
@@ -285,6 +315,7 @@ def _random_circuits(draw, max_states, max_delay, max_steps, max_ops, primitives
                      inits):
     steps = draw(st.integers(1, max_steps))
     g = _Gen(draw, steps, max_ops, primitives or drawable_primitives())
+    g.composites = primitives is None         # all of the API, or only the named primitives
     c, spec = g.c, g.spec
     # inputs
     xs = []

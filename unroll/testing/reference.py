@@ -193,6 +193,29 @@ OPS = {
 }
 
 
+#: the composite helpers of unroll.ops the random circuits apply (``composite:<name>``), each
+#: as its textbook formula in NumPy
+COMPOSITES = {
+    "square": lambda x: x * x,
+    "clip": lambda x: np.clip(x, -0.5, 0.7),
+    "leaky_relu": lambda x: np.where(x > 0, x, 0.05 * x),
+    "elu": lambda x: np.where(x > 0, x, np.expm1(np.minimum(x, 0.0))),
+    "swish": lambda x: x * _sigmoid(x),
+    "gelu": lambda x: 0.5 * x * (1.0 + np.tanh(np.sqrt(2.0 / np.pi) * (x + 0.044715 * x ** 3))),
+    "where": lambda x, y: np.where(x > 0, x, y),
+    "pow": lambda x, y: x ** y,
+    "max": lambda x: np.max(x, axis=-1),
+    "min": lambda x: np.min(x, axis=-1),
+}
+
+
+def _composite(name):
+    f = COMPOSITES[name]
+    if name in ("max", "min"):
+        return lambda args: f(args[0][0])
+    return _elementwise(f)
+
+
 def _registered(name):
     """A primitive without an entry above: its own forward rule on NumPy."""
     from .. import backends
@@ -277,7 +300,8 @@ def evaluate(spec: Spec, params: dict, inputs: dict, *, start: int = 0, stop=Non
             val = (a, np.ndim(a) > len(e.shape))
         else:                         # batched if its operands make it so at this step
             args = [(*ev(x, t), x.shape) for x in e.args]
-            fn = OPS.get(op) or _registered(op)
+            fn = OPS.get(op) or (_composite(op[10:]) if op.startswith("composite:")
+                                 else _registered(op))
             a = fn(args, **e.params)
             val = (a, None if isinstance(a, tuple) else np.ndim(a) > len(e.shape))
         memo[key] = val
