@@ -29,7 +29,8 @@ STAGES = [
     ["optim", "training", "weights"],
     ["render.richtext", "render.backend", "render.circuit", "render.unrolled", "render"],
     # users of the public API: they import the package itself (import unroll as ur)
-    ["models.cells", "models.layers", "models.textbook", "models.generate", "models",
+    ["models.cells", "models.layers", "models.textbook", "models.attention", "models.generate",
+     "models",
      "interop", "testing.spec", "testing.draws", "testing.reference", "testing.circuits",
      "testing.primitives",
      "testing", "", "__main__"],

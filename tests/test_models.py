@@ -287,3 +287,49 @@ def test_generation_errors():
         M.generate(c, p, [0, 7], 3)
     with pytest.raises(ur.InputError, match="steps must be an integer >= 0"):
         M.generate(c, p, [0], -1)
+
+
+def _attention_by_hand(p, x, y, attention):
+    """The attention encoder-decoder in plain NumPy (teacher forcing), one sequence."""
+    n_x, H = len(x), p["W_f"].shape[0]
+    f, b = np.zeros((n_x + 2, H)), np.zeros((n_x + 2, H))
+    for t in range(1, n_x + 1):
+        f[t] = np.tanh(p["W_f"] @ f[t - 1] + p["U_f"] @ x[t - 1])
+    for t in range(n_x, 0, -1):
+        b[t] = np.tanh(p["W_b"] @ b[t + 1] + p["U_b"] @ x[t - 1])
+    E = np.concatenate([f[1:n_x + 1], b[1:n_x + 1]], axis=1)
+    K = p["V"].shape[0]
+    s, fb, loss, alphas, outs = np.zeros(H), np.zeros(K), 0.0, [], []
+    for t in range(len(y)):
+        if attention == "additive":
+            e = np.tanh(E @ p["U_a"].T + p["W_a"] @ s) @ p["v_a"]
+        else:
+            e = E @ (p["W_a"] @ s)
+        a = np.exp(e - e.max())
+        a /= a.sum()
+        s = np.tanh(p["W_d"] @ s + p["U_d"] @ fb + p["C_d"] @ (a @ E) + p["b_d"])
+        o = p["V"] @ s + p["c"]
+        loss += np.log(np.exp(o - o.max()).sum()) + o.max() - o[y[t]]
+        fb = np.eye(K)[y[t]]
+        alphas.append(a)
+        outs.append(o)
+    return loss, np.array(alphas), np.array(outs)
+
+
+@pytest.mark.parametrize("attention", ["additive", pytest.param("dot", id="dotproduct")])
+def test_attention_seq2seq_matches_numpy_and_finite_differences(attention):
+    m = ur.models.attention_seq2seq(3, 4, 5, input_steps=4, attention=attention)
+    g = m.unroll(4, 3)
+    rng = np.random.default_rng(2)
+    p = {k: v + 0.3 * rng.standard_normal(v.shape) for k, v in m.init_params(seed=1).items()}
+    x, y = rng.standard_normal((4, 3)), np.array([1, 4, 0])
+    out = g.run(p, x=x, y=y)
+    loss, alphas, outs = _attention_by_hand(p, x, y, attention)
+    assert np.isclose(float(out["loss"]), loss, rtol=1e-10)
+    assert np.allclose(out["alpha"], alphas, atol=1e-12) and np.allclose(out["o"], outs)
+    assert ur.gradcheck(g, p, mode="directional", x=x, y=y).ok
+    li, gi = g.value_and_grad(p, x=x, y=y, executor="interpret")
+    lc, gc = g.value_and_grad(p, x=x, y=y)
+    assert np.isclose(li, lc) and all(np.allclose(gi[k], gc[k]) for k in p)
+    with pytest.raises(ur.CircuitError, match="attends over n_x = 4"):
+        m.unroll(5, 3)

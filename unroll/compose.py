@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from .errors import CircuitError, ShapeError
 from .ir import Eqn, Graph, Value
-from .ops import add_p
+from .ops import add_p, concat_p, reshape_p
 
 __all__ = ["chain"]
 
@@ -21,7 +21,9 @@ def chain(first: Graph, second: Graph, links: dict, name: str | None = None) -> 
     Parameters
     ----------
     links : dict
-        ``{static input of second: Value of first}``, e.g. ``{"C": enc.states["h"][n]}``.
+        ``{static input of second: Value of first}``, e.g. ``{"C": enc.states["h"][n]}``;
+        or a list of Values of one shape, stacked along a new first axis (every encoder
+        state, ``[enc.states["h"][t] for t in 1..n]``, for attention).
 
     Returns
     -------
@@ -30,9 +32,14 @@ def chain(first: Graph, second: Graph, links: dict, name: str | None = None) -> 
         renamed ``<graph name>.<value name>``; the loss is the sum of both losses.
     """
     g = Graph(name or f"{first.name}+{second.name}", first.steps + second.steps)
-    for k, v in links.items():
+    stacks = []
+    for k, v in list(links.items()):
         if k not in second.static_inputs:
             raise CircuitError(f"chain: {second.name} has no static input {k!r} to link")
+        if isinstance(v, (list, tuple)):
+            v, eqns = _stacked(first, k, v)
+            links = {**links, k: v}
+            stacks += eqns
         if v.aval.shape != second.static_inputs[k].aval.shape:
             raise ShapeError(f"chain: {second.name}'s input {k} has shape "
                              f"{second.static_inputs[k].shape}, but {v!r} of {first.name} has "
@@ -54,6 +61,9 @@ def chain(first: Graph, second: Graph, links: dict, name: str | None = None) -> 
             g.delays[f"{part.name}.{k}"] = part.delays.get(k, 1)
         g.eqns += [Eqn(e.prim, tuple(m.value(x) for x in e.inputs), e.params,
                        tuple(m.value(v) for v in e.outs), e.step) for e in part.eqns]
+        if part is first:                 # the stacked links, once the first part is done
+            g.eqns += [Eqn(e.prim, tuple(m.value(x) for x in e.inputs), e.params,
+                           tuple(m.value(v) for v in e.outs), e.step) for e in stacks]
     losses = [m.value(p.loss) for p, m in zip((first, second), maps) if p.loss is not None]
     if len(losses) == 2:
         g.loss = Value("L", None, losses[0].aval)
@@ -68,6 +78,27 @@ def chain(first: Graph, second: Graph, links: dict, name: str | None = None) -> 
             g.variables[key] = r._replace(row=base + r.row)
         base = 1 + max((r.row for r in g.variables.values()), default=-1)
     return g
+
+
+def _stacked(first: Graph, k: str, values) -> tuple:
+    """Values of ``first`` of one shape, stacked along a new first axis: (Value, equations)."""
+    if not values or not all(isinstance(v, Value) for v in values):
+        raise CircuitError(f"chain: the link {k!r} must be a Value or a non-empty list of "
+                           "Values of the first graph")
+    shape = values[0].aval.shape
+    if any(v.aval.shape != shape for v in values):
+        raise ShapeError(f"chain: the values linked to {k} have different shapes "
+                         f"({sorted({v.aval.shape for v in values})}); stacking needs one")
+    rank, step, eqns, rows = len(shape), first.steps, [], []
+    for i, v in enumerate(values):
+        params = {"shape": (1,) + tuple(shape), "old": tuple(shape)}
+        r = Value(f"{k}.row{i}", None, reshape_p.shape(v.aval, **params))
+        eqns.append(Eqn(reshape_p, (v,), params, (r,), step))
+        rows.append(r)
+    params = {"axis": -(rank + 1), "rank": rank + 1}
+    out = Value(k, None, concat_p.shape(*[r.aval for r in rows], **params))
+    eqns.append(Eqn(concat_p, tuple(rows), params, (out,), step))
+    return out, eqns
 
 
 class _Renamer:

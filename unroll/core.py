@@ -303,6 +303,8 @@ def bind(prim, *args, **params):
     if not isinstance(prim, Primitive):
         prim = PRIMITIVES[prim]
     name = prim.name
+    if prim.nargs is not None and len(args) != prim.nargs:
+        raise UnrollError(f"{name} takes {prim.nargs} operand(s), not {len(args)}")
     ops = [_as_operand(a) for a in args]
     builders = {id(o.builder): o.builder for o in ops if isinstance(o, Var)}
     if not builders:

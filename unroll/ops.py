@@ -23,7 +23,7 @@ import numbers
 
 from .core import (FLOAT, INT, PRIMITIVES, Aval, Primitive, ShapeMismatch, Var, _as_operand, _describe,
                    _where, bind, defprim, normalize_index)
-from .errors import ShapeError, UnrollError, flag, integer
+from .errors import ShapeError, UnrollError, flag, integer, suggest
 
 __all__ = ["tanh", "sigmoid", "relu", "exp", "log", "softmax", "log_softmax", "sum", "mean",
            "concat", "split", "softmax_cross_entropy", "mse", "one_hot", "hardmax", "stop_gradient",
@@ -1123,11 +1123,45 @@ def primitive(name: str, forward, vjp, *, shape=None, fmt: str | None = None, co
     if vjp is not None and not callable(vjp):
         raise UnrollError(f"ur.primitive {name}: vjp must be a function "
                           "(g, out, *operands, **params) -> cotangents, or None")
+    try:
+        sig = list(inspect.signature(forward).parameters.values())
+    except (TypeError, ValueError):                 # pragma: no cover - builtins
+        sig = []
+    if not sig or sig[0].kind not in (sig[0].POSITIONAL_ONLY, sig[0].POSITIONAL_OR_KEYWORD):
+        raise UnrollError(f"ur.primitive {name}: forward takes the array namespace first, "
+                          "forward(xp, *arrays, **params): write lambda xp, x: ...")
+    ps = sig[1:]
     if nargs is None:
-        ps = list(inspect.signature(forward).parameters.values())[1:]
         nargs = builtins.sum(p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and
                              p.default is p.empty for p in ps)
     nargs = integer(nargs, f"ur.primitive {name}: nargs", 0)
+    if nargs == 0 and shape is None:
+        raise UnrollError(f"ur.primitive {name}: forward takes no array after xp; an "
+                          "elementwise primitive takes at least one (lambda xp, x: ...)")
+    kwargs = {p.name for p in ps if p.kind is p.KEYWORD_ONLY or p.default is not p.empty}
+    open_kw = any(p.kind is p.VAR_KEYWORD for p in ps)
+    if isinstance(code, str):                        # a template must fit the operands
+        try:
+            code.format(*[f"a{i}" for i in range(nargs)], **{k: 0 for k in kwargs})
+        except (IndexError, KeyError) as e:
+            raise UnrollError(f"ur.primitive {name}: the code template {code!r} does not fit "
+                              f"{nargs} operand(s) ({{0}}..{{{nargs - 1}}}) and the params "
+                              f"{sorted(kwargs)} ({type(e).__name__}: {e})") from None
+    if shape is None:                                # elementwise: try the forward rule once
+        from . import backends
+        from .backends import numpy as host
+        ns = backends.get(host.module(), host.module().float64)
+        probe = [ns.asarray([[0.1, 0.2, 0.3], [0.6, 0.7, 0.9]])] * nargs
+        try:
+            got = forward(ns, *probe)
+        except Exception as e:
+            raise UnrollError(f"ur.primitive {name}: forward(xp, {', '.join(['x'] * nargs)}) "
+                              f"failed on (2, 3) arrays: {type(e).__name__}: {e}") from None
+        if not hasattr(got, "shape") or tuple(got.shape) != (2, 3):
+            raise UnrollError(f"ur.primitive {name}: forward returned "
+                              f"{type(got).__name__} of shape {getattr(got, 'shape', None)} "
+                              "for (2, 3) operands; an elementwise primitive returns an array "
+                              "of its operands' shape (else give shape=...)")
     for what, v in (("fmt", fmt), ("doc", doc)):
         if v is not None and not isinstance(v, str):
             raise UnrollError(f"ur.primitive {name}: {what} must be a str, not {v!r:.40}")
@@ -1145,6 +1179,11 @@ def primitive(name: str, forward, vjp, *, shape=None, fmt: str | None = None, co
                 views=flag(views, f"ur.primitive {name}: views"), doc=doc or name)
 
     def op(*operands, **params):
+        bad = [k for k in params if k not in kwargs] if not open_kw else []
+        if bad:
+            raise UnrollError(f"{name}() has no parameter {bad[0]!r}"
+                              f"{suggest(bad[0], kwargs)}; its forward takes "
+                              f"{', '.join(sorted(kwargs)) or 'none'}")
         return bind(p, *operands, **params)
     op.__name__ = op.__qualname__ = name
     op.__doc__ = doc or f"The primitive {name} (defined with ur.primitive)."

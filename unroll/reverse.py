@@ -198,7 +198,34 @@ class _Transform:
         single = e.prim.nouts == 1
         gv = var(gs[0]) if single else tuple(None if x is None else var(x) for x in gs)
         outs = var(e.outs[0]) if single else tuple(var(o) for o in e.outs)
-        cts = e.prim.vjp(gv, outs, *[var(x) for x in e.inputs], **e.params)
+        try:
+            cts = e.prim.vjp(gv, outs, *[var(x) for x in e.inputs], **e.params)
+        except (TypeError, ValueError, AttributeError) as err:
+            if isinstance(err, UnrollError):
+                raise
+            raise UnrollError(f"the VJP rule of primitive {e.prim.name} failed on {e!r}: "
+                              f"{type(err).__name__}: {err}; it is called as vjp(g, out, "
+                              f"{', '.join(f'x{i}' for i in range(len(e.inputs)))}"
+                              f"{', **params' if e.params else ''})") from None
+        if not isinstance(cts, (tuple, list)) or len(cts) != len(e.inputs):
+            got = (f"{len(cts)} cotangents" if isinstance(cts, (tuple, list))
+                   else f"{type(cts).__name__} (not a tuple)")
+            raise UnrollError(f"the VJP rule of primitive {e.prim.name} returned {got} for "
+                              f"{len(e.inputs)} operand(s); return a tuple with one cotangent "
+                              "per operand (None for one without a gradient), e.g. (g * x,)")
+        for x, c in zip(e.inputs, cts):
+            if c is None or type(x) is not Value or x not in active:
+                continue
+            if not isinstance(c, Var):
+                raise UnrollError(f"the VJP rule of primitive {e.prim.name} returned "
+                                  f"{type(c).__name__} {c!r:.40} for operand {x!r}; cotangents "
+                                  "are expressions of g, out and the operands (or None)")
+            if len(c.shape) < len(x.aval.shape) or any(
+                    m != 1 and n != m for n, m in zip(c.shape[::-1], x.aval.shape[::-1])):
+                raise UnrollError(f"the VJP rule of primitive {e.prim.name} returned a "
+                                  f"cotangent of shape {c.shape} for operand {x!r} of shape "
+                                  f"{x.aval.shape}; a cotangent has its operand's shape (or "
+                                  "the result's, when the operand was broadcast)")
         cts = [None if c is None or type(x) is not Value or x not in active
                else _unbroadcast(c, x).node for x, c in zip(e.inputs, cts)]
         self.created.update(id(v) for q in self.gg.eqns[mark:] for v in q.outs)

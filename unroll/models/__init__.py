@@ -18,7 +18,8 @@ from .generate import generate
 from .layers import gru, lstm, rnn, stacked, torch_names
 from .textbook import (EncoderDecoder, bidirectional, conditioned, elman, encoder_decoder,
                        jordan, many_to_one, teacher_forcing)
+from .attention import AttentionSeq2Seq, attention_seq2seq
 
 __all__ = ["elman", "jordan", "many_to_one", "teacher_forcing", "conditioned", "bidirectional",
-           "encoder_decoder", "EncoderDecoder", "rnn", "lstm", "gru", "stacked", "generate",
+           "encoder_decoder", "EncoderDecoder", "attention_seq2seq", "AttentionSeq2Seq", "rnn", "lstm", "gru", "stacked", "generate",
            "rnn_cell", "lstm_cell", "gru_cell", "LSTM_VARIANTS", "torch_names", "torch_init"]
