@@ -487,7 +487,7 @@ case(E, "empty batch B=0", lambda: G.run(P, x=np.ones((4, 0, 4)), y=np.ones((4, 
 case(E, "unknown input 'z'", lambda: G.run(P, x=XS, y=YS, z=XS), InputError, 'z')
 case(E, "misspelled input 'xx'", lambda: G.run(P, xx=XS, y=YS), InputError, 'xx')
 case(E, "param given as input U=", lambda: G.run(P, x=XS, y=YS, U=P["U"]), InputError, 'input')
-case(E, "executor='fast' (not run's option)", lambda: G.run(P, x=XS, y=YS, executor="fast"), InputError, 'executor')
+case(E, "executor='fast' (an unknown executor)", lambda: G.run(P, x=XS, y=YS, executor="fast"), UnrollError, 'executor')
 case(E, "return_state='yes'", lambda: G.run(P, return_state="yes", x=XS, y=YS), UnrollError, 'return_state')
 case(E, "h0 wrong shape (5,)", lambda: G.run(P, x=XS, y=YS, h0=np.ones(5)), InputError, 'h0')
 case(E, "h0 NaN", lambda: G.run(P, x=XS, y=YS, h0=np.full(3, np.nan)), NonFiniteError, 'h0')
@@ -1111,6 +1111,33 @@ def _int_model():
     return c
 
 
+_COUNT = [0]
+
+
+def _vjp_case(vjp):
+    """A circuit through a fresh primitive with this VJP, differentiated (then unregistered)."""
+    _COUNT[0] += 1
+    op = ur.primitive(f"vjp_case{_COUNT[0]}", lambda xp, x: x / (1 + xp.abs(x)), vjp)
+    try:
+        c = ur.Circuit("q")
+        x = c.input("x", (3,))
+        h = c.state("h", (3,))
+        h.next = op(c.param("W", (3, 3)) @ h.prev + x)
+        c.loss(ur.sum(h))
+        return c.unroll(steps=2).value_and_grad(c.init_params(), x=np.ones((2, 3)))
+    finally:
+        ur.unregister(op)
+
+
+def _lrelu(*args, **kw):
+    """A parametric primitive applied to ``args`` (then unregistered)."""
+    op = ur.primitive("lrelu_case", lambda xp, x, alpha=0.1: xp.maximum(x, alpha * x), None)
+    try:
+        return op(*args, **kw)
+    finally:
+        ur.unregister(op)
+
+
 def _ro(a):
     a = a.copy()
     a.setflags(write=False)
@@ -1198,3 +1225,17 @@ E = "g.run"
 case(E, "run(outputs=['oo'])", lambda: G.run(P, x=XS, outputs=["oo"]), InputError, "'oo'")
 case(E, "run(outputs='o') without targets (control)", lambda: G.run(P, x=XS, outputs="o"), check=lambda r: list(r) == ["o"] and r["o"].shape == (4, 4))
 case(E, "run(outputs=['loss']) without targets", lambda: G.run(P, x=XS, outputs=["loss"]), InputError, "missing input y")
+
+E = "ur.primitive"
+case(E, "a VJP with no cotangent", lambda: _vjp_case(lambda g, out, x: ()), UnrollError, "returned 0 cotangents")
+case(E, "a VJP returning None", lambda: _vjp_case(lambda g, out, x: None), UnrollError, "not a tuple")
+case(E, "a VJP returning a bare value", lambda: _vjp_case(lambda g, out, x: g), UnrollError, "not a tuple")
+case(E, "a VJP cotangent of the wrong shape", lambda: _vjp_case(lambda g, out, x: (ur.sum(g),)), UnrollError, "cotangent of shape")
+case(E, "a VJP with the wrong signature", lambda: _vjp_case(lambda g, x: (g,)), UnrollError, "VJP rule of primitive")
+case(E, "a forward of the wrong shape", lambda: ur.primitive("bad_f1", lambda xp, x: xp.sum(x, axis=-1), None), UnrollError, "shape")
+case(E, "a forward returning a list", lambda: ur.primitive("bad_f2", lambda xp, x: [x], None), UnrollError, "list")
+case(E, "a forward without xp", lambda: ur.primitive("bad_f3", lambda x: x, None), UnrollError, "xp")
+case(E, "a template that does not fit", lambda: ur.primitive("bad_f4", lambda xp, x: x * 1.0, None, code="{0} + {1}"), UnrollError, "does not fit")
+case(E, "a misspelt parameter", lambda: _lrelu(fresh()[1], alfa=0.2), UnrollError, "'alpha'")
+case(E, "too many operands", lambda: _lrelu(fresh()[1], fresh()[1]), UnrollError, "operand")
+case(E, "np.tanh of a circuit value", lambda: np.tanh(fresh()[1]), UnrollError, "ur.tanh")

@@ -89,7 +89,8 @@ def _selected(g: Graph, outputs) -> list:
     return list(dict.fromkeys(outputs))
 
 
-def run(g: Graph, params: dict, return_state: bool = False, outputs=None, **inputs) -> dict:
+def run(g: Graph, params: dict, return_state: bool = False, outputs=None,
+        executor: str = "compiled", **inputs) -> dict:
     """Forward pass of ``g``.
 
     Parameters
@@ -101,11 +102,15 @@ def run(g: Graph, params: dict, return_state: bool = False, outputs=None, **inpu
         nearest that end in time order, shape (B, k, ...): h(τ-k+1), ..., h(τ) forward and
         h(1), ..., h(k) backward (as a state's initial value is read: its rows are h(1-k), ...,
         h(0) forward and h(τ+1), ..., h(τ+k) backward).
+    outputs : list of str, optional
+        Only these outputs (and ``"loss"`` if named); inputs none of them reads may be left
+        out, so a model predicts without its targets.
+    executor : "compiled", "interpret" or a registered code target
 
     Returns
     -------
     dict
-        Every output (shape (T, B, ...), or (T, ...) without a batch axis; (B, ...) for an
+        Every output (or those asked for) (shape (T, B, ...), or (T, ...) without a batch axis; (B, ...) for an
         output declared ``at="last"``) and ``"loss"`` if the circuit has a loss.
     """
     return_state = flag(return_state, "run(return_state=...)")
@@ -120,7 +125,9 @@ def run(g: Graph, params: dict, return_state: bool = False, outputs=None, **inpu
                 for x in e.inputs}
         unread = {k for k, xs in g.seq_inputs.items() if xs[0] not in read}
         unread |= {k for k, v in g.static_inputs.items() if v not in read}
-    bound = bind_arguments(g, params, inputs, options=("return_state", "outputs"),
+    if executor != "interpret":
+        get_target(executor)                   # an unknown one is named before any work
+    bound = bind_arguments(g, params, inputs, options=("return_state", "outputs", "executor"),
                            unread=unread)
     if not items and not return_state:
         raise UnrollError(f"{g.name} has no output and no loss, so run has nothing to return; "
@@ -129,7 +136,7 @@ def run(g: Graph, params: dict, return_state: bool = False, outputs=None, **inpu
     kind = "forward+state" if return_state else "forward"
     if outputs is not None:
         kind += ":" + ",".join(names)
-    arrays = _execute(g, items + _flat(finals), bound, kind)
+    arrays = _execute(g, items + _flat(finals), bound, kind, executor)
     res = _collect(g, bound, arrays[:len(items)], names)
     if return_state:
         res["state"] = _collect_state(bound, finals, arrays[len(items):])

@@ -165,7 +165,24 @@ class Var:
     each is a primitive, so :mod:`unroll.ops` defines them, with the primitives.
     """
     __slots__ = ("builder", "node")
-    __array_ufunc__ = None        # make NumPy scalars defer to our reflected operators
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        """NumPy arithmetic with a circuit value (``np.float64(2) * x``) is the circuit's own;
+        any other NumPy function on one is refused, naming the unroll function to use."""
+        ops = {"add": "add", "subtract": "sub", "multiply": "mul", "true_divide": "truediv",
+               "power": "pow", "matmul": "matmul"}
+        name = ops.get(ufunc.__name__)
+        if method == "__call__" and name and len(inputs) == 2 and not kwargs:
+            a, b = inputs
+            if isinstance(b, Var) and not isinstance(a, Var):
+                return getattr(b, f"__r{name}__")(a)
+            return getattr(a, f"__{name}__")(b)
+        if method == "__call__" and ufunc.__name__ == "negative" and len(inputs) == 1:
+            return -inputs[0]
+        hint = {"absolute": "abs", "maximum": "maximum", "minimum": "minimum"}.get(
+            ufunc.__name__, ufunc.__name__)
+        raise UnrollError(f"np.{ufunc.__name__} cannot compute on a circuit value while the "
+                          f"circuit is declared; use ur.{hint}(...) (NumPy computes on arrays, "
+                          "inside forward rules)")
 
     def __init__(self, builder, node):
         self.builder = builder

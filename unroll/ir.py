@@ -216,8 +216,10 @@ class Graph:
         params : dict
             name -> array, e.g. from :meth:`Circuit.init_params`.
         **inputs
-            Sequence inputs (T, B, ...) or (T, ...); static inputs (B, ...) or (...);
-            ``return_state=True`` adds each state's last value(s).
+            Sequence inputs (T, B, ...) or (T, ...); static inputs (B, ...) or (...).
+            Options: ``return_state=True`` adds each state's last value(s);
+            ``outputs=["o"]`` computes only those (no targets needed: prediction);
+            ``executor="interpret"`` runs the reference interpreter.
 
         Returns
         -------

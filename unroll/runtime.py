@@ -64,7 +64,8 @@ def _check_params(g: Graph, params: dict) -> None:
     for k, v in params.items():
         if k not in g.params:
             raise ParamError(f"unknown parameter {k!r}{suggest(str(k), g.params)} (the "
-                             f"graph's parameters: {', '.join(g.params)})")
+                             f"graph's parameters: {', '.join(g.params)}; one declared after "
+                             "the circuit was unrolled needs a new c.unroll(...))")
         want = g.params[k].shape
         if not hasattr(v, "shape"):
             raise ParamError(f"parameter {k} is a {type(v).__name__}, not an array of shape "
@@ -150,8 +151,10 @@ def bind_arguments(g: Graph, params: dict, inputs: dict, check_values: bool = Tr
             v = g.seq_inputs[k][0] if k in g.seq_inputs else g.static_inputs[k]
             lead = [f"T={len(g.seq_inputs[k])}"] if k in g.seq_inputs else []
             shape = ", ".join(lead + ["B"] + [str(n) for n in v.shape])
+            hint = ("; to compute outputs without it, ask for them: run(..., outputs=[...])"
+                    if "outputs" in options and g.loss is not None else "")
             raise InputError(f"missing input {k}: expected an array of shape ({shape}) of "
-                             f"{v.aval.dtype}s")
+                             f"{v.aval.dtype}s{hint}")
     fdt = _float_dtype(g, params)
     for k, a in inputs.items():
         if type(a).__module__.startswith("numpy.ma"):

@@ -14,7 +14,8 @@ from typing import NamedTuple
 
 from .circuit import Circuit, Node, init_shape
 from .core import FLOAT, Aval, Lit, no_gc
-from .errors import CircuitError, ResourceError, ShapeError, available_memory, gib
+from .errors import (CircuitError, ResourceError, ShapeError, available_memory, gib,
+                     suggest)
 from .ir import Eqn, Graph, Value
 from .structure import variables
 from .ops import (accumulate_p, batch_zeros_p, copy_p, index_p, mean_batch_p, part_p,
@@ -205,9 +206,10 @@ class _Unroller:
             return v
         if isinstance(init, str):
             if init not in self.c.statics:
-                where = " (it is a sequence input)" if init in self.c.inputs else ""
-                raise CircuitError(f"state {name}: init={init!r} must name a static input "
-                                   f"declared with per_step=False{where}")
+                where = " (it is a sequence input)" if init in self.c.inputs else \
+                    suggest(init, ["zeros", "param", *self.c.statics])
+                raise CircuitError(f"state {name}: init={init!r} must be 'zeros', 'param' or "
+                                   f"name a static input declared with per_step=False{where}")
             v = g.static_inputs[init]
         else:
             if init.builder is not self.c:

@@ -171,4 +171,5 @@ def _op_symbol(n: Node) -> str:
     for sym, show in ((" + ", "+"), (" - ", "−"), (" * ", "×"), (" / ", "÷"), (" @ ", "·")):
         if sym in fmt:
             return show
-    return fmt.split("(")[0] or n.prim.name
+    head = fmt.split("(")[0] if isinstance(fmt, str) else ""
+    return head if head and "{" not in head else n.prim.name
