@@ -333,3 +333,27 @@ def test_attention_seq2seq_matches_numpy_and_finite_differences(attention):
     assert np.isclose(li, lc) and all(np.allclose(gi[k], gc[k]) for k in p)
     with pytest.raises(ur.CircuitError, match="attends over n_x = 4"):
         m.unroll(5, 3)
+
+
+def test_the_alignment_of_a_trained_reverser_is_the_anti_diagonal(tmp_path):
+    """Trained to reverse 4 digits, the attention model looks at input n - t + 1 at output
+    step t: the alignment matrix is close to the anti-diagonal, and it draws as a heat map."""
+    K, n = 4, 4
+    m = ur.models.attention_seq2seq(K, 16, K, input_steps=n)
+    g = m.unroll(n, n)
+    p = m.init_params(seed=0)
+    rng = np.random.default_rng(0)
+    seqs = rng.integers(0, K, size=(300, n))
+    batches = [dict(x=np.eye(K)[s].transpose(1, 0, 2), y=s[:, ::-1].T)
+               for s in np.split(seqs, 10)]
+    ur.training.train(g, p, batches, ur.optim.Adam(p, lr=0.02), epochs=60, progress=False)
+    test = rng.integers(0, K, size=(50, n))
+    out = g.run(p, x=np.eye(K)[test].transpose(1, 0, 2), y=test[:, ::-1].T)
+    assert (out["o"].argmax(-1) == test[:, ::-1].T).mean() > 0.95
+    alpha = out["alpha"].mean(axis=1)                       # (decoder t, encoder j)
+    assert np.all(alpha.argmax(-1) == np.arange(n)[::-1])
+    path = ur.diagnostics.alignment(out["alpha"][:, 0], tmp_path / "alpha.png",
+                                    inputs=list(test[0]), outputs=list(test[0][::-1]))
+    assert path.read_bytes()[:4] == b"\x89PNG"
+    with pytest.raises(ur.RenderError, match="one sequence"):
+        ur.diagnostics.alignment(out["alpha"], tmp_path / "a.png")

@@ -22,7 +22,7 @@ from .errors import (AlgebraicLoopError, CircuitError, DTypeError, GradcheckErro
                      ParamError, RenderError, ResourceError, ShapeError, UnrollError)
 from .ir import Eqn, Graph, Value
 from .initializers import dropout_masks
-from .ops import (abs, clip, concat, cos, dropout, elu, exp, gelu, hardmax, leaky_relu, log, log_softmax,
+from .ops import (abs, clip, concat, cos, dropout, elu, exp, layer_norm, gelu, hardmax, leaky_relu, log, log_softmax,
                   matmul, max, maximum, mean, min, minimum, mse, one_hot, primitive, relu,
                   reshape, sigmoid, sin, softmax, softmax_cross_entropy, softplus, split, sqrt,
                   square, stack, stop_gradient, sum, swish, tanh, unregister, where)
@@ -40,7 +40,7 @@ __all__ = [
     "concat", "split", "softmax_cross_entropy", "mse", "one_hot", "hardmax", "stop_gradient",
     "matmul", "primitive", "unregister", "sin", "cos", "abs", "sqrt", "square", "softplus",
     "maximum", "minimum", "clip", "leaky_relu", "elu", "swish", "gelu", "where", "max", "min",
-    "stack", "dropout", "dropout_masks",
+    "stack", "dropout", "dropout_masks", "layer_norm",
     "reshape", "UnrollError", "CircuitError", "AlgebraicLoopError", "ShapeError", "DTypeError",
     "InputError", "ParamError", "NonFiniteError", "GradcheckError", "RenderError",
     "NoSuchAttributeError", "NoSuchVariableError", "ResourceError",

@@ -28,7 +28,7 @@ from .api import grad_graph, value_and_grad
 from .runtime import check_input_names
 from .ops import mean_batch_p, sum as _sum
 
-__all__ = ["gradient_norms", "jacobian_norms", "jacobians", "plot", "figure"]
+__all__ = ["gradient_norms", "jacobian_norms", "jacobians", "plot", "figure", "alignment"]
 
 
 def gradient_norms(g: Graph, params: dict, states=None, **inputs) -> dict:
@@ -150,6 +150,51 @@ def plot(series: dict, path, *, title: str = "", ylabel: str = "‖∂L/∂h⁽�
         for label, ys in curves.items():
             ax.plot(np.arange(1, len(ys) + 1), ys, label=label, markersize=3,
                     marker="o" if len(ys) <= 100 else None)      # (points on short curves)
+    return path
+
+
+def alignment(alpha, path, *, inputs=None, outputs=None, title: str = "attention weights α"):
+    """The alignment matrix of an attention model (decoder step × encoder step, e.g.
+    ``run(...)["alpha"]`` of :func:`unroll.models.attention_seq2seq` for one sequence) as a
+    heat map PNG/SVG/PDF; ``inputs`` and ``outputs`` label the axes (tokens). Returns the
+    path."""
+    path = _plot_path(path)
+    try:
+        a = np.asarray(backends.to_numpy(alpha), dtype=float)
+    except (TypeError, ValueError, UnrollError):
+        raise RenderError(f"alignment: alpha must be an array of weights, not "
+                          f"{type(alpha).__name__}") from None
+    if a.ndim != 2 or not a.size:
+        raise RenderError(f"alignment: alpha must be (decoder steps, encoder steps), one "
+                          f"sequence, not shape {a.shape}; pick one batch entry first")
+    if not np.isfinite(a).all() or (a < 0).any():
+        raise RenderError("alignment: alpha must hold finite weights >= 0")
+    for what, labels, n in (("inputs", inputs, a.shape[1]), ("outputs", outputs, a.shape[0])):
+        if labels is not None and len(labels) != n:
+            raise RenderError(f"alignment: {len(labels)} {what} labels for {n} steps")
+    import matplotlib
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(1.2 + 0.45 * a.shape[1], 1.0 + 0.45 * a.shape[0]), dpi=120)
+    try:
+        im = ax.imshow(a, cmap="Greys", vmin=0.0, vmax=1.0, aspect="equal")
+        ax.set_xlabel("encoder step j")
+        ax.set_ylabel("decoder step t")
+        ax.set_xticks(range(a.shape[1]))
+        ax.set_yticks(range(a.shape[0]))
+        ax.set_xticklabels([str(v) for v in inputs] if inputs is not None
+                           else range(1, a.shape[1] + 1))
+        ax.set_yticklabels([str(v) for v in outputs] if outputs is not None
+                           else range(1, a.shape[0] + 1))
+        ax.set_title(title)
+        fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
+        fig.tight_layout()
+        try:
+            fig.savefig(path)
+        except OSError as e:
+            raise RenderError(f"cannot write {str(path)!r}: {e.strerror or e}") from None
+    finally:
+        plt.close(fig)
     return path
 
 

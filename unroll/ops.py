@@ -29,7 +29,7 @@ __all__ = ["tanh", "sigmoid", "relu", "exp", "log", "softmax", "log_softmax", "s
            "concat", "split", "softmax_cross_entropy", "mse", "one_hot", "hardmax", "stop_gradient",
            "matmul", "reshape", "primitive", "unregister", "sin", "cos", "abs", "sqrt", "square",
            "softplus", "maximum", "minimum", "clip", "leaky_relu", "elu", "swish", "gelu",
-           "where", "max", "min", "stack", "dropout"]
+           "where", "max", "min", "stack", "dropout", "layer_norm"]
 
 
 # --- shape helpers ---------------------------------------------------------------------------
@@ -869,6 +869,37 @@ def stack(xs, axis: int = 0) -> Var:
     axis %= r
     new = shape[:axis] + (1,) + shape[axis:]
     return concat([reshape(x, new) for x in xs], axis=axis - r)
+
+
+def layer_norm(x, gain=None, bias=None, eps: float = 1e-5) -> Var:
+    """Layer normalisation over the last axis (Ba, Kiros & Hinton, 2016), a composite:
+    (x - mean(x)) / sqrt(var(x) + eps), times ``gain`` and plus ``bias`` when given.
+
+    Parameters
+    ----------
+    x : Var
+    gain, bias : Var, optional
+        Parameters of the last axis's size.
+    eps : float
+
+    Returns
+    -------
+    Var
+    """
+    x = _var(x, "layer_norm")
+    if not x.shape:
+        raise ShapeError(f"ur.layer_norm: {x!r} is a scalar per example; it normalises over "
+                         "the last axis of a vector")
+    eps = _real(eps, "ur.layer_norm: eps")
+    if eps <= 0:
+        raise UnrollError(f"ur.layer_norm: eps must be > 0, not {eps}")
+    centred = x - mean(x, axis=-1, keepdims=True)
+    out = centred / sqrt(mean(centred * centred, axis=-1, keepdims=True) + eps)
+    if gain is not None:
+        out = out * gain
+    if bias is not None:
+        out = out + bias
+    return out
 
 
 def dropout(x, name: str) -> Var:
