@@ -214,3 +214,20 @@ def test_dropout_is_a_seeded_mask_input():
         ur.dropout_masks(g, 1.0)
     with pytest.raises(ur.UnrollError, match="has no ur.dropout"):
         ur.dropout_masks(plain.unroll(steps=2), 0.5)
+
+
+def test_layer_norm_against_numpy_and_to_second_order():
+    c = ur.Circuit("ln")
+    x = c.input("x", (4,))
+    gain, bias = c.param("g", (4,), init="ones"), c.param("b", (4,))
+    c.output("y", ur.layer_norm(x, gain, bias))
+    c.loss(ur.sum(ur.layer_norm(x, gain, bias) ** 2.0 * x))
+    g = c.unroll(steps=2)
+    xs = np.random.default_rng(0).normal(size=(2, 3, 4))
+    p = {"g": np.full(4, 1.1), "b": np.full(4, 0.1)}
+    ref = (xs - xs.mean(-1, keepdims=True)) / np.sqrt(xs.var(-1, keepdims=True) + 1e-5)
+    assert np.allclose(g.run(p, x=xs)["y"], ref * 1.1 + 0.1, atol=1e-12)
+    for order in (1, 2):
+        assert ur.gradcheck(g, p, order=order, x=xs).ok
+    with pytest.raises(ur.ShapeError, match="scalar per example"):
+        ur.layer_norm(ur.sum(x))

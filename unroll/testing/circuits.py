@@ -224,7 +224,7 @@ class _Gen:
         name = self.choice(sorted(COMPOSITE_OPS))
         build, positive, nargs = COMPOSITE_OPS[name]
         d = _Domain(self, pool)
-        s = self.shape(1 if name in ("max", "min") else 0, 2)
+        s = self.shape(1 if name in ("max", "min", "layer_norm") else 0, 2)
         lo = 0.5 if positive else -2.0
         args = [d.array(s, lo, 2.0)] + [d.array(s, -1.0 if not positive else 0.5, 1.5)
                                         for _ in range(nargs - 1)]
@@ -242,6 +242,7 @@ COMPOSITE_OPS = {
     "swish": (ur.swish, False, 1), "gelu": (ur.gelu, False, 1),
     "where": (lambda x, y: ur.where(x > 0.0, x, y), False, 2),
     "pow": (lambda x, y: x ** y, True, 2), "max": (ur.max, False, 1), "min": (ur.min, False, 1),
+    "layer_norm": (ur.layer_norm, False, 1),
 }
 
 

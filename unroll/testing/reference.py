@@ -206,12 +206,14 @@ COMPOSITES = {
     "pow": lambda x, y: x ** y,
     "max": lambda x: np.max(x, axis=-1),
     "min": lambda x: np.min(x, axis=-1),
+    "layer_norm": lambda x: (x - x.mean(-1, keepdims=True))
+    / np.sqrt(x.var(-1, keepdims=True) + 1e-5),
 }
 
 
 def _composite(name):
     f = COMPOSITES[name]
-    if name in ("max", "min"):
+    if name in ("max", "min", "layer_norm"):
         return lambda args: f(args[0][0])
     return _elementwise(f)
 
