@@ -80,3 +80,9 @@ def test_seq2seq_reverse(tmp_path):
     out = load("seq2seq_reverse").main(quick=True, progress=False, out=str(tmp_path))
     assert 0.2 < out["digits"] <= 1.0              # chance is 0.1
     assert (tmp_path / "seq2seq_test.png").exists()
+
+
+def test_attention_reverse(tmp_path):
+    out = load("attention_reverse").main(quick=True, progress=False, out=str(tmp_path))
+    assert 0.2 < out["attention"] <= 1.0 and 0.2 < out["encoder-decoder"] <= 1.0  # chance 0.1
+    assert (tmp_path / "alignment.png").read_bytes()[:4] == b"\x89PNG"
