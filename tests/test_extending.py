@@ -231,3 +231,31 @@ def test_layer_norm_against_numpy_and_to_second_order():
         assert ur.gradcheck(g, p, order=order, x=xs).ok
     with pytest.raises(ur.ShapeError, match="scalar per example"):
         ur.layer_norm(ur.sum(x))
+
+
+def test_a_primitive_of_ones_own_passes_the_differential_property(defined):
+    """The trust issue's property, on random circuits built from a user's primitive: loss and
+    outputs against the independent reference, compiled against interpreted and checkpointed
+    gradients, and gradients against finite differences of the reference."""
+    import math
+    from test_differential import _close, _directional, _setup, _wrt
+    _softplus(defined)
+
+    @settings(max_examples=20, deadline=None, derandomize=True, database=None)
+    @given(ut.random_circuits(primitives=["softplus_t", "add", "mul", "tanh"]), ut.data())
+    def prop(case, data):
+        g, params, inputs, rng = _setup(case, data)
+        ref = case.reference(params, inputs)
+        _close(g.run(params, **inputs)["loss"], ref.loss, "loss")
+        wrt = _wrt(g, inputs)
+        lc, gc = g.value_and_grad(params, wrt=wrt, **inputs)
+        li, gi = g.value_and_grad(params, wrt=wrt, executor="interpret", **inputs)
+        _close(lc, ref.loss, "compiled loss")
+        for k in wrt:
+            _close(gc[k], gi[k], k)
+        k = max(math.isqrt(case.steps - 1) + 1, 3)
+        lk, gk = g.value_and_grad(params, wrt=wrt, checkpoint=k, **inputs)
+        for n in wrt:
+            _close(gk[n], gi[n], n)
+        _directional(case, params, inputs, gc, rng)
+    prop()
