@@ -32,6 +32,10 @@ CANDIDATES = {
     "leaky_relu": (lambda x: ur.leaky_relu(x, 0.1), lambda xp, x: xp.maximum(x, 0.1 * x),
                    lambda g, out, x: (g * (0.1 + 0.9 * (x > 0.0)),)),
     "maximum": (lambda x: x + ur.relu(0.2 - x), None, None),               # built-in primitive
+    "elu": (ur.elu, lambda xp, x: xp.where(x > 0, x, xp.exp(xp.minimum(x, 0.0)) - 1.0),
+            lambda g, out, x: (g * ((x > 0.0) + (1.0 - (x > 0.0)) * (out + 1.0)),)),
+    "clip": (lambda x: ur.clip(x, -0.5, 0.7), lambda xp, x: xp.clip(x, -0.5, 0.7),
+             lambda g, out, x: (g * (x > -0.5) * (x < 0.7),)),
 }
 
 
