@@ -206,7 +206,10 @@ def main(out: Path = OUT) -> list:
             "The figures of Goodfellow, Bengio & Courville, *Deep Learning*, chapter 10, drawn "
             "by unroll. Each comes from the declaration beside it (the source of "
             "`docs/make_gallery.py`); `make gallery` redraws them all, with no system "
-            "Graphviz needed. SVG files sit next to each PNG.", ""]
+            "Graphviz needed. SVG files sit next to each PNG. Every function returns what "
+            "`to_dot` returns: a `graphviz.Digraph` that also draws itself, so "
+            "`fig10_3()['circuit'].render('fig.png', dpi=300)` writes a picture and a "
+            "Jupyter cell ending in it shows one, without a system Graphviz.", ""]
     written = []
     for title, fn in FIGURES:
         pictures = fn()

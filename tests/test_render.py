@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import graphviz
 import numpy as np
 import pytest
 
@@ -388,3 +389,29 @@ def test_gallery_figures_build_and_the_page_is_current():
             assert f"gallery/{fn.__name__}_{key}.png" in page
             assert (ROOT / "docs" / "gallery" / f"{fn.__name__}_{key}.png").exists()
             assert (ROOT / "docs" / "gallery" / f"{fn.__name__}_{key}.svg").exists()
+
+
+def test_every_picture_renders_and_displays_without_a_system_graphviz(tmp_path, monkeypatch):
+    """What to_dot returns draws itself: .render(path) and Jupyter's display both work with
+    no `dot` on the PATH, and dpi= sets a PNG's resolution."""
+    import shutil
+    real = shutil.which
+    monkeypatch.setattr(shutil, "which", lambda name, *a, **k: None if name == "dot"
+                        else real(name, *a, **k))
+    assert not ur.render.has_system_dot()
+    c = elman()
+    for pic in (c.to_dot(), c.unroll(steps=3).to_dot(mode="overlay")):
+        assert isinstance(pic, graphviz.Digraph)             # still a Digraph, DOT as data
+        png = pic.render(str(tmp_path / "p.png"), dpi=144)
+        assert open(png, "rb").read(4) == b"\x89PNG"
+        assert pic.render(str(tmp_path / "p.svg")).endswith("p.svg")
+        bundle = pic._repr_mimebundle_()
+        assert bundle["image/svg+xml"].lstrip().startswith("<?xml")
+    from PIL import Image
+    small = Image.open(c.render(tmp_path / "a.png", dpi=72)).size
+    large = Image.open(c.render(tmp_path / "b.png", dpi=216)).size
+    assert abs(large[0] / small[0] - 3) < 0.05
+    with pytest.raises(ur.RenderError, match="dpi must be"):
+        c.render(tmp_path / "c.png", dpi=0)
+    with pytest.raises(ur.RenderError, match="needs a file name"):
+        c.to_dot().render()

@@ -564,7 +564,8 @@ class Circuit:
         return circuit_dot(self, detail=detail, params=params, title=title)
 
     def render(self, path, detail: str = "variables", params: str = "edges",
-               title: bool | str = False, format: str | None = None, zoom: float = 2.0):
+               title: bool | str = False, format: str | None = None, zoom: float = 2.0,
+               dpi=None):
         """Draw the circuit diagram to ``path`` (.svg, .png, .pdf or .dot); returns the path.
 
         Parameters
@@ -576,6 +577,8 @@ class Circuit:
             Instead of the file's extension.
         zoom : float
             PNG only: 2 is about 144 dpi.
+        dpi : float, optional
+            PNG only, instead of ``zoom`` (72 dpi is zoom 1).
 
         Returns
         -------
@@ -591,7 +594,7 @@ class Circuit:
         """
         from .render import render
         return render(self.to_dot(detail=detail, params=params, title=title), path,
-                      format=format, zoom=zoom)
+                      format=format, zoom=zoom, dpi=dpi)
 
     def _repr_mimebundle_(self, include=None, exclude=None):
         from .render import svg

@@ -280,7 +280,7 @@ class Graph:
         _options(options, unrolled_dot, "to_dot")
         return unrolled_dot(self, **options)
 
-    def render(self, path, format: str | None = None, zoom: float = 2.0, **options):
+    def render(self, path, format: str | None = None, zoom: float = 2.0, dpi=None, **options):
         """Draw the unrolled graph to ``path`` (.svg, .png, .pdf or .dot); returns the path.
 
         Parameters
@@ -290,6 +290,8 @@ class Graph:
             Instead of the file's extension.
         zoom : float
             PNG only: 2 is about 144 dpi.
+        dpi : float, optional
+            PNG only, instead of ``zoom`` (72 dpi is zoom 1).
         **options
             Those of :meth:`to_dot` (mode, params, max_steps, keep, heat, ...).
 
@@ -306,8 +308,8 @@ class Graph:
         True
         """
         from .render import render, unrolled_dot
-        _options(options, unrolled_dot, "render", extra=("path", "format", "zoom"))
-        return render(self.to_dot(**options), path, format=format, zoom=zoom)
+        _options(options, unrolled_dot, "render", extra=("path", "format", "zoom", "dpi"))
+        return render(self.to_dot(**options), path, format=format, zoom=zoom, dpi=dpi)
 
     def _repr_mimebundle_(self, include=None, exclude=None):
         from .render import svg

@@ -4,9 +4,10 @@ Builders return ``graphviz.Digraph`` objects (DOT is the artefact); :func:`rende
 PNG, PDF or DOT by file extension, with a system Graphviz or, without one, a WebAssembly
 Graphviz from PyPI (see :mod:`unroll.render.backend`).
 """
-from .backend import has_system_dot, pdf, png, render, svg
+from .backend import Picture, has_system_dot, pdf, png, render, svg
 from .circuit import circuit_dot
 from .unrolled import unrolled_dot
 
-__all__ = ["circuit_dot", "unrolled_dot", "render", "svg", "png", "pdf", "has_system_dot"]
+__all__ = ["circuit_dot", "unrolled_dot", "render", "svg", "png", "pdf", "has_system_dot",
+           "Picture"]
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from ..errors import RenderError
 from . import richtext
 
-__all__ = ["FONT", "svg", "png", "pdf", "render", "has_system_dot", "font_files"]
+__all__ = ["FONT", "svg", "png", "pdf", "render", "has_system_dot", "font_files", "Picture"]
 
 FONT = "DejaVu Serif"          # every label uses it; the file ships with matplotlib
 FORMATS = ("svg", "png", "pdf", "dot", "gv")
@@ -200,8 +200,9 @@ def pdf(dot) -> bytes:
     return renderPDF.drawToString(drawing)
 
 
-def render(dot, path, format: str | None = None, zoom: float = 2.0) -> Path:
+def render(dot, path, format: str | None = None, zoom: float = 2.0, dpi=None) -> Path:
     """Write ``dot`` to ``path``; the format comes from the extension (svg, png, pdf, dot).
+    ``zoom`` (PNG: 2 is about 144 dpi) or ``dpi`` sets a PNG's resolution.
 
     Raises
     ------
@@ -229,7 +230,7 @@ def render(dot, path, format: str | None = None, zoom: float = 2.0) -> Path:
     if fmt not in FORMATS:
         raise RenderError(f"cannot render to {path.name!r}: use a .svg, .png, .pdf or .dot "
                           "file name (or format=...)")
-    zoom = _zoom(zoom)
+    zoom = _zoom(_dpi_zoom(dpi, zoom))
     parent = path.parent if str(path.parent) else Path(".")
     if not parent.is_dir():
         raise RenderError(f"cannot write {str(path)!r}: the folder {str(parent)!r} does not "
@@ -247,3 +248,43 @@ def render(dot, path, format: str | None = None, zoom: float = 2.0) -> Path:
     except OSError as e:
         raise RenderError(f"cannot write {str(path)!r}: {e.strerror or e}") from None
     return path
+
+
+def _graphviz_digraph():
+    import graphviz
+    return graphviz.Digraph
+
+
+class Picture(_graphviz_digraph()):
+    """The ``graphviz.Digraph`` every picture of unroll is: DOT as data, as before, and it
+    draws itself without a system Graphviz. ``render(path)`` writes SVG, PNG, PDF or DOT by
+    the file's extension (``dpi=`` or ``zoom=`` for PNG), and Jupyter shows it as SVG."""
+
+    def render(self, filename=None, *args, format=None, zoom: float = 2.0, dpi=None,
+               **kwargs):
+        """Draw to ``filename`` (.svg, .png, .pdf or .dot; ``format`` overrides the
+        extension) with unroll's renderer, which needs no system Graphviz; returns the path
+        as a str. ``dpi`` (PNG) is another way to give ``zoom``: dpi / 72."""
+        if args or kwargs:
+            extra = sorted(kwargs) or ["positional arguments"]
+            raise RenderError(f"Picture.render draws with unroll's renderer, which takes a "
+                              f"file name, format=, zoom= and dpi=; not {', '.join(extra)}")
+        if filename is None:
+            raise RenderError("Picture.render needs a file name, e.g. picture.render('fig.png')")
+        return str(render(self, filename, format=format, zoom=_dpi_zoom(dpi, zoom)))
+
+    def _repr_mimebundle_(self, include=None, exclude=None, **_):
+        return {"image/svg+xml": svg(self)}
+
+    def _repr_image_svg_xml(self):
+        return svg(self)
+
+
+def _dpi_zoom(dpi, zoom):
+    """``zoom`` from ``dpi`` (72 dpi is zoom 1), when given."""
+    if dpi is None:
+        return zoom
+    import numbers
+    if isinstance(dpi, bool) or not isinstance(dpi, numbers.Real) or not 0 < dpi <= 7200:
+        raise RenderError(f"dpi must be a number between 0 and 7200, not {dpi!r}")
+    return float(dpi) / 72.0

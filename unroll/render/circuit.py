@@ -14,7 +14,7 @@ from ..circuit import Circuit, Node
 from ..structure import Visible as _Visible
 from ..errors import RenderError, _numpy_bool
 from . import richtext
-from .backend import FONT
+from .backend import FONT, Picture
 
 __all__ = ["circuit_dot", "STYLE"]
 
@@ -126,7 +126,7 @@ def heading(title, name: str) -> str | None:
 
 
 def _new(name: str, title: str | None) -> graphviz.Digraph:
-    d = graphviz.Digraph(name=graphviz.escape(f"circuit_{name}"))
+    d = Picture(name=graphviz.escape(f"circuit_{name}"))
     d.attr(rankdir="BT", nodesep="0.45", ranksep="0.42", fontname=FONT, newrank="true")
     if title:
         d.attr(label=graphviz.escape(title), labelloc="b", fontsize="13")   # text, not HTML

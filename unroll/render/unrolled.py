@@ -18,7 +18,7 @@ import graphviz
 from ..ir import Graph, Value
 from ..errors import RenderError, flag, integer, number, suggest
 from . import richtext
-from .backend import FONT
+from .backend import FONT, Picture
 from .circuit import STYLE, heading
 
 __all__ = ["unrolled_dot", "roles"]
@@ -87,7 +87,7 @@ def unrolled_dot(g: Graph, *, mode: str = "forward", params: str = "edges",
     else:
         lo_hi = _range(heat) if heat else None
     colors = _heat_colors(heat, u, lo_hi) if heat else {}
-    d = graphviz.Digraph(name=graphviz.escape(f"unrolled_{g.name.replace('+', '_')}"))
+    d = Picture(name=graphviz.escape(f"unrolled_{g.name.replace('+', '_')}"))
     d.attr(rankdir="BT", nodesep="0.35", ranksep="0.45", fontname=FONT, newrank="true")
     if text:
         d.attr(label=graphviz.escape(text), labelloc="b", fontsize="13")   # not HTML
