@@ -318,3 +318,25 @@ def test_run_asks_only_for_the_inputs_of_the_outputs_it_returns():
         g.run(p, x=xs, outputs=[])
     state = g.run(p, x=xs, outputs=["o"], return_state=True)["state"]["h"]
     assert state.shape == (2, 4)
+
+
+def test_a_circuit_prints_its_step_equations():
+    """print(c) shows the step body with time indices, as the book writes it, unrolled or
+    not: an input at t, a state read at t-1 (t+1 backward, t-k for a delay k)."""
+    c = ur.Circuit("two")
+    x = c.input("x", (2,))
+    h = c.state("h", (2,))
+    g = c.state("g", (2,), direction="backward")
+    W = c.param("W", (2, 2))
+    h.next = ur.tanh(W @ h.prev + h.delayed(2) + x)
+    g.next = ur.tanh(W @ g.prev + x)
+    c.output("o", h + g, at="last")
+    c.loss(ur.sum(h * h))
+    text = str(c)
+    assert text.splitlines() == [
+        "circuit two",
+        "  h(t) = tanh(((W @ h(t-1)) + h(t-2)) + x(t))",
+        "  g(t) = tanh((W @ g(t+1)) + x(t))",
+        "  o(t) = h(t) + g(t)    (at last)",
+        "  L(t) = sum(h(t) * h(t), axes=(-1,))",
+    ], text

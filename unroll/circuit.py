@@ -400,7 +400,49 @@ class Circuit:
                 f"outputs {list(self.outputs)}, {len(self.losses)} loss(es)>")
 
     def __str__(self) -> str:
-        return f"circuit {self.name}"
+        """The step equations, as the book writes them (``h(t) = tanh(W h(t-1) + ...)``),
+        without unrolling."""
+        return "\n".join([f"circuit {self.name}"] + ["  " + ln for ln in self.equations()])
+
+    def equations(self) -> list:
+        """One line per named value of the step body, in declaration order: states (their
+        ``.next``), named values, outputs and losses, with time indices (``x(t)``,
+        ``h(t-1)``; a backward state's ``h(t+1)``)."""
+        lines = []
+        at = {n: a for n, a in self.outputs.values()}
+        at.update({n: a for n, a in self.losses})
+        for n in self.nodes:
+            if n.kind != "op" or n.name is None or n.prim is part_p:
+                continue
+            where = "" if at.get(n) is None else f"    (at {at[n]})"
+            lines.append(f"{self._timed(n)} = {self._step_text(n, top=True)}{where}")
+        return lines
+
+    def _timed(self, node) -> str:
+        return f"{node.name}(t)"
+
+    def _step_text(self, node, top: bool = False) -> str:
+        if isinstance(node, Lit):
+            return repr(node)
+        if node.kind == "delay":
+            s = self.states[node.ref]
+            sign = "-" if s.direction == "forward" else "+"
+            return f"{node.ref}(t{sign}{node.k})"
+        if node.kind in ("input", "state"):
+            return f"{node.name if node.kind == 'input' else node.ref}(t)"
+        if node.kind in ("static", "param"):
+            return node.name
+        if node.name is not None and not top:
+            return f"{node.name}(t)"
+        if node.prim is part_p:
+            return f"{self._step_text(node.inputs[0])}[{node.params['i']}]"
+        args = [self._step_text(x) for x in node.inputs]
+        fmt = node.prim.fmt if isinstance(node.prim.fmt, str) else ""
+        enclosed = [any(f"{a}{{{i}}}{b}" in fmt for a, b in (("(", ")"), ("[", "]"), ("(", ","),
+                                                              (", ", ")"), (", ", ",")))
+                    for i in range(len(args))]
+        return format_op(node.prim, [a if _atomic(a) or enclosed[i] else f"({a})"
+                                     for i, a in enumerate(args)], node.params)
 
     # --- the builder protocol (used by core.bind) --------------------------------------------
 
