@@ -415,3 +415,14 @@ def test_every_picture_renders_and_displays_without_a_system_graphviz(tmp_path, 
         c.render(tmp_path / "c.png", dpi=0)
     with pytest.raises(ur.RenderError, match="needs a file name"):
         c.to_dot().render()
+
+
+def test_the_command_line_help_is_plain_text_and_names_its_formats(tmp_path, capsys):
+    from unroll.__main__ import main
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    out = capsys.readouterr().out
+    assert "``" not in out and "unroll render models.py:elman -o elman.svg" in out
+    assert main(["render", "unroll.models.textbook:elman", "-o", str(tmp_path / "x.jpg")]) == 2
+    err = capsys.readouterr().err
+    assert "give -o a file name ending in .svg, .png, .pdf or .dot" in err and "format=" not in err

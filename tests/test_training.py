@@ -477,3 +477,13 @@ def test_train_refuses_what_would_learn_nothing(seq):
     with pytest.raises(ur.UnrollError, match="optimizer must be"):
         ur.training.train(g, params, [{"x": x, "y": y}], "adam", progress=False)
     assert opt.steps == 0 and all(np.array_equal(params[k], before[k]) for k in params)
+
+
+def test_the_progress_bar_is_full_when_training_stops_early(seq, capsys):
+    c, p, x, y = seq
+    g = c.unroll(steps=len(x))
+    params = c.init_params(seed=0)
+    hist = ur.training.train(g, params, [{"x": x, "y": y}], ur.optim.Adam(params, lr=0.01),
+                             epochs=50, desc="elman", callback=lambda e, h: e == 4)
+    err = capsys.readouterr().err
+    assert hist.stopped and "4/4" in err and "stopped early" in err and "100%" in err

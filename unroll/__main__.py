@@ -96,6 +96,10 @@ def _render(args) -> Path:
                      ("--max-steps", args.max_steps)):
         if v is not None and v < 1:
             raise RenderError(f"{flag_} must be a number of steps >= 1, not {v}")
+    suffix = Path(args.output).suffix.lower().lstrip(".")
+    if suffix not in ("svg", "png", "pdf", "dot", "gv"):
+        raise RenderError(f"cannot draw to {args.output!r}: give -o a file name ending in .svg, "
+                          ".png, .pdf or .dot")
     obj = _materialise(load_object(args.object), args.object)
     if isinstance(obj, Graph) and args.steps is not None:
         raise RenderError(f"{args.object} is already unrolled (τ = {obj.steps}); --steps "
@@ -135,7 +139,14 @@ def _render(args) -> Path:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="unroll", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(
+        prog="unroll", formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Draw a recurrent circuit, or its unrolled graph, to a picture.\n\n"
+                    "  unroll render models.py:elman -o elman.svg\n"
+                    "  unroll render unroll.models.textbook:elman --steps 4 -o unrolled.png\n\n"
+                    "MODULE is a Python file or an importable module; OBJECT a Circuit, a Graph "
+                    "or a\nfunction returning one. The format follows the file's extension "
+                    "(.svg .png .pdf .dot).")
     sub = p.add_subparsers(dest="command", required=True)
     r = sub.add_parser("render", help="draw a circuit or its unrolled graph",
                        description="Draw a circuit diagram (no --steps) or the unrolled graph.")

@@ -379,6 +379,10 @@ def train(step, params: dict, batches, optimizer, *, epochs: int = 1, clip_norm=
     finally:
         hist.seconds = time.perf_counter() - t0
         if bar is not None:
+            if hist.stopped and not hist.stopped.startswith("NaN"):  # ended early, by design:
+                bar.total = bar.n                                     # a full bar of the
+                bar.set_postfix_str(f"{bar.postfix}, stopped early", refresh=False)  # epochs
+                bar.refresh()                                         # that ran
             bar.close()
     return hist
 
