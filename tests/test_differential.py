@@ -130,6 +130,9 @@ def test_every_executor_agrees_with_the_reference_and_finite_differences(case, d
     _close(out["loss"], ref.loss, "loss")
     for name, want in ref.outputs.items():
         _close(out[name], want, name)
+        # one output alone (its own program, no inputs it does not read), and interpreted
+        _close(g.run(params, outputs=[name], **inputs)[name], want, f"{name} alone")
+        _close(g.run(params, executor="interpret", **inputs)[name], want, f"{name} interpreted")
     wrt = _wrt(g, inputs)
     lc, gc = g.value_and_grad(params, wrt=wrt, **inputs)
     li, gi = g.value_and_grad(params, wrt=wrt, executor="interpret", **inputs)

@@ -106,6 +106,20 @@ def test_defining_a_primitive_is_checked(defined):
         ut.check_primitive(ur.ops.part_p)
 
 
+def _against_numpy_to_second_order(name, f, ref, xs):
+    """y(t) = f(x(t)) against ``ref`` in NumPy, and gradcheck at orders 1 and 2 of a loss
+    through f(w · x)."""
+    c = ur.Circuit(name)
+    x = c.input("x", (4,))
+    w = c.param("w", (4,), init="ones")
+    c.output("y", f(x))
+    c.loss(ur.sum(f(w * x) * f(w * x)))
+    g = c.unroll(steps=3)
+    assert np.allclose(g.run({"w": np.ones(4)}, x=xs)["y"], ref(xs), atol=1e-12), name
+    for order in (1, 2):
+        assert ur.gradcheck(g, {"w": np.full(4, 0.9)}, order=order, x=xs).ok, (name, order)
+
+
 def test_the_composite_ops_against_numpy_and_finite_differences():
     """Each composite computes its textbook formula and differentiates (to second order)."""
     rng = np.random.default_rng(3)
@@ -129,16 +143,7 @@ def test_the_composite_ops_against_numpy_and_finite_differences():
         "softplus": ur.softplus, "abs": ur.abs, "sqrt_abs": lambda x: ur.sqrt(ur.abs(x) + 0.5),
     }
     for name, f in make.items():
-        c = ur.Circuit(name)
-        x = c.input("x", (4,))
-        w = c.param("w", (4,), init="ones")
-        c.output("y", f(x))
-        c.loss(ur.sum(f(w * x) * f(w * x)))
-        g = c.unroll(steps=3)
-        assert np.allclose(g.run({"w": np.ones(4)}, x=xs)["y"], want[name](xs), atol=1e-12), name
-        p = {"w": np.full(4, 0.9)}
-        for order in (1, 2):
-            assert ur.gradcheck(g, p, order=order, x=xs).ok, (name, order)
+        _against_numpy_to_second_order(name, f, want[name], xs)
 
 
 def test_comparisons_give_masks_without_gradient():
@@ -167,15 +172,7 @@ def test_reductions_stack_and_powers_against_numpy_and_finite_differences():
         "rpow": (lambda x: 2.0 ** x, lambda x: 2.0 ** x),
     }
     for name, (f, ref) in cases.items():
-        c = ur.Circuit(name)
-        x = c.input("x", (4,))
-        w = c.param("w", (4,), init="ones")
-        c.output("y", f(x))
-        c.loss(ur.sum(f(w * x) * f(w * x)))
-        g = c.unroll(steps=3)
-        assert np.allclose(g.run({"w": np.ones(4)}, x=xs)["y"], ref(xs), atol=1e-12), name
-        for order in (1, 2):
-            assert ur.gradcheck(g, {"w": np.full(4, 0.9)}, order=order, x=xs).ok, name
+        _against_numpy_to_second_order(name, f, ref, xs)
     c = ur.Circuit("bad")
     x = c.input("x", (2, 3))
     with pytest.raises(ur.UnrollError, match="only the last axis"):

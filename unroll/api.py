@@ -17,7 +17,7 @@ from .compile.target import get as get_target
 from .core import INT
 from .errors import InputError, ResourceError, UnrollError, available_memory, flag, gib, suggest
 from .reverse import backward_graph
-from .ir import Graph, Value, _grad_items, live_eqns
+from .ir import Graph, Value, _grad_items, expect_graph, live_eqns
 from .runtime import Bound, apply_eqn, bind_arguments, check_input_names, interpret
 
 __all__ = ["run", "value_and_grad", "evaluate", "program", "grad_graph", "resolve_wrt"]
@@ -281,9 +281,7 @@ def resolve_wrt(g: Graph, wrt) -> tuple:
 
 def grad_graph(g: Graph, wrt=None) -> Graph:
     """The (cached) gradient graph of ``g`` with respect to ``wrt``."""
-    if not isinstance(g, Graph):
-        raise UnrollError(f"expected a Graph, not {type(g).__name__}: unroll the circuit "
-                          "first, g = c.unroll(steps=...)")
+    expect_graph(g, "grad")
     wrt = resolve_wrt(g, wrt)
     key = ("grad", wrt)
     if key not in g._cache:

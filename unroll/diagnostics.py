@@ -23,7 +23,7 @@ import numpy as np
 from . import backends
 from .core import Var, bind
 from .errors import RenderError, UnrollError, flag, suggest
-from .ir import Graph, GraphBuilder, Value, live_eqns
+from .ir import Graph, GraphBuilder, Value, expect_graph, live_eqns
 from .api import grad_graph, value_and_grad
 from .runtime import check_input_names
 from .ops import mean_batch_p, sum as _sum
@@ -74,7 +74,7 @@ def jacobians(g: Graph, params: dict, state: str = "h", **inputs) -> np.ndarray:
         Shape (τ, B, H, H) (or (τ, H, H) without a batch axis): row i, column j is
         ∂s_i⁽ᵗ⁾/∂s_j⁽ᵗ⁻¹⁾. States with more than one feature axis are flattened.
     """
-    _graph(g, "jacobians")
+    expect_graph(g, "jacobians")
     check_input_names(g, inputs, ("state",))
     if not isinstance(state, str):
         raise UnrollError(f"jacobians: state must be the name of one state (a str), not "
@@ -172,11 +172,7 @@ def alignment(alpha, path, *, inputs=None, outputs=None, title: str = "attention
     for what, labels, n in (("inputs", inputs, a.shape[1]), ("outputs", outputs, a.shape[0])):
         if labels is not None and len(labels) != n:
             raise RenderError(f"alignment: {len(labels)} {what} labels for {n} steps")
-    import matplotlib
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=(1.2 + 0.45 * a.shape[1], 1.0 + 0.45 * a.shape[0]), dpi=120)
-    try:
+    with _saved(path, (1.2 + 0.45 * a.shape[1], 1.0 + 0.45 * a.shape[0])) as (fig, ax):
         im = ax.imshow(a, cmap="Greys", vmin=0.0, vmax=1.0, aspect="equal")
         ax.set_xlabel("encoder step j")
         ax.set_ylabel("decoder step t")
@@ -188,13 +184,6 @@ def alignment(alpha, path, *, inputs=None, outputs=None, title: str = "attention
                            else range(1, a.shape[0] + 1))
         ax.set_title(title)
         fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
-        fig.tight_layout()
-        try:
-            fig.savefig(path)
-        except OSError as e:
-            raise RenderError(f"cannot write {str(path)!r}: {e.strerror or e}") from None
-    finally:
-        plt.close(fig)
     return path
 
 
@@ -208,11 +197,7 @@ def figure(path, *, title: str = "", xlabel: str = "", ylabel: str = "", log: bo
             raise RenderError(f"{what} must be a str, not {type(text).__name__} {text!r:.60}")
         _mathtext(text, what)
     log = flag(log, "log", err=RenderError)
-    import matplotlib
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=(6.4, 3.6), dpi=120)
-    try:
+    with _saved(path, (6.4, 3.6)) as (fig, ax):
         yield ax
         if log and all((line.get_ydata() > 0).all() for line in ax.get_lines()):
             ax.set_yscale("log")
@@ -223,6 +208,18 @@ def figure(path, *, title: str = "", xlabel: str = "", ylabel: str = "", log: bo
         ax.grid(True, which="both", alpha=0.3)
         if len(ax.get_lines()) > 1:
             ax.legend()
+
+
+@contextlib.contextmanager
+def _saved(path, size: tuple):
+    """A matplotlib figure and axes (off-screen) that are laid out and saved to ``path`` on
+    leaving, and closed whatever happens."""
+    import matplotlib
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=size, dpi=120)
+    try:
+        yield fig, ax
         fig.tight_layout()
         try:
             fig.savefig(path)
@@ -234,15 +231,8 @@ def figure(path, *, title: str = "", xlabel: str = "", ylabel: str = "", log: bo
 
 # --- internals ------------------------------------------------------------------------------
 
-def _graph(g, what: str) -> Graph:
-    if not isinstance(g, Graph):
-        raise UnrollError(f"{what} measures an unrolled Graph, not {type(g).__name__} "
-                          f"{g!r:.60}; unroll the circuit first: g = c.unroll(steps=...)")
-    return g
-
-
 def _states(g: Graph, states, what: str) -> list:
-    _graph(g, what)
+    expect_graph(g, what)
     if states is None:
         return list(g.states)
     names = [states] if isinstance(states, str) else states

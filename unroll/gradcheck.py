@@ -20,6 +20,7 @@ from . import backends
 from .errors import (GradcheckError, GradcheckWarning, NonFiniteError, ParamError, ShapeError,
                      UnrollError, integer, suggest)
 from .api import grad_graph, resolve_wrt
+from .ir import expect_graph
 from .runtime import apply_eqn, bind_arguments, check_input_names, interpret
 
 __all__ = ["gradcheck", "hvp", "GradcheckReport", "Check"]
@@ -143,7 +144,7 @@ def gradcheck(g, params: dict, *, mode: str = "full", order: int = 1, wrt=None, 
     >>> ur.gradcheck(g, c.init_params(), x=np.array([0.1, -0.2, 0.3])).ok
     True
     """
-    _graph(g, "gradcheck")
+    expect_graph(g, "gradcheck")
     check_input_names(g, inputs, ("mode", "order", "wrt", "eps", "rtol", "atol", "directions",
                                   "seed", "max_entries"))
     if mode not in ("full", "directional"):
@@ -167,13 +168,6 @@ def gradcheck(g, params: dict, *, mode: str = "full", order: int = 1, wrt=None, 
     check = _check_first if order == 1 else _check_second
     check(g, params, inputs, wrt, eps, rtol, atol, rng, mode, directions, max_entries, report)
     return report
-
-
-def _graph(g, what: str) -> None:
-    from .ir import Graph
-    if not isinstance(g, Graph):
-        raise UnrollError(f"{what} checks an unrolled Graph, not {type(g).__name__} "
-                          f"{g!r:.60}; unroll the circuit first: g = c.unroll(steps=...)")
 
 
 def _options(eps, rtol, atol, directions, seed, max_entries) -> float:
@@ -403,7 +397,7 @@ def hvp(g, params: dict, vectors: dict, **inputs) -> dict:
         (H v) restricted to each parameter in ``vectors``.
     """
     from .reverse import hvp_graph
-    _graph(g, "hvp")
+    expect_graph(g, "hvp")
     check_input_names(g, inputs, ("vectors",))
     if not isinstance(params, dict):
         raise ParamError(f"hvp: params must be a dict name -> array, not "

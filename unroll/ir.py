@@ -342,6 +342,16 @@ def _options(given: dict, fn, what: str, extra=()) -> None:
     options(given, known, what, err=RenderError)
 
 
+def expect_graph(g, what: str) -> "Graph":
+    """``g`` itself if it is an unrolled Graph; else the error every entry that takes one
+    raises: what it got, and how to unroll."""
+    if not isinstance(g, Graph):
+        from .errors import UnrollError
+        raise UnrollError(f"{what} takes an unrolled Graph, not {type(g).__name__} {g!r:.60}; "
+                          "unroll the circuit first: g = c.unroll(steps=...)")
+    return g
+
+
 def live_eqns(eqns: list, results) -> list:
     """The equations ``results`` depend on, in order (dead-code elimination)."""
     need = set(results)

@@ -81,13 +81,16 @@ def save(params: dict, path, metadata: dict | None = None):
     if not isinstance(path, (str, os.PathLike)):
         raise UnrollError(f"save: path must be a file name, not {type(path).__name__}")
     path = Path(path)
+    part = path.with_name(path.name + ".partial")    # all or nothing: never half a file
     try:
-        with open(path, "wb") as f:
+        with open(part, "wb") as f:
             f.write(struct.pack("<Q", len(text)))
             f.write(text)
             for b in blobs:
                 f.write(b)
+        os.replace(part, path)
     except OSError as e:
+        part.unlink(missing_ok=True)
         raise UnrollError(f"save: cannot write {str(path)!r}: {e.strerror or e}") from None
     return path
 

@@ -1,4 +1,5 @@
-"""The NumPy backend (the reference): fills in the array-API names NumPy < 2.0 lacks."""
+"""The NumPy backend (the reference): fills in the array-API names NumPy < 2.0 lacks (and
+older CuPy, whose file uses these shims too)."""
 import numpy
 
 
@@ -7,6 +8,7 @@ def module():
 
 
 def shims(np) -> dict:
+    """``concat``, ``matrix_transpose`` and ``astype`` for a NumPy-like module lacking them."""
     out = {}
     if not hasattr(np, "concat"):
         out["concat"] = lambda xs, axis=0: np.concatenate(xs, axis=axis)
