@@ -109,7 +109,7 @@ def test_the_required_members_are_written_down_and_provided():
     import re
     from pathlib import Path
     from unroll import backends
-    own = {"float_dtype", "exp_max", "module", "name"}
+    own = {"float_dtype", "exp_max", "module", "name"} | set(backends.KERNELS)
     used = set()
     for path in Path(ur.__file__).parent.rglob("*.py"):
         if "testing" in path.parts:
@@ -129,3 +129,37 @@ def test_a_namespace_missing_a_required_member_is_refused_by_name():
     lacking.__dict__.update({m: getattr(xps, m) for m in backends.REQUIRED if m != "tanh"})
     with pytest.raises(ur.UnrollError, match=r"lacking lacks tanh.*unroll/backends/lacking.py"):
         backends.get(lacking, xps.float64)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_numpys_own_kernels_are_bitwise_the_generic_ones(dtype):
+    """backends.KERNELS: NumPy's own (in place, no temporaries, contiguous copies) against the
+    generic versions over the namespace's functions, on views, extremes, 0-d arrays and
+    scalars; an operand is never written."""
+    from unroll import backends
+    ns = backends.get(np, dtype)
+    assert set(backends.KERNELS) == {"sigmoid", "transposed", "concat_into"}
+    plain = {k: make(ns) for k, make in backends.KERNELS.items()}
+    rng = np.random.default_rng(3)
+    x = (rng.standard_normal((5, 12)) * 30).astype(dtype)
+    x[0, :4] = [1e4, -1e4, 0.0, -0.0]
+    before = x.copy()
+    assert ns.sigmoid is not plain["sigmoid"]
+    for arg in (x, x[:, 3:9], x.T, x[1, 2:3], x[2, 5], np.asarray(x[2, 5]), dtype(-7.5)):
+        got, want = ns.sigmoid(arg), plain["sigmoid"](arg)
+        assert np.asarray(got).dtype == np.asarray(want).dtype
+        assert np.array_equal(got, want), arg
+    for arg in (x, x[:, 3:9], x.T):
+        got = ns.transposed(arg)
+        assert np.array_equal(got, plain["transposed"](arg)) and got.flags.c_contiguous
+    for axis in (-1, 0):
+        pieces = (x[:2], x[2:4]) if axis == 0 else (x[:, :5], x[:, 5:])
+        a, b = np.full((4, 12) if axis == 0 else (5, 12), 7.0, dtype), \
+            np.full((4, 12) if axis == 0 else (5, 12), 7.0, dtype)
+        ns.concat_into(a, pieces, axis)
+        plain["concat_into"](b, pieces, axis)
+        assert np.array_equal(a, b) and np.array_equal(a, np.concatenate(pieces, axis))
+    slot = np.zeros((3, 5, 12), dtype)                # a slot of a stacked array
+    ns.concat_into(slot[1, ...], (x[:, :7], x[:, 7:]), -1)
+    assert np.array_equal(slot[1], x) and not slot[0].any() and not slot[2].any()
+    assert np.array_equal(x, before)

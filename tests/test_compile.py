@@ -19,7 +19,10 @@ def test_forward_program_is_one_loop_over_the_recurrence():
     assert src.count("for t in range(") == 1
     assert "for t in range(1, 51, 1):  # t = 1..50" in src
     assert "h_[t, ...] = xp.tanh(a)  # h[t] = tanh(a[t])" in src
-    assert "(h_[t - 1, ...] @ W.T)  # _1[t] = W @ h[t-1]" in src
+    # the product by the shared W runs on a contiguous copy of Wᵀ, made once before the loop
+    assert "(h_[t - 1, ...] @ WT_c)  # _1[t] = W @ h[t-1]" in src
+    assert src.index("    WT_c = xp.transposed(W)  # Wᵀ, contiguous") < \
+        src.index("    for t in range(1, 51, 1)")
     # state-independent work is done for all steps at once, before and after the loop
     assert "v3_ = matvec_fn(xp, U, x_[0:50, ...])  # _3[t] = U @ x[t]" in src
     assert "v4_ = matvec_fn(xp, V, h_[1:51, ...])  # _4[t] = V @ h[t]" in src
@@ -50,18 +53,21 @@ def test_backward_loop_keeps_only_the_recurrence():
 
 
 def test_elementwise_work_only_the_loop_reads_stays_in_the_loop():
-    # U x(t) is one product for all steps; adding b to it is elementwise work that only the
-    # recurrence reads: stacked, it would be one more (T, B, H) array written and read back
+    # 2 z(t) is elementwise work that only the recurrence reads: stacked, it would be one more
+    # (T, B, H) array written and read back, so it stays in the loop. Adding b to the stacked
+    # product U x(t) is the exception: one add over all steps instead of one per step
     c = ur.Circuit("biased")
-    x = c.input("x", (3,))
+    x, z = c.input("x", (3,)), c.input("z", (4,))
     U, W, b = c.param("U", (4, 3)), c.param("W", (4, 4)), c.param("b", (4,))
     h = c.state("h", (4,))
-    h.next = ur.tanh(W @ h.prev + (U @ x + b).named("ux"))
+    h.next = ur.tanh(W @ h.prev + (U @ x + b).named("ux") + (2.0 * z).named("z2"))
     c.loss(ur.sum(h * h))
     src = str(c.unroll(steps=6).program()).splitlines()
     loop = src.index("    for t in range(1, 7, 1):  # t = 1..6")
     assert any("matvec_fn(xp, U, x_[0:6, ...])" in ln for ln in src[:loop])
-    assert any(ln.endswith("# ux[t] = _2[t] + b") and ln.startswith("        ")
+    assert any(ln.endswith("# ux[t] = _2[t] + b") and ln.startswith("    ux_ = add_fn(xp, ")
+               for ln in src[:loop])
+    assert any(ln.endswith("# z2[t] = 2 * z[t]") and ln.startswith("        ")
                for ln in src[loop:])
 
 

@@ -99,11 +99,9 @@ log_p = _unary("log", lambda xp, x: xp.log(x), lambda g, out, x: (g / x,), "log(
                "xp.log({0})", low=0.3, high=3.0, doc="natural logarithm")
 tanh_p = _unary("tanh", lambda xp, x: xp.tanh(x), lambda g, out, x: (bind(dtanh_p, g, out),),
                 "tanh({0})", "xp.tanh({0})", doc="hyperbolic tangent")
-# 1/(1 + e^-x), e^-x capped where it would overflow (there σ(x) is 0 to round-off, and no
-# warning is raised); NumPy's exp is 2-4x faster than its tanh, so this beats 0.5 tanh(x/2) + 0.5
-sigmoid_p = _unary("sigmoid", lambda xp, x: 1.0 / (1.0 + xp.exp(xp.minimum(-x, xp.exp_max))),
-                   lambda g, out, x: (bind(dsigmoid_p, g, out),), "σ({0})",
-                   "(1.0 / (1.0 + xp.exp(xp.minimum(-{0}, xp.exp_max))))",
+# 1/(1 + e^-x), e^-x capped where it would overflow: the backend's kernel (in place on NumPy)
+sigmoid_p = _unary("sigmoid", lambda xp, x: xp.sigmoid(x),
+                   lambda g, out, x: (bind(dsigmoid_p, g, out),), "σ({0})", "xp.sigmoid({0})",
                    doc="logistic sigmoid 1/(1+e^-x)")
 
 

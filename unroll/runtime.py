@@ -13,6 +13,7 @@ NaN/Inf when ``check_finite=True``.
 from __future__ import annotations
 
 import difflib
+import math
 from dataclasses import dataclass
 
 from . import backends
@@ -28,10 +29,28 @@ class Bound:
     """The user's arrays, checked, with one batch axis everywhere."""
     xp: object                 # the backend Namespace
     params: dict               # name -> array
-    env: dict                  # graph input Value -> array
+    graph: Graph               # what they are bound to
     batched: bool              # did the user give a batch axis?
     batch: int                 # B (1 if not batched)
     arrays: dict               # name -> array (sequence inputs stacked (T, B, ...))
+
+    @property
+    def env(self) -> dict:
+        """Graph input Value -> array, each step of a sequence a view (what the interpreter
+        reads; built on demand: a compiled program reads ``params`` and ``arrays``)."""
+        env = self.__dict__.get("_env")
+        if env is None:
+            g, env = self.graph, {}
+            for k, v in g.params.items():
+                env[v] = self.params[k]
+            for k, xs in g.seq_inputs.items():
+                a = self.arrays[k]
+                for t, x in enumerate(xs):
+                    env[x] = a[t, ...]
+            for k, v in g.static_inputs.items():
+                env[v] = self.arrays[k]
+            self.__dict__["_env"] = env
+        return env
 
 
 # --- binding ---------------------------------------------------------------------------------
@@ -170,17 +189,13 @@ def bind_arguments(g: Graph, params: dict, inputs: dict, check_values: bool = Tr
                     if backends.dtype_name(a.dtype).startswith("float")), None) or xp.float64
         xp = backends.get(xp.module, fdt)
     batched, batch = _layout(g, inputs)
-    env, arrays = {}, {}
-    for k, v in g.params.items():
-        env[v] = params[k]
+    arrays = {}
     for k, xs in g.seq_inputs.items():
         if k not in inputs:            # unread by what was asked for: zeros stand in
             v = xs[0]
             a = xp.zeros((len(xs), batch) + v.shape,
                          dtype=xp.int64 if v.aval.dtype == INT else fdt)
             arrays[k] = a
-            for t, x in enumerate(xs):
-                env[x] = a[t, ...]
             continue
         a = _check_input(g, k, inputs[k], xs[0], fdt, batched, xp, check_values)
         if a.shape[0] != len(xs):
@@ -191,18 +206,16 @@ def bind_arguments(g: Graph, params: dict, inputs: dict, check_values: bool = Tr
                              f"for τ = {len(xs)}; unroll again with steps={a.shape[0]} or pass "
                              f"{len(xs)} steps{hint}")
         arrays[k] = a
-        for t, x in enumerate(xs):
-            env[x] = a[t, ...]
     for k, v in g.static_inputs.items():
         if k in inputs:
             a = _check_input(g, k, inputs[k], v, fdt, batched, xp, check_values, static=True)
         else:
             a = xp.zeros((batch,) + v.shape, dtype=xp.int64 if v.aval.dtype == INT else fdt)
-        arrays[k] = env[v] = a
+        arrays[k] = a
     if check_values:
         for k, v in g.params.items():
             _check_finite_array(xp, params[k], f"parameter {k}", k)
-    return Bound(xp, params, env, batched, batch, arrays)
+    return Bound(xp, params, g, batched, batch, arrays)
 
 
 def _check_input(g, name, a, v: Value, fdt, batched, xp, check_values, static=False):
@@ -244,6 +257,11 @@ def _where(idx, static, seq) -> str:
 
 
 def _check_finite_array(xp, a, what, name, static=False, seq=False) -> None:
+    # two reductions, no temporary (min and max pass a NaN on), the exact search only if
+    # either is not finite
+    if not math.prod(a.shape) or \
+            math.isfinite(float(xp.min(a))) and math.isfinite(float(xp.max(a))):
+        return
     ok = xp.isfinite(a)
     if not bool(xp.all(ok)):
         idx = backends.first_true(~ok)

@@ -16,4 +16,31 @@ def shims(np) -> dict:
         out["matrix_transpose"] = lambda a: np.swapaxes(a, -1, -2)
     if not hasattr(np, "astype"):
         out["astype"] = lambda x, dtype: x.astype(dtype)
+    out["kernels"] = kernels
     return out
+
+
+def kernels(xp) -> dict:
+    """The engine's fused kernels (backends.KERNELS) in place, for NumPy-like modules: one
+    temporary array instead of one per operation (half the time of the plain expression on
+    an LSTM's gates), bitwise the same values."""
+    m = xp.module
+    negative, minimum, exp, add, reciprocal = m.negative, m.minimum, m.exp, m.add, m.reciprocal
+    ndarray, cap = m.ndarray, xp.exp_max
+
+    def sigmoid(x):
+        t = negative(x)
+        if type(t) is not ndarray:            # a scalar: nothing to write into
+            return 1.0 / (1.0 + exp(minimum(t, cap)))
+        minimum(t, cap, out=t)
+        exp(t, out=t)
+        add(t, 1.0, out=t)
+        return reciprocal(t, out=t)
+    def transposed(a):                        # Wᵀ as a C-contiguous copy (BLAS's fast case)
+        return ascontiguous(a.T)
+    ascontiguous = m.ascontiguousarray
+
+    def concat_into(out, xs, axis):           # no temporary: straight into ``out``
+        concatenate(xs, axis=axis, out=out)
+    concatenate = m.concatenate
+    return {"sigmoid": sigmoid, "transposed": transposed, "concat_into": concat_into}

@@ -103,6 +103,7 @@ class Lowering:
         self.allocated: set = set()                # stacked arrays the program allocates
         self.recyclable: set = set()               # stacked arrays no other value shares
         self.consts: list = []                     # array constants
+        self.contig: dict = {}                     # matrix -> its contiguous Wᵀ (in a loop)
         self._dedupe_names()
         self.units = reroll(self.chunks, self.sname if self.alias else None, self.key)
         self._uses()
@@ -297,7 +298,21 @@ class Lowering:
         self.consts.append(name)
         return name
 
+    def _into(self, e) -> bool:
+        """Does ``e`` write its result straight into its slot of a stacked array? A concat
+        of pieces of one rank and batchedness (nothing to broadcast), on the default target:
+        no temporary, no copy (the backward pass's ∂ of an LSTM's gate block)."""
+        if e.prim.name != "concat" or self.target.template(e.prim) is not e.prim.code or \
+                self.kind[e.outs[0]].how is not STACK:
+            return False
+        xs = [x for x in e.inputs if type(x) is Value]
+        out = e.outs[0].aval
+        return len(xs) == len(e.inputs) and all(
+            x.aval.batched == out.batched and len(x.shape) == len(out.shape) for x in xs)
+
     def rhs(self, e, args) -> str:
+        if e.prim.name == "matvec" and args[0] in self.contig:
+            return f"({args[1]} @ {self.contig[args[0]]})"     # v Wᵀ on a contiguous Wᵀ
         code = self.target.template(e.prim)
         if callable(code):
             code = code(tuple(x.aval for x in e.inputs), **e.params)
@@ -341,6 +356,10 @@ class Lowering:
         for e in c.eqns:
             args = [self.ref(x, c.step, symbolic) for x in e.inputs]
             lhs = ", ".join(self.ref(v, c.step, symbolic) for v in e.outs)
+            if self._into(e):                   # written straight into its stored slot
+                lines.append(f"{indent}xp.concat_into({lhs}, ({', '.join(args)},), "
+                             f"{e.params['axis']})  # {_comment(_symbolic(e, c.step) if symbolic else repr(e))}")
+                continue
             if e.prim.nouts != 1 and len(e.outs) == 1:
                 lhs += ","                      # a tuple of one result
             text = _symbolic(e, c.step) if symbolic else repr(e)
@@ -400,8 +419,23 @@ class Lowering:
         return self._eqn_lines(b.chunk, True, indent)
 
     def loop_lines(self, b: Block) -> list:
-        """The default code of loop block ``b``: a ``for t`` loop over its body."""
-        return [self.loop_header(b)] + self.body_lines(b)
+        """The default code of loop block ``b``: a ``for t`` loop over its body, after a
+        C-contiguous copy of each shared matrix the loop multiplies by (``v @ W.T`` on the
+        transposed view runs at about half the speed in BLAS; the copy is made once)."""
+        pre = []
+        for e in b.chunk.eqns:
+            A = e.inputs[0]
+            if e.prim.name == "matvec" and type(A) is Value and A.t is None and \
+                    not A.aval.batched and self.target.template(e.prim) is e.prim.code:
+                name = self.ref(A, None, False)
+                if name not in self.contig:
+                    self.contig[name] = self.names.new(name + "T_c")
+                    pre.append(f"{self.contig[name]} = xp.transposed({name})  "
+                               f"# {_comment(repr(A))}ᵀ, contiguous")
+        try:
+            return pre + [self.loop_header(b)] + self.body_lines(b)
+        finally:
+            self.contig = {}
 
     def stored_elements(self) -> tuple:
         """(entries per sequence of the batch, entries that do not depend on it) the program

@@ -115,9 +115,18 @@ def split_loop(unit, chunks: list, sname, users: dict) -> list:
     # the backward pass) stays in the loop: stacked, it would be one more array over all
     # steps, written and read back through memory; in the loop it is computed from values
     # still in cache and allocates nothing new
+    # -- except a step-invariant operand joined to one stacked product (``U x[t] + b``: the
+    # bias added once to the stacked input projection instead of once per step)
+    stacked_products = {i for i in pre if not c.eqns[i].prim.elementwise}
+
+    def joins_product(i):
+        ps = [p for p in prods[i] if p is not None]
+        return len(ps) == 1 and ps[0][0] in stacked_products and all(
+            type(x) is not Value or x.t is None for x, p in zip(c.eqns[i].inputs, prods[i])
+            if p is None)
     for i in reversed(pre):
         if c.eqns[i].prim.elementwise and consumers[i] and \
-                all(j in core for j in consumers[i]):
+                all(j in core for j in consumers[i]) and not joins_product(i):
             core.add(i)
     pre = [i for i in pre if i not in core]
     blocks = []
