@@ -39,7 +39,8 @@ mutate: $(VENV)/.test
 # the peers the benchmark compares against (torch 2.13.0 is the local CPU build here)
 $(VENV)-bench/.ok: pyproject.toml
 	test -x $(VENV)-bench/bin/python || $(PYTHON) -m venv $(VENV)-bench
-	$(VENV)-bench/bin/python -m pip --disable-pip-version-check -q install -e . 	    torch==2.13.0 jax jaxlib autograd threadpoolctl
+	$(VENV)-bench/bin/python -m pip --disable-pip-version-check -q install -e ".[fast]" \
+	    torch==2.13.0 jax jaxlib autograd threadpoolctl
 	touch $@
 
 # the suite once more with PyTorch installed: the torch comparisons run instead of skipping

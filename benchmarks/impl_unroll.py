@@ -52,15 +52,19 @@ def circuit(w):
     return c
 
 
-def make(workload, params, data):
+EXECUTOR = "compiled"      # impl_unroll_numba.py: the same with executor="numba"
+
+
+def make(workload, params, data, executor=None):
     state = {}
     p = dict(params)
     x, y = data["x"], data["y"]
+    executor = executor or EXECUTOR
 
     def run():
         if "g" not in state:
             state["g"] = circuit(workload).unroll(steps=workload.T)
-        loss, grads = state["g"].value_and_grad(p, x=x, y=y)
+        loss, grads = state["g"].value_and_grad(p, x=x, y=y, executor=executor)
         return float(loss), grads
 
     return run

@@ -35,6 +35,7 @@ def main(argv=None) -> int:
     os.makedirs(out, exist_ok=True)
     cmd = [sys.executable, os.path.join(bench, "run.py"),
            "--impl-file", os.path.join(HERE, "impl_unroll.py"),
+           "--impl-file", os.path.join(HERE, "impl_unroll_numba.py"),
            "--out", os.path.join(out, "results.json"),
            "--md", os.path.join(out, "results.md")] + rest
     print("$", " ".join(cmd), flush=True)

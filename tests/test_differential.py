@@ -90,13 +90,19 @@ class LoopKernel(targets.Target):
 
 @contextlib.contextmanager
 def kernel_target():
-    """The tests' LoopKernel registered for the duration; yields every code target besides
-    the default (the kernel among them)."""
-    targets.register(LoopKernel())
+    """The tests' LoopKernel, and the numba target's kernels run as Python (what numba would
+    compile, with no numba: every random circuit goes through the kernel writer), registered
+    for the duration; yields every code target besides the default and the real numba one
+    (tests/test_loopkernel.py compiles that, on fewer circuits: seconds per kernel)."""
+    from unroll.compile.loopkernel import NumbaTarget
+    own = [LoopKernel(), NumbaTarget("numba_python", python=True)]
+    for t in own:
+        targets.register(t)
     try:
-        yield [t for t in targets.TARGETS if t != "python"]
+        yield [t for t in targets.TARGETS if t not in ("python", "numba")]
     finally:
-        del targets.TARGETS[LoopKernel.name]
+        for t in own:
+            del targets.TARGETS[t.name]
 
 
 def _directional(case, params, inputs, grads, rng, n=2, **ref):

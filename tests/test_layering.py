@@ -22,7 +22,8 @@ STAGES = [
     ["unrolling", "compose"],
     ["reverse"],
     ["compile.target", "compile.passes", "compile.reroll", "compile.timebatch", "compile.program",
-     "compile.lower", "compile"],
+     "compile.lower", "compile", "compile.loopkernel",
+     "compile.numba_helpers"],           # the kernels' helpers: numba's side (numpy, llvmlite)
     ["runtime", "checkpoint"],
     ["api"],
     ["gradcheck", "diagnostics"],
@@ -148,6 +149,7 @@ if __name__ == "__main__":
 ENGINE = ["core", "ops", "ir", "schedule", "circuit", "structure", "unrolling", "compose", "reverse", "compile.target",
           "compile.passes",
           "compile.reroll", "compile.timebatch", "compile.program", "compile.lower", "compile",
+          "compile.loopkernel",
           "runtime", "checkpoint", "api", "optim", "training"]
 
 

@@ -114,7 +114,8 @@ class Lowering:
         blocks = []
         for u in self.units:
             if u.looped and time_batching:
-                blocks += split_loop(u, self.chunks, self.sname, self._users)
+                blocks += split_loop(u, self.chunks, self.sname, self._users,
+                                     self.target.fuses_elementwise)
             else:
                 blocks.append(Block("loop" if u.looped else "straight", u.chunk, u.steps))
         return blocks
@@ -227,6 +228,16 @@ class Lowering:
                 var = names.new(tname)
                 for _, v in insts:
                     self.kind[v] = Storage(VAR, var)
+            elif self.target.stack_lists and insts[0][1].aval.dtype == "float":
+                lo = min(v.t for _, v in insts)        # an array over steps, not a list
+                hi = max(v.t for _, v in insts)
+                var = names.new(tname + "_")
+                self.layouts[var] = (hi - lo + 1, batched, insts[0][1].shape)
+                self.allocated.add(var)
+                if not any(v in shared for _, v in insts):
+                    self.recyclable.add(var)
+                for _, v in insts:
+                    self.kind[v] = Storage(STACK, var, lo)
             else:
                 lo = min(v.t for _, v in insts)
                 hi = max(v.t for _, v in insts)

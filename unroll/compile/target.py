@@ -24,6 +24,11 @@ class Target:
     """The default code target: Python over ``xp``. Subclass it for another."""
 
     name = "python"
+    #: keep per-step values in arrays over steps (``h_[t, ...]``) rather than in lists of
+    #: arrays (``h_[t]``): what a compiled kernel can take as an argument
+    stack_lists = False
+    #: the target fuses a loop's elementwise work (so none of it is taken out of the loop)
+    fuses_elementwise = False
 
     def template(self, prim):
         """The code template of ``prim`` for this target: a format string over the operand
@@ -47,6 +52,10 @@ class Target:
 
 TARGETS: dict = {"python": Target()}
 
+#: targets of unroll's own that register themselves when first asked for (their module
+#: imports nothing heavy until a program of theirs runs)
+BUILTIN = {"numba": "loopkernel"}
+
 
 def register(target: Target) -> Target:
     """Make ``target`` available by its name (``executor=target.name``)."""
@@ -64,8 +73,12 @@ def register(target: Target) -> Target:
 def get(name: str) -> Target:
     """The registered target ``name`` ("compiled" is the default, Python over ``xp``)."""
     key = "python" if name == "compiled" else name
+    if isinstance(key, str) and key in BUILTIN and key not in TARGETS:
+        import importlib
+        importlib.import_module(f"{__package__}.{BUILTIN[key]}")
     if not isinstance(key, str) or key not in TARGETS:
-        known = ["compiled", "interpret"] + [t for t in TARGETS if t != "python"]
+        known = ["compiled", "interpret"] + list(dict.fromkeys(
+            [t for t in TARGETS if t != "python"] + list(BUILTIN)))
         raise UnrollError(f"executor must be one of {', '.join(map(repr, known))}, not "
                           f"{name!r}{suggest(str(name), known)}")
     return TARGETS[key]

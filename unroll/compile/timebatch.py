@@ -53,8 +53,10 @@ class Block:
         #                         template chain eqn, fused addend eqn or None)]
 
 
-def split_loop(unit, chunks: list, sname, users: dict) -> list:
-    """Blocks replacing the loop ``unit`` (over ``chunks[unit.index : ...]``)."""
+def split_loop(unit, chunks: list, sname, users: dict, fuses: bool = False) -> list:
+    """Blocks replacing the loop ``unit`` (over ``chunks[unit.index : ...]``). ``fuses``:
+    the code target fuses the loop's elementwise work (a compiled kernel), so elementwise
+    work that only the loop reads is never worth an array over the steps."""
     c, steps = unit.chunk, unit.steps
     iters = chunks[unit.index:unit.index + len(steps)]
     d = steps[1] - steps[0]
@@ -126,7 +128,7 @@ def split_loop(unit, chunks: list, sname, users: dict) -> list:
             if p is None)
     for i in reversed(pre):
         if c.eqns[i].prim.elementwise and consumers[i] and \
-                all(j in core for j in consumers[i]) and not joins_product(i):
+                all(j in core for j in consumers[i]) and (fuses or not joins_product(i)):
             core.add(i)
     pre = [i for i in pre if i not in core]
     blocks = []

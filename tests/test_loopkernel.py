@@ -1,0 +1,205 @@
+"""The compiled loop-kernel target, executor="numba" (unroll/compile/loopkernel.py).
+
+The first part needs no numba: the kernel writer's source, run by Python (what numba would
+compile), the fallbacks and their notices. The random-circuit property of
+tests/test_differential.py runs every program through these Python-run kernels too. The second
+part compiles with numba (``make test-fast`` installs it; without it those tests are skipped).
+"""
+import importlib.util
+import warnings
+
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st, HealthCheck
+
+import unroll as ur
+from unroll import api
+from unroll.compile import loopkernel as lk
+from unroll.ir import _grad_items
+from unroll.compile import target as targets
+from unroll import testing as ut
+
+HAVE_NUMBA = importlib.util.find_spec("numba") is not None
+
+
+def _lstm(H=3, D=2):
+    c = ur.Circuit("lstm")
+    x, y = c.input("x", (D,)), c.input("y", (2,))
+    h, cell = c.state("h", (H,)), c.state("cell", (H,))
+    W, U, b = c.param("W", (4 * H, H)), c.param("U", (4 * H, D)), c.param("b", (4 * H,))
+    i, f, g, o = ur.split(W @ h.prev + U @ x + b, 4)
+    cell.next = ur.sigmoid(f) * cell.prev + ur.sigmoid(i) * ur.tanh(g)
+    h.next = ur.sigmoid(o) * ur.tanh(cell)
+    V = c.param("V", (2, H))
+    c.loss(ur.sum((V @ h - y) ** 2))
+    return c
+
+
+def _gru(H=3, D=2):
+    c = ur.Circuit("gru")
+    x, y = c.input("x", (D,)), c.input("y", (2,))
+    h = c.state("h", (H,))
+    Wi, Wh = c.param("Wi", (3 * H, D)), c.param("Wh", (3 * H, H))
+    i_r, i_z, i_n = ur.split(Wi @ x, 3)
+    h_r, h_z, h_n = ur.split(Wh @ h.prev, 3)
+    r, z = ur.sigmoid(i_r + h_r), ur.sigmoid(i_z + h_z)
+    n = ur.tanh(i_n + r * h_n)
+    h.next = (1.0 - z) * n + z * h.prev
+    V = c.param("V", (2, H))
+    c.loss(ur.sum(ur.relu(V @ h - y) ** 2))
+    return c
+
+
+def _data(c, T, B, dtype=np.float64, seed=0):
+    rng = np.random.default_rng(seed)
+    p = {k: v.astype(dtype) for k, v in c.init_params(seed=seed).items()}
+    x = rng.standard_normal((T, B, 2)).astype(dtype)
+    y = rng.standard_normal((T, B, 2)).astype(dtype)
+    return p, x, y
+
+
+@pytest.fixture
+def python_kernels():
+    """The numba target with its kernels run by Python, registered for the test."""
+    t = targets.register(lk.NumbaTarget("py_kernels", python=True))
+    yield t.name
+    del targets.TARGETS[t.name]
+
+
+def _kernels(prog) -> list:
+    return [v for k, v in prog.fn.__globals__.items() if k.startswith("_kernel")]
+
+
+# --- the kernel writer, with no numba ------------------------------------------------------------
+
+def test_an_lstm_step_is_one_product_and_one_fused_nest_per_shape(python_kernels):
+    g = _lstm().unroll(steps=6)
+    gg = ur.grad(g)
+    prog = api.program(gg, _grad_items(gg), "grad", python_kernels)
+    fwd, bwd = sorted(_kernels(prog), key=lambda k: "d_" in k.source)
+    body = fwd.source.split("for t in range", 1)[1]
+    assert body.count("_mm_t(") == 1                   # W h[t-1]: one BLAS product
+    assert body.count("for _i0 in range(_B):") == 2    # (B, 4H) for the sum, (B, H) for gates
+    assert body.count("_exp(") == 5                    # 3 σ and 2 tanh, fused, no temporaries
+    assert "_np.empty" not in body                     # the (B, 4H) sum is a workspace
+    back = bwd.source.split("for t in range", 1)[1]
+    assert "written in place above" in back            # ∂ of the gates straight into ∂(Wh...)
+    assert back.count("_mm_t(") == 1 and "concatenate" not in back
+    # nothing of τ or B is in a kernel: one compilation serves them all
+    other = ur.grad(_lstm().unroll(steps=11))
+    prog2 = api.program(other, _grad_items(other), "grad", python_kernels)
+    assert {k.digest for k in _kernels(prog)} == {k.digest for k in _kernels(prog2)}
+
+
+@pytest.mark.parametrize("make", [_lstm, _gru])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_python_run_kernels_agree_with_the_compiled_program(make, dtype, python_kernels):
+    c = make()
+    g = c.unroll(steps=7)
+    p, x, y = _data(c, 7, 3, dtype)
+    l0, g0 = g.value_and_grad(p, x=x, y=y)
+    l1, g1 = g.value_and_grad(p, x=x, y=y, executor=python_kernels)
+    tol = dict(rtol=1e-12, atol=1e-14) if dtype == np.float64 else dict(rtol=2e-5, atol=1e-6)
+    assert np.allclose(l0, l1, **tol)
+    for k in g0:
+        assert g1[k].dtype == dtype and np.allclose(g0[k], g1[k], **tol), k
+    prog = api.program(ur.grad(g), _grad_items(ur.grad(g)), "grad", python_kernels)
+    assert len(_kernels(prog)) == 2                    # both loops ran as kernels
+
+
+def test_on_another_array_namespace_the_loops_run_in_python(python_kernels):
+    xps = pytest.importorskip("array_api_strict")
+    c = _lstm()
+    g = c.unroll(steps=5)
+    p, x, y = _data(c, 5, 2)
+    want = g.value_and_grad(p, x=x, y=y)
+    lk._told.discard("backend")
+    with pytest.warns(lk.KernelWarning, match="NumPy arrays only"):
+        got = g.value_and_grad({k: xps.asarray(v) for k, v in p.items()},
+                               x=xps.asarray(x), y=xps.asarray(y), executor=python_kernels)
+    assert np.allclose(np.asarray(got[0]), want[0], rtol=1e-12)
+    for k in want[1]:
+        assert np.allclose(np.asarray(got[1][k]), want[1][k], rtol=1e-12, atol=1e-14)
+
+
+def test_without_numba_executor_numba_says_so_once_and_runs_numpy(monkeypatch):
+    monkeypatch.setattr(lk, "numba_missing", lambda: "numba is not installed (test)")
+    lk._told.discard("missing")
+    c = _gru()
+    g = c.unroll(steps=4)
+    p, x, y = _data(c, 4, 2)
+    want = g.value_and_grad(p, x=x, y=y)
+    with pytest.warns(lk.KernelWarning, match="not installed"):
+        got = g.value_and_grad(p, x=x, y=y, executor="numba")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")                # once, not per call
+        ur.grad(c.unroll(steps=3))
+        g.value_and_grad(p, x=x, y=y, executor="numba")
+    assert np.allclose(got[0], want[0], rtol=1e-12)
+    for k in want[1]:
+        assert np.allclose(got[1][k], want[1][k], rtol=1e-12, atol=1e-14)
+
+
+def test_numba_is_a_known_executor_and_a_misspelt_one_is_named():
+    assert targets.get("numba").name == "numba"
+    with pytest.raises(ur.UnrollError, match="'numba'"):
+        targets.get("nmba")
+
+
+def test_the_kernel_cache_directory(monkeypatch, tmp_path):
+    monkeypatch.setenv("UNROLL_KERNEL_CACHE", str(tmp_path / "k"))
+    assert lk.cache_dir() == str(tmp_path / "k")
+    monkeypatch.delenv("UNROLL_KERNEL_CACHE")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    assert lk.cache_dir() == str(tmp_path / "unroll" / "kernels")
+
+
+# --- compiled by numba ---------------------------------------------------------------------------
+
+needs_numba = pytest.mark.skipif(not HAVE_NUMBA, reason="numba is not installed "
+                                 "(make test-fast installs the fast extra)")
+
+
+@pytest.fixture
+def kernel_cache(monkeypatch, tmp_path_factory):
+    d = tmp_path_factory.getbasetemp() / "unroll-kernels"
+    monkeypatch.setenv("UNROLL_KERNEL_CACHE", str(d))
+    return d
+
+
+@needs_numba
+@pytest.mark.parametrize("make", [_lstm, _gru])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_numba_kernels_agree_with_the_numpy_program(make, dtype, kernel_cache):
+    c = make()
+    g = c.unroll(steps=9)
+    p, x, y = _data(c, 9, 4, dtype)
+    l0, g0 = g.value_and_grad(p, x=x, y=y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", lk.KernelWarning)     # every loop compiled
+        l1, g1 = g.value_and_grad(p, x=x, y=y, executor="numba")
+    tol = dict(rtol=1e-12, atol=1e-14) if dtype == np.float64 else dict(rtol=2e-5, atol=1e-6)
+    assert np.allclose(l0, l1, **tol)
+    for k in g0:
+        assert g1[k].dtype == dtype and np.allclose(g0[k], g1[k], **tol), k
+    gg = ur.grad(g)
+    prog = api.program(gg, _grad_items(gg), "grad", "numba")
+    ks = _kernels(prog)
+    assert len(ks) == 2 and all(k.fn is not None and not k.failed for k in ks)
+    assert list(kernel_cache.glob("unroll_kernel_*.py"))        # on disk, for later processes
+
+
+@needs_numba
+@settings(max_examples=6, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(case=ut.random_circuits(), data=st.data())
+def test_numba_kernels_on_random_circuits(kernel_cache, case, data):
+    g = case.circuit.unroll(steps=case.steps)
+    params = data.draw(ut.params_for(case.circuit), label="params")
+    batch = data.draw(st.integers(1, 3), label="batch")
+    inputs = data.draw(ut.inputs_for(g, batch=batch), label="inputs")
+    li, gi = g.value_and_grad(params, executor="interpret", **inputs)
+    ln, gn = g.value_and_grad(params, executor="numba", **inputs)
+    assert np.allclose(ln, li, rtol=1e-10, atol=1e-12)
+    for k in gi:
+        assert np.allclose(gn[k], gi[k], rtol=1e-10, atol=1e-12), k
