@@ -138,7 +138,7 @@ def test_numpys_own_kernels_are_bitwise_the_generic_ones(dtype):
     scalars; an operand is never written."""
     from unroll import backends
     ns = backends.get(np, dtype)
-    assert set(backends.KERNELS) == {"sigmoid", "transposed", "concat_into"}
+    assert set(backends.KERNELS) == {"sigmoid", "transposed", "concat_into", "all_finite"}
     plain = {k: make(ns) for k, make in backends.KERNELS.items()}
     rng = np.random.default_rng(3)
     x = (rng.standard_normal((5, 12)) * 30).astype(dtype)
@@ -159,6 +159,13 @@ def test_numpys_own_kernels_are_bitwise_the_generic_ones(dtype):
         ns.concat_into(a, pieces, axis)
         plain["concat_into"](b, pieces, axis)
         assert np.array_equal(a, b) and np.array_equal(a, np.concatenate(pieces, axis))
+    for arg in (x, x.T, x[:, 2:3], np.asarray(x[2, 5]), np.array([], dtype)):
+        assert ns.all_finite(arg) is plain["all_finite"](arg) is True
+    for bad in (np.nan, np.inf, -np.inf):
+        y = x.copy()
+        y[3, 7] = bad
+        assert ns.all_finite(y) is plain["all_finite"](y) is False
+        assert ns.all_finite(y[:, 6:9]) is False and ns.all_finite(y[:, :6]) is True
     slot = np.zeros((3, 5, 12), dtype)                # a slot of a stacked array
     ns.concat_into(slot[1, ...], (x[:, :7], x[:, 7:]), -1)
     assert np.array_equal(slot[1], x) and not slot[0].any() and not slot[2].any()

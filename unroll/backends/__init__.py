@@ -49,8 +49,14 @@ def _concat_into(xp):
     return concat_into
 
 
+def _all_finite(xp):
+    """all_finite(a): no NaN or Inf in ``a`` (a Python bool)."""
+    isfinite, all_ = xp.isfinite, xp.all
+    return lambda a: bool(all_(isfinite(a)))
+
+
 KERNELS = {"sigmoid": _sigmoid, "transposed": lambda xp: xp.matrix_transpose,
-           "concat_into": _concat_into}
+           "concat_into": _concat_into, "all_finite": _all_finite}
 
 
 class Namespace:

@@ -43,4 +43,9 @@ def kernels(xp) -> dict:
     def concat_into(out, xs, axis):           # no temporary: straight into ``out``
         concatenate(xs, axis=axis, out=out)
     concatenate = m.concatenate
-    return {"sigmoid": sigmoid, "transposed": transposed, "concat_into": concat_into}
+
+    def all_finite(a):                        # the method, not np.all's Python layer
+        return bool(isfinite(a).all())
+    isfinite = m.isfinite
+    return {"sigmoid": sigmoid, "transposed": transposed, "concat_into": concat_into,
+            "all_finite": all_finite}
