@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
 
-.PHONY: demo test test-thorough mutate test-torch bench gallery clean
+.PHONY: demo test test-thorough test-fast mutate test-torch bench gallery clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,16 @@ gallery: $(VENV)/.base
 
 test: $(VENV)/.test
 	$(BIN)/python -m pytest -q
+
+# the suite with the fast extra (numba) in a venv of its own: the loop kernels compiled for
+# real (tests/test_loopkernel.py; the first run compiles them, seconds each, then disk-cached)
+$(VENV)-fast/.ok: pyproject.toml
+	test -x $(VENV)-fast/bin/python || $(PYTHON) -m venv $(VENV)-fast
+	$(VENV)-fast/bin/python -m pip --disable-pip-version-check -q install -e ".[test,fast]"
+	touch $@
+
+test-fast: $(VENV)-fast/.ok
+	$(VENV)-fast/bin/python -m pytest -q
 
 # thousands of random circuits through every property (about an hour on 2 cores)
 test-thorough: $(VENV)/.test
@@ -54,4 +64,4 @@ bench: $(VENV)-bench/.ok
 	$(VENV)-bench/bin/python benchmarks/memory.py
 
 clean:
-	rm -rf $(VENV) $(VENV)-bench .pytest_cache .hypothesis build *.egg-info
+	rm -rf $(VENV) $(VENV)-bench $(VENV)-fast .pytest_cache .hypothesis build *.egg-info

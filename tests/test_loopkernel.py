@@ -203,3 +203,22 @@ def test_numba_kernels_on_random_circuits(kernel_cache, case, data):
     assert np.allclose(ln, li, rtol=1e-10, atol=1e-12)
     for k in gi:
         assert np.allclose(gn[k], gi[k], rtol=1e-10, atol=1e-12), k
+
+
+@needs_numba
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_the_kernels_products_on_every_layout(dtype):
+    """mm_t(v, A) = v @ A.T through NumPy's BLAS: A as it lies (C, or F such as a transposed
+    view Wᵀ, without a copy), or copied when neither; empty sizes; one vector (mv_t)."""
+    from unroll.compile.numba_helpers import mm_t, mv_t
+    rng = np.random.default_rng(0)
+    for m, k, n in [(3, 4, 5), (1, 7, 2), (16, 64, 256), (2, 0, 3), (0, 3, 2)]:
+        v = rng.standard_normal((m, k)).astype(dtype)
+        W = rng.standard_normal((n, k)).astype(dtype)
+        for A in (W, np.asfortranarray(W), rng.standard_normal((n, 2 * k)).astype(dtype)[:, ::2]):
+            for x in (v, np.asfortranarray(v)):
+                got = mm_t(x, A)
+                assert got.dtype == dtype and got.shape == (m, n)
+                assert np.allclose(got, x @ A.T, rtol=1e-5, atol=1e-5)
+        if m:
+            assert np.allclose(mv_t(v[0], W), v[0] @ W.T, rtol=1e-5, atol=1e-5)

@@ -44,36 +44,58 @@ def _bind_blas() -> bool:
 AVAILABLE = _bind_blas()
 
 
-@intrinsic
-def _gemm_nt(typingctx, a, b, out):
-    """out = a @ b.T: C-contiguous 2-D arrays of one float dtype, row-major BLAS gemm."""
-    if not all(isinstance(x, types.Array) and x.ndim == 2 for x in (a, b, out)) or \
-            a.dtype not in (types.float32, types.float64) or b.dtype != a.dtype or \
-            out.dtype != a.dtype:
-        return None
-    sig = types.void(a, b, out)
+def _gemm(trans_b: bool):
+    """An intrinsic ``(a, b, out)``: out = a @ b.T (``trans_b``, b is (n, k)) or a @ b (b is
+    (k, n)), for C-contiguous 2-D arrays of one float dtype: one row-major BLAS gemm. The
+    caller has checked the layouts (the types may say 'A')."""
+    @intrinsic
+    def gemm(typingctx, a, b, out):
+        if not all(isinstance(x, types.Array) and x.ndim == 2 for x in (a, b, out)) or \
+                a.dtype not in (types.float32, types.float64) or b.dtype != a.dtype or \
+                out.dtype != a.dtype:
+            return None
+        sig = types.void(a, b, out)
 
-    def codegen(context, builder, signature, args):
-        single = a.dtype == types.float32
-        fl = _ir.FloatType() if single else _ir.DoubleType()
-        i32, i64, ptr = _ir.IntType(32), _ir.IntType(64), _ir.IntType(8).as_pointer()
-        fnty = _ir.FunctionType(_ir.VoidType(), [i32, i32, i32, i64, i64, i64, fl, ptr, i64,
-                                                 ptr, i64, fl, ptr, i64])
-        fn = cgutils.get_or_insert_function(builder.module, fnty,
-                                            "unroll_sgemm" if single else "unroll_dgemm")
-        A, Bm, C = (context.make_array(t)(context, builder, v)
-                    for t, v in zip(signature.args, args))
-        m, k = cgutils.unpack_tuple(builder, A.shape, 2)
-        n = cgutils.unpack_tuple(builder, Bm.shape, 2)[0]
+        def codegen(context, builder, signature, args):
+            single = a.dtype == types.float32
+            fl = _ir.FloatType() if single else _ir.DoubleType()
+            i32, i64, ptr = _ir.IntType(32), _ir.IntType(64), _ir.IntType(8).as_pointer()
+            fnty = _ir.FunctionType(_ir.VoidType(), [i32, i32, i32, i64, i64, i64, fl, ptr,
+                                                     i64, ptr, i64, fl, ptr, i64])
+            fn = cgutils.get_or_insert_function(builder.module, fnty,
+                                                "unroll_sgemm" if single else "unroll_dgemm")
+            A, Bm, C = (context.make_array(t)(context, builder, v)
+                        for t, v in zip(signature.args, args))
+            m, k = cgutils.unpack_tuple(builder, A.shape, 2)
+            b0, b1 = cgutils.unpack_tuple(builder, Bm.shape, 2)
+            n = b0 if trans_b else b1
 
-        def c32(v):
-            return _ir.Constant(i32, v)
-        # CblasRowMajor, CblasNoTrans, CblasTrans: C (m, n) = A (m, k) · B (n, k)ᵀ
-        builder.call(fn, [c32(101), c32(111), c32(112), m, n, k, _ir.Constant(fl, 1.0),
-                          builder.bitcast(A.data, ptr), k, builder.bitcast(Bm.data, ptr), k,
-                          _ir.Constant(fl, 0.0), builder.bitcast(C.data, ptr), n])
-        return context.get_dummy_value()
-    return sig, codegen
+            def c32(v):
+                return _ir.Constant(i32, v)
+            # CblasRowMajor, CblasNoTrans, CblasTrans or CblasNoTrans
+            builder.call(fn, [c32(101), c32(111), c32(112 if trans_b else 111), m, n, k,
+                              _ir.Constant(fl, 1.0), builder.bitcast(A.data, ptr), k,
+                              builder.bitcast(Bm.data, ptr), k if trans_b else n,
+                              _ir.Constant(fl, 0.0), builder.bitcast(C.data, ptr), n])
+            return context.get_dummy_value()
+        return sig, codegen
+    return gemm
+
+
+_gemm_nt = _gemm(True)
+_gemm_nn = _gemm(False)
+
+
+@njit(cache=True, nogil=True)
+def _product(v, A, out):
+    """out = v @ A.T, v C-contiguous: A as it lies (C: transposed in the call; F, such as a
+    transposed view Wᵀ: its transpose is C, no copy), copied only if neither."""
+    if A.flags.c_contiguous:
+        _gemm_nt(v, A, out)
+    elif A.T.flags.c_contiguous:
+        _gemm_nn(v, A.T, out)
+    else:
+        _gemm_nt(v, np.ascontiguousarray(A), out)
 
 
 @njit(cache=True, nogil=True)
@@ -81,10 +103,12 @@ def mm_t(v, A):
     """v @ A.T for v (M, K) and A (N, K): one gemm."""
     out = np.empty((v.shape[0], A.shape[0]), v.dtype)
     if v.shape[0] and A.shape[0]:
-        if v.shape[1]:
-            _gemm_nt(np.ascontiguousarray(v), np.ascontiguousarray(A), out)
-        else:
+        if not v.shape[1]:
             out[...] = 0
+        elif v.flags.c_contiguous:
+            _product(v, A, out)
+        else:
+            _product(np.ascontiguousarray(v), A, out)
     return out
 
 
