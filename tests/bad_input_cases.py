@@ -543,6 +543,9 @@ case(E, "program(grad=True, wrt='Q')", lambda: G.program(grad=True, wrt="Q"), In
 case(E, "program(grad='yes') (string)", lambda: type(G.program(grad="yes")).__name__, UnrollError, 'grad')
 case(E, "program(wrt='U') without grad (wrt ignored)", lambda: type(G.program(wrt="Q")).__name__, InputError, 'wrt')
 case(E, "program(grad=True) of a graph without loss", lambda: NL.program(grad=True), UnrollError, 'loss')
+case(E, "program(executor='interpret')", lambda: G.program(executor="interpret"), InputError, 'interpreter')
+case(E, "program(executor='nmba') (misspelt)", lambda: G.program(executor="nmba"), UnrollError, 'numba')
+case(E, "program(executor=3)", lambda: G.program(executor=3), UnrollError, 'executor')
 
 # --- g.to_dot / g.render ----------------------------------------------------------------------
 E = "g.to_dot/g.render"

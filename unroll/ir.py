@@ -315,18 +315,26 @@ class Graph:
         from .render import svg
         return {"image/svg+xml": svg(self.to_dot())}
 
-    def program(self, grad: bool = False, wrt=None):
+    def program(self, grad: bool = False, wrt=None, executor: str = "compiled"):
         """The compiled :class:`~unroll.compile.Program` that runs this graph (forward, or with
-        ``grad=True`` forward and backward); ``print()`` it to read the generated Python."""
+        ``grad=True`` forward and backward) on code target ``executor`` ("compiled", or a
+        registered one such as "numba"); ``print()`` it to read the generated Python (a
+        loop kernel's own source is ``program.kernels[i].source``)."""
         from .errors import InputError, flag
         from .api import grad_graph, program
+        from .compile.target import get
+        if executor == "interpret":
+            raise InputError("program: the reference interpreter runs the equations, not a "
+                             "program; pass executor='compiled' or a code target such as "
+                             "'numba'")
+        target = get(executor).name
         if not flag(grad, "program(grad=...)"):
             if wrt is not None:
                 raise InputError("program: wrt chooses what the gradient program "
                                  "differentiates; pass grad=True with it")
-            return program(self, _forward_items(self), "forward")
+            return program(self, _forward_items(self), "forward", target)
         gg = grad_graph(self, wrt)
-        return program(gg, _grad_items(gg), "grad")
+        return program(gg, _grad_items(gg), "grad", target)
 
     def evaluate(self, params: dict, values=(), **inputs) -> dict:
         """Evaluate with the reference interpreter and return the arrays of ``values``

@@ -28,6 +28,8 @@ class Program:
         weakref.finalize(self, linecache.cache.pop, filename, None)
         exec(compile(source, filename, "exec"), glb)
         self.fn = glb[name]
+        #: the loop kernels a code target compiles (their ``source``), in order
+        self.kernels = [v for k, v in sorted(glb.items()) if k.startswith("_kernel")]
 
     def __call__(self, xp, params: dict, arrays: dict) -> tuple:
         return self.fn(xp, params, arrays)
