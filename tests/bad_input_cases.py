@@ -946,6 +946,12 @@ case(E, "callback=5 (not callable)", lambda: _tr(callback=5), UnrollError, 'call
 case(E, "desc=5 with progress=True", lambda: TR(G, (p := C.init_params()), BAT, OPT(p), desc=5, progress=True).final, UnrollError, 'desc')
 case(E, "progress='no' (a string: truthy)", lambda: TR(G, (p := C.init_params()), BAT, OPT(p), progress="no").final, UnrollError, 'progress')
 case(E, "step=TruncatedBPTT(k1=2)", lambda: _tr(step=TB(C, 2)).final, check=lambda r: np.isfinite(r) and r > 0)
+case(E, "executor='nmba' (misspelt)", lambda: _tr(executor="nmba"), UnrollError, 'numba')
+case(E, "executor=5", lambda: _tr(executor=5), UnrollError, 'executor')
+case(E, "executor='interpret' with a function step", lambda: _tr(step=lambda p, b: (1.0, {}), executor="interpret"), UnrollError, 'TruncatedBPTT')
+case(E, "executor='interpret' (runs the reference interpreter)", lambda: _tr(executor="interpret").final, check=lambda r: np.isfinite(r) and r > 0)
+case(E, "TruncatedBPTT(executor='nope')", lambda: TB(C, 2, executor="nope"), UnrollError, 'executor')
+case(E, "TruncatedBPTT(executor='interpret')", lambda: _tr(step=TB(C, 2, executor="interpret")).final, check=lambda r: np.isfinite(r) and r > 0)
 
 E = "ur.optim"
 O = ur.optim

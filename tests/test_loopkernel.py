@@ -222,3 +222,28 @@ def test_the_kernels_products_on_every_layout(dtype):
                 assert np.allclose(got, x @ A.T, rtol=1e-5, atol=1e-5)
         if m:
             assert np.allclose(mv_t(v[0], W), v[0] @ W.T, rtol=1e-5, atol=1e-5)
+
+
+def test_a_training_loop_runs_on_the_kernels(python_kernels, monkeypatch):
+    """train(..., executor=) and TruncatedBPTT(..., executor=): the same losses and parameters
+    as the default program (to round-off), the loops run by kernels."""
+    calls = []
+    run = lk.Kernel.__call__
+    monkeypatch.setattr(lk.Kernel, "__call__", lambda self, *a: calls.append(1) or run(self, *a))
+    c = _gru()
+    rng = np.random.default_rng(1)
+    batches = [{"x": rng.standard_normal((8, 3, 2)), "y": rng.standard_normal((8, 3, 2))}
+               for _ in range(2)]
+    runs = []
+    for ex in ("compiled", python_kernels):
+        for step in (c.unroll(steps=8), ur.training.TruncatedBPTT(c, 3, executor=ex)):
+            p = c.init_params(seed=3)
+            kw = {"executor": ex} if not isinstance(step, ur.training.TruncatedBPTT) else {}
+            before = len(calls)
+            h = ur.training.train(step, p, batches, ur.optim.Adam(p, lr=0.05), epochs=3,
+                                  progress=False, **kw)
+            assert (len(calls) > before) == (ex != "compiled")
+            runs.append((h.losses, p))
+    for (la, pa), (lb, pb) in [(runs[0], runs[2]), (runs[1], runs[3])]:
+        assert np.allclose(la, lb, rtol=1e-10)
+        assert all(np.allclose(pa[k], pb[k], rtol=1e-9, atol=1e-12) for k in pa)

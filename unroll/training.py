@@ -18,6 +18,7 @@ import math
 import time
 
 from .circuit import Circuit
+from .compile.target import get as _get_target
 from .errors import CircuitError, InputError, NonFiniteError, UnrollError, flag
 from .ir import Graph
 from .unrolling import resolve_steps
@@ -60,7 +61,7 @@ class TruncatedBPTT:
     """
 
     def __init__(self, circuit: Circuit, k1: int, k2: int | None = None, *, wrt=None,
-                 checkpoint=None):
+                 checkpoint=None, executor: str = "compiled"):
         if not isinstance(circuit, Circuit):
             fix = ("pass the circuit it was unrolled from (each window is unrolled here)"
                    if isinstance(circuit, Graph) else "build one with ur.Circuit(...)")
@@ -90,8 +91,9 @@ class TruncatedBPTT:
                 raise UnrollError(f"truncated BPTT: {k} carries the state from one window to "
                                   "the next, so it has a gradient per window, not one; leave "
                                   "it out of wrt (or run value_and_grad on the whole sequence)")
+        _executor(executor, "truncated BPTT")
         self.circuit, self.k1, self.k2 = circuit, k1, k2
-        self.wrt, self.checkpoint = wrt, checkpoint
+        self.wrt, self.checkpoint, self.executor = wrt, checkpoint, executor
         self.state = None                       # init input name -> array: carried state
         self._init_names = {name: spec.init_name if spec.init == "zeros" else spec.init
                             for name, spec in circuit.states.items()}
@@ -126,13 +128,13 @@ class TruncatedBPTT:
             g = self.graph(start, end, prev_end, T)
             feed = self._feed(inputs, start, end, states[start])
             if g.loss is None:                   # no loss falls in this window (at="last")
-                out = g.run(params, return_state=True, **feed)
+                out = g.run(params, return_state=True, executor=self.executor, **feed)
                 loss, grads, state = 0.0 * out["loss"] if "loss" in out else 0.0, \
                     self._zero_grads(g, params, feed), out["state"]
             else:
                 loss, grads, state = g.value_and_grad(
                     params, wrt=self.wrt, return_state=True, checkpoint=self.checkpoint,
-                    check_finite=True, **feed)
+                    check_finite=True, executor=self.executor, **feed)
             states[end] = self._carried(state)
             if j + 1 < len(ends):
                 nxt = max(0, end - (self.k2 - self.k1))  # where the next window starts
@@ -180,7 +182,8 @@ class TruncatedBPTT:
         if stop == start:
             return state
         out = self.graph(start, stop, stop, total).run(
-            params, return_state=True, **self._feed(inputs, start, stop, state))
+            params, return_state=True, executor=self.executor,
+            **self._feed(inputs, start, stop, state))
         return self._carried(out["state"])
 
     def _zero_grads(self, g: Graph, params: dict, feed: dict) -> dict:
@@ -266,9 +269,18 @@ class History:
                 f"{self.final:.6g}{why}>")
 
 
+def _executor(executor, what: str) -> None:
+    """An executor by name ("compiled", "interpret" or a code target such as "numba")."""
+    if executor != "interpret":
+        try:
+            _get_target(executor)
+        except UnrollError as e:
+            raise UnrollError(f"{what}: {e}") from None
+
+
 def train(step, params: dict, batches, optimizer, *, epochs: int = 1, clip_norm=None,
           clip_value=None, target_loss=None, progress: bool = True, desc: str = "train",
-          callback=None) -> History:
+          callback=None, executor: str = "compiled") -> History:
     """Fit ``params`` (in place) and return the :class:`History`.
 
     Parameters
@@ -284,6 +296,8 @@ def train(step, params: dict, batches, optimizer, *, epochs: int = 1, clip_norm=
     target_loss : stop after the first epoch whose mean loss is at most this
     progress : a tqdm progress bar over the epochs, the loss shown
     callback : called as ``callback(epoch, history)`` after each epoch; returning True stops
+    executor : for a Graph step, what runs it: "compiled" (the default), "interpret" or a
+        code target such as "numba" (compiled loop kernels); a TruncatedBPTT has its own
 
     Raises
     ------
@@ -325,10 +339,15 @@ def train(step, params: dict, batches, optimizer, *, epochs: int = 1, clip_norm=
     if not isinstance(desc, str):
         raise UnrollError(f"train: desc (the progress bar's label) must be a str, not "
                           f"{type(desc).__name__} {desc!r:.60}")
+    _executor(executor, "train")
+    if executor != "compiled" and not isinstance(step, Graph):
+        raise UnrollError(f"train: executor={executor!r} applies to a Graph step; give a "
+                          "TruncatedBPTT its own (TruncatedBPTT(..., executor=...)), and a "
+                          "function runs as it likes")
     if callback is not None and not callable(callback):
         raise UnrollError(f"train: callback must be a function (epoch, history) -> bool, not "
                           f"{type(callback).__name__} {callback!r:.60}")
-    grad_fn = _grad_fn(step)
+    grad_fn = _grad_fn(step, executor)
     hist = History()
     t0 = time.perf_counter()
     bar = _bar(epochs, desc, progress)
@@ -416,9 +435,10 @@ def _pairs(out, epoch: int, i: int):
         yield loss, grads
 
 
-def _grad_fn(step):
+def _grad_fn(step, executor: str = "compiled"):
     if isinstance(step, Graph):
-        return lambda params, batch: [step.value_and_grad(params, check_finite=True, **batch)]
+        return lambda params, batch: [step.value_and_grad(params, check_finite=True,
+                                                          executor=executor, **batch)]
     if isinstance(step, TruncatedBPTT):
         return lambda params, batch: step.chunks(params, **batch)
     if callable(step):
