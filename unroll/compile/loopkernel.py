@@ -26,6 +26,7 @@ steps peeled off at either end) stays NumPy, as in the default target.
 from __future__ import annotations
 
 import hashlib
+import math
 import importlib.util
 import os
 import sys
@@ -117,9 +118,91 @@ SCALAR_CODE = {
     "maximum": _max,
     "minimum": _min,
     "pow": _pow,
+    # g broadcast to ref's shape (ref gives only the shape); mean: divided by B as well
+    "broadcast_like": lambda a, k, p: f"({a[0]} / _B)" if p["mean"] else a[0],
     "dtanh": lambda a, k, p: f"({a[0]} * ({k(1.0)} - {a[1]} * {a[1]}))",
     "dsigmoid": lambda a, k, p: f"({a[0]} * ({a[1]} * ({k(1.0)} - {a[1]})))",
 }
+
+
+def _sum_to(e):
+    g, = e.inputs
+    shape, drop, rank = e.params["shape"], e.params["drop"], e.params["rank"]
+    if type(g) is not Value or len(g.shape) != rank:
+        return None
+    extra = rank - len(shape)
+
+    def out_index(idx):
+        lead = [idx[0]] if g.aval.batched and not drop else []
+        per = idx[1:] if g.aval.batched else idx
+        return lead + ["0" if n == 1 else per[extra + i] for i, n in enumerate(shape)]
+    return _space(g), lambda a: a[0], out_index, False
+
+
+def _sum(e):
+    x, = e.inputs
+    axes, keep = {a % len(x.shape) for a in e.params["axes"]} if x.shape else set(), \
+        e.params["keepdims"]
+    if type(x) is not Value:
+        return None
+
+    def out_index(idx):
+        lead = [idx[0]] if x.aval.batched else []
+        per = idx[1:] if x.aval.batched else idx
+        return lead + [("0" if i in axes else per[i]) for i in range(len(x.shape))
+                       if keep or i not in axes]
+    return _space(x), lambda a: a[0], out_index, False
+
+
+def _mean_batch(e):
+    x, = e.inputs
+    if type(x) is not Value or not x.aval.batched or len(x.shape) != e.params["rank"]:
+        return None
+    return _space(x), lambda a: a[0], lambda idx: idx[1:], True
+
+
+def _outer(e):
+    a, b = e.inputs
+    if not e.params["reduce"] or type(a) is not Value or type(b) is not Value or \
+            len(a.shape) != 1 or len(b.shape) != 1:
+        return None
+    batched = a.aval.batched or b.aval.batched     # (B, M, N): out[m, n] += a[b, m] b[b, n]
+    space = (batched, (a.shape[0], b.shape[0]))
+
+    def term(ops):
+        return f"({ops[0]} * {ops[1]})"
+
+    def access(w, idx):
+        lead, (i, j) = idx[:len(idx) - 2], idx[len(idx) - 2:]
+        return [w.at(a, (lead if a.aval.batched else []) + [i]),
+                w.at(b, (lead if b.aval.batched else []) + [j])]
+    return space, term, lambda idx: idx[len(idx) - 2:], False, access
+
+
+def _matmul(e):
+    A, Bm = e.inputs
+    if type(A) is not Value or type(Bm) is not Value or len(A.shape) != 2 or len(Bm.shape) != 2:
+        return None
+    (m, k), n = A.shape, Bm.shape[1]
+    batched = e.outs[0].aval.batched
+    space = (batched, (m, k, n))          # out[b, m, n] += A[b, m, k] B[b, k, n]
+
+    def access(w, idx):
+        lead = idx[:1] if batched else []
+        i, j, l = idx[len(lead):]
+        return [w.at(A, (lead if A.aval.batched else []) + [i, j]),
+                w.at(Bm, (lead if Bm.aval.batched else []) + [j, l])]
+    return (space, lambda ops: f"({ops[0]} * {ops[1]})",
+            lambda idx: (idx[:1] if batched else []) + [idx[-3], idx[-1]], False, access)
+
+
+#: reductions: f(eqn) -> (the operand's iteration space, the term summed, its entry of the
+#: result, divided by B?[, the operands' entries]) or None where this use has no kernel form
+REDUCTIONS = {"sum_to": _sum_to, "sum": _sum, "mean_batch": _mean_batch, "outer": _outer,
+              "matmul": _matmul}
+
+#: the operands a scalar form reads (the others give a shape only)
+READS = {"broadcast_like": (0,), "ones_like": (), "zeros_like": ()}
 
 
 def _rank(v) -> int:
@@ -303,10 +386,13 @@ class _KernelWriter:
                 kinds.append("ew")
             elif e.prim.name == "split" and e.params["axis"] < 0:
                 kinds.append("split")
-            elif e.prim.name == "reshape" and type(e.inputs[0]) is Value and \
-                    [n for n in e.inputs[0].shape if n != 1] == \
-                    [n for n in e.outs[0].shape if n != 1]:
-                kinds.append("reshape")           # only 1s come or go: a view
+            elif e.prim.name in REDUCTIONS and REDUCTIONS[e.prim.name](e) is not None:
+                kinds.append("reduce")
+            elif e.prim.name == "transpose" and type(e.inputs[0]) is Value and \
+                    len(e.inputs[0].shape) == 2:
+                kinds.append("transpose")         # a view: the last two indices swapped
+            elif e.prim.name == "reshape" and type(e.inputs[0]) is Value:
+                kinds.append("reshape")           # a view: its index computed from ours
             elif e.prim.name == "matvec" and type(e.inputs[0]) is Value and \
                     not e.inputs[0].aval.batched and len(e.inputs[0].shape) == 2 and \
                     type(e.inputs[1]) is Value and _rank(e.inputs[1]) in (1, 2):
@@ -316,6 +402,7 @@ class _KernelWriter:
                     len(x.shape) == len(e.outs[0].shape) for x in e.inputs):
                 kinds.append("concat")
             else:
+                self.why = e
                 raise _Unsupported
             for x in e.inputs:
                 if type(x) is Lit and hasattr(x.val, "shape"):
@@ -350,6 +437,7 @@ class _KernelWriter:
         # views: split pieces (value -> (base, axis, start)); sinks: concat pieces written
         # straight into the concat's slot (value -> (concat out, start))
         self.views, self.sinks, self.sunk, self.reshapes = {}, {}, set(), {}
+        self.transposes = {}
         for i, e in enumerate(self.eqns):
             if kinds[i] == "split":
                 x = e.inputs[0]
@@ -360,6 +448,8 @@ class _KernelWriter:
                     start += n
             elif kinds[i] == "reshape":
                 self.reshapes[e.outs[0]] = e.inputs[0]
+            elif kinds[i] == "transpose":
+                self.transposes[e.outs[0]] = e.inputs[0]
             elif kinds[i] == "concat" and low.kind[e.outs[0]].how is STACK and all(
                     x in defined and kinds[defined[x]] == "ew" and
                     readers.get(x) == [i] and low.kind[x].how is VAR and self.local(x)
@@ -376,6 +466,11 @@ class _KernelWriter:
             if k.how is STACK or v in self.sinks:
                 continue                      # stored in its slot / the concat's slot
             rs = readers.get(v, [])
+            if v in self.transposes:          # read through the view, unless it escapes
+                if not self.local(v):
+                    self.array.add(v)
+                    self.returned.append(k.name)
+                continue
             if v in self.reshapes:            # read through the view, unless it escapes
                 if not self.local(v):
                     self.array.add(v)
@@ -411,6 +506,10 @@ class _KernelWriter:
                 self.emit_split(e)
             elif kinds[i] == "reshape":
                 self.emit_reshape(e)
+            elif kinds[i] == "reduce":
+                self.emit_reduce(e)
+            elif kinds[i] == "transpose":
+                self.emit_reshape(e)
         returned = list(dict.fromkeys(self.returned))
         return self.finish(returned)
 
@@ -430,6 +529,9 @@ class _KernelWriter:
 
     def array_ref(self, x) -> str:
         """``x`` as a whole array (a slot, a variable, a slice of a split)."""
+        if x in self.transposes and x not in self.array:
+            r = self.array_ref(self.transposes[x])
+            return f"_np.transpose({r}, (0, 2, 1))" if x.aval.batched else f"{r}.T"
         if x in self.reshapes and x not in self.array:
             dims = (["_B"] if x.aval.batched else []) + [str(n) for n in x.shape]
             return (f"_np.ascontiguousarray({self.array_ref(self.reshapes[x])})"
@@ -459,19 +561,31 @@ class _KernelWriter:
             if not batched:
                 raise _Unsupported
             mine.append(idx[0])
-        if len(x.shape) != len(shape):
+        if len(x.shape) > len(shape) or x.aval.batched and len(x.shape) != len(shape):
             raise _Unsupported
-        for n, m, i in zip(x.shape, shape, per):
+        tail = per[len(per) - len(x.shape):] if x.shape else []     # aligned from the right
+        for n, m, i in zip(x.shape, shape[len(shape) - len(x.shape):], tail):
             mine.append("0" if n == 1 and m != 1 else i)
         return self.at(x, mine)
 
     def at(self, x, mine: list) -> str:
         """``x`` at the full index ``mine`` (one entry per axis, batch first)."""
-        if x in self.reshapes and x not in self.array:     # the axes of length 1 come and go
+        if x in self.transposes and x not in self.array:
+            full = list(mine)
+            full[-1], full[-2] = full[-2], full[-1]
+            return self.at(self.transposes[x], full)
+        if x in self.reshapes and x not in self.array:
             base = self.reshapes[x]
             lead = [mine[0]] if x.aval.batched else []
-            rest = iter([i for i, n in zip(mine[len(lead):], x.shape) if n != 1])
-            return self.at(base, lead + ["0" if n == 1 else next(rest) for n in base.shape])
+            per = mine[len(lead):]
+            if [n for n in base.shape if n != 1] == [n for n in x.shape if n != 1]:
+                rest = iter([i for i, n in zip(per, x.shape) if n != 1])   # 1s come and go
+                return self.at(base, lead + ["0" if n == 1 else next(rest) for n in base.shape])
+            flat = " + ".join(f"{i} * {math.prod(x.shape[j + 1:])}" for j, i in enumerate(per))
+            inner = []
+            for j, n in enumerate(base.shape):
+                inner.append(f"(({flat}) // {math.prod(base.shape[j + 1:])}) % {n}")
+            return self.at(base, lead + inner)
         if x in self.views and x not in self.array:
             base, ax, start = self.views[x]
             full = list(mine)
@@ -482,8 +596,8 @@ class _KernelWriter:
         self.operand(x)
         r = self.low.ref(x, self.s0, True)
         if r.endswith(", ...]"):
-            return f"{r[:-6]}, {', '.join(mine)}]"
-        return f"{r}[{', '.join(mine)}]"
+            return f"{r[:-6]}, {', '.join(mine)}]" if mine else r[:-6] + "]"
+        return f"{r}[{', '.join(mine) or '()'}]"
 
     def store(self, v, idx: list) -> str | None:
         """Where the scalar of ``v`` at ``idx`` is stored, or None if nowhere."""
@@ -530,10 +644,15 @@ class _KernelWriter:
         body, scalars = [], {}
         for i in members:
             e = self.eqns[i]
-            ops = [self.element(x, idx, scalars, space) for x in e.inputs]
+            reads = READS.get(e.prim.name, range(len(e.inputs)))
+            params = e.params
+            if e.prim.name == "broadcast_like":      # divided by B only over a batch
+                params = dict(params, mean=params["mean"] and e.inputs[1].aval.batched)
+            ops = [self.element(x, idx, scalars, space) if j in reads else None
+                   for j, x in enumerate(e.inputs)]
             v = e.outs[0]
             s = f"_s{i}"
-            body.append(f"{s} = {SCALAR_CODE[e.prim.name](ops, self.const, e.params)}  "
+            body.append(f"{s} = {SCALAR_CODE[e.prim.name](ops, self.const, params)}  "
                         f"# {_comment(_symbolic(e, self.s0))}")
             scalars[v] = s
             where = self.store(v, idx)
@@ -565,7 +684,32 @@ class _KernelWriter:
         parts = ", ".join(self.array_ref(x) for x in e.inputs)
         self.assign(e, f"_np.concatenate(({parts},), axis={e.params['axis']!r})")
 
+    def emit_reduce(self, e) -> None:
+        """A sum into a smaller array: a nest over the operand's elements, each added to its
+        entry (zeroed first), then what the primitive does after (the mean's 1/B)."""
+        x_space, term, out_index, scale, *access = REDUCTIONS[e.prim.name](e)
+        v = e.outs[0]
+        batched, shape = x_space
+        n = int(batched) + len(shape)
+        idx = [f"_i{j}" for j in range(n)]
+        dims = (["_B"] if batched else []) + [str(m) for m in shape]
+        acc = f"_n{id(e) % 100000}"
+        out_dims = (["_B"] if v.aval.batched else []) + [str(m) for m in v.shape]
+        self.lines.append(f"        {acc} = _np.zeros(({', '.join(out_dims)},), _dtype)")
+        ind = "        "
+        for j, d in enumerate(dims):
+            self.lines.append(f"{ind}for {idx[j]} in range({d}):")
+            ind += "    "
+        operands = access[0](self, idx) if access else \
+            [self.element(x, idx, {}, x_space) for x in e.inputs]
+        self.lines.append(f"{ind}{acc}[{', '.join(out_index(idx)) or '()'}] += "
+                          f"{term(operands)}  # {_comment(_symbolic(e, self.s0))}")
+        if scale:
+            self.lines.append(f"        {acc} /= _B")
+        self.assign(e, acc)
+
     def emit_reshape(self, e) -> None:
+        """A view (reshape, transpose) stored for other steps or after the loop: copied."""
         v = e.outs[0]
         k = self.low.kind[v]
         if k.how is STACK or v in self.array:  # stored for other steps, or after the loop
