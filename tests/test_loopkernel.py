@@ -66,8 +66,9 @@ def python_kernels():
     del targets.TARGETS[t.name]
 
 
-def _kernels(prog) -> list:
-    return [v for k, v in prog.fn.__globals__.items() if k.startswith("_kernel")]
+def _kernels(prog, loops=True) -> list:
+    """The program's kernels of loops (or of the steps peeled off them, loops=False)."""
+    return [k for k in prog.kernels if (k.steps[0] != k.steps[1]) == loops]
 
 
 # --- the kernel writer, with no numba ------------------------------------------------------------
@@ -89,6 +90,8 @@ def test_an_lstm_step_is_one_product_and_one_fused_nest_per_shape(python_kernels
     other = ur.grad(_lstm().unroll(steps=11))
     prog2 = api.program(other, _grad_items(other), "grad", python_kernels)
     assert {k.digest for k in _kernels(prog)} == {k.digest for k in _kernels(prog2)}
+    # the steps peeled off the backward loop's ends are kernels too (one step each)
+    assert len(_kernels(prog, loops=False)) == 2
 
 
 @pytest.mark.parametrize("make", [_lstm, _gru])
@@ -247,3 +250,20 @@ def test_a_training_loop_runs_on_the_kernels(python_kernels, monkeypatch):
     for (la, pa), (lb, pb) in [(runs[0], runs[2]), (runs[1], runs[3])]:
         assert np.allclose(la, lb, rtol=1e-10)
         assert all(np.allclose(pa[k], pb[k], rtol=1e-9, atol=1e-12) for k in pa)
+
+
+def test_a_kernels_source_is_the_same_in_every_process(python_kernels):
+    """The disk cache is keyed by the source: it must not depend on the process (object
+    ids, hash seeds, dict order of anything unordered)."""
+    import subprocess
+    import sys
+    code = ("import unroll as ur, sys; sys.path.insert(0, 'tests');"
+            "from test_loopkernel import _lstm, _gru;"
+            "from unroll.compile import loopkernel as lk, target as tg;"
+            "tg.register(lk.NumbaTarget('pk', python=True));"
+            "print(*[k.digest for c in (_lstm(), _gru()) for k in "
+            "c.unroll(steps=5).program(grad=True, executor='pk').kernels])")
+    runs = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                           env={"PYTHONHASHSEED": str(seed), "PATH": "/usr/bin:/bin"},
+                           check=True).stdout for seed in (1, 2)}
+    assert len(runs) == 1 and len(runs.pop().split()) >= 6

@@ -224,6 +224,7 @@ class Kernel:
         self.digest = hashlib.sha256(source.encode()).hexdigest()[:24]
         self.fn = None
         self.failed = None
+        self.steps = None
 
     def __call__(self, xp, t0, t1, dt, *args):
         """The loop's assigned variables, or None where the caller must run it in Python."""
@@ -356,18 +357,18 @@ class _KernelWriter:
     def local(self, v) -> bool:
         """Is ``v`` (a variable of the program) read only within its own step, at this step
         and at the loop's last (what the program reads after the loop is returned)?"""
+        if v.t is None:                       # a total computed in a peeled step
+            return False
         low = self.low
         if not hasattr(low, "_by_step"):
             low._by_step = {(low.sname(x), x.t): x for x in low._defined}
-        ends = {}
         for t in (self.b.steps[0], self.b.steps[-1]):
             d = t - self.s0
             last = max(low._defined[low._by_step[(low.sname(o), o.t + d)]]
-                       for e in self.eqns for o in e.outs)
+                       for e in self.eqns for o in e.outs if o.t is not None)
             w = low._by_step.get((low.sname(v), v.t + d))
             if w is None or low._last_use.get(w, -1) > last:
                 return False
-            ends[t] = last
         return True
 
     def write(self):
@@ -380,8 +381,10 @@ class _KernelWriter:
         low, s0 = self.low, self.s0
         kinds = []
         for e in self.eqns:
-            if any(v.aval.dtype != "float" or _rank(v) == 0 for v in e.outs):
-                raise _Unsupported
+            if any(v.aval.dtype != "float" or _rank(v) == 0 or
+                   v.t is None and (low.kind[v].how is not VAR or len(self.b.steps) > 1)
+                   for v in e.outs):
+                raise _Unsupported                # (a total of a peeled step is returned)
             if e.prim.name in SCALAR_CODE:
                 kinds.append("ew")
             elif e.prim.name == "split" and e.params["axis"] < 0:
@@ -461,6 +464,8 @@ class _KernelWriter:
                 self.sunk.add(i)
         # which values need an array (and which of those are workspaces kept across steps)
         self.array, self.workspace = set(), set()
+        outside = {low.kind[x].name for e in self.eqns for x in e.inputs
+                   if type(x) is Value and x not in defined and x in low.kind}
         for v, i in defined.items():
             k = low.kind[v]
             if k.how is STACK or v in self.sinks:
@@ -486,8 +491,9 @@ class _KernelWriter:
                 self.returned.append(k.name)
             elif kinds[i] == "ew" and any(kinds[j] != "ew" or group.get(j) != group[i]
                                           for j in rs):
-                self.array.add(v)             # read outside its nest: one array, reused
-                self.workspace.add(v)
+                self.array.add(v)             # read outside its nest: one array, reused,
+                if k.name not in outside:     # unless its name also brings a value in
+                    self.workspace.add(v)
         self.set_here = {low.kind[v].name for v in defined if low.kind[v].how is VAR}
         # a variable the loop reads before it sets it comes in as an argument
         self.set_here_so_far = set()
@@ -507,7 +513,7 @@ class _KernelWriter:
             elif kinds[i] == "reshape":
                 self.emit_reshape(e)
             elif kinds[i] == "reduce":
-                self.emit_reduce(e)
+                self.emit_reduce(e, i)
             elif kinds[i] == "transpose":
                 self.emit_reshape(e)
         returned = list(dict.fromkeys(self.returned))
@@ -684,7 +690,7 @@ class _KernelWriter:
         parts = ", ".join(self.array_ref(x) for x in e.inputs)
         self.assign(e, f"_np.concatenate(({parts},), axis={e.params['axis']!r})")
 
-    def emit_reduce(self, e) -> None:
+    def emit_reduce(self, e, i: int) -> None:
         """A sum into a smaller array: a nest over the operand's elements, each added to its
         entry (zeroed first), then what the primitive does after (the mean's 1/B)."""
         x_space, term, out_index, scale, *access = REDUCTIONS[e.prim.name](e)
@@ -693,7 +699,7 @@ class _KernelWriter:
         n = int(batched) + len(shape)
         idx = [f"_i{j}" for j in range(n)]
         dims = (["_B"] if batched else []) + [str(m) for m in shape]
-        acc = f"_n{id(e) % 100000}"
+        acc = f"_n{i}"
         out_dims = (["_B"] if v.aval.batched else []) + [str(m) for m in v.shape]
         self.lines.append(f"        {acc} = _np.zeros(({', '.join(out_dims)},), _dtype)")
         ind = "        "
@@ -790,6 +796,15 @@ class NumbaTarget(Target):
         self.python = python        # kernels run as Python (no numba): the tests' variant
 
     def loop(self, low, b):
+        return self._call(low, b, b.steps[0], b.steps[-1], low.loop_lines(b))
+
+    def straight(self, low, b):
+        """A step peeled off a loop's end: its work as a kernel of one step."""
+        s = b.chunk.step
+        one = type(b)("loop", b.chunk, [s])
+        return self._call(low, one, s, s, low.straight_lines(b))
+
+    def _call(self, low, b, a, z, python: list):
         why = None if self.python else numba_missing()
         if why:
             _notice("missing", why)
@@ -798,16 +813,17 @@ class NumbaTarget(Target):
         if made is None:
             return None
         kernel, args, assigned = made
+        kernel.steps = (a, z)                   # the steps it runs (one for a peeled step)
         n = sum(1 for k in low.namespace if k.startswith("_kernel"))
         kname = f"_kernel{n}"
         low.namespace[kname] = kernel
-        a, z = b.steps[0], b.steps[-1]
-        d = 1 if z > a else -1
+        d = 1 if z >= a else -1
         res = "".join(w + ", " for w in assigned).rstrip(" ")
+        what = f"t = {a}..{z}" if a != z else f"t = {a}"
         lines = [f"_r = {kname}(xp, {a}, {z + d}, {d}{''.join(', ' + x for x in args)})  "
-                 f"# t = {a}..{z}: a compiled kernel ({kernel.digest}; None: in Python)",
+                 f"# {what}: a compiled kernel ({kernel.digest}; None: in Python)",
                  "if _r is None:"]
-        lines += ["    " + ln for ln in low.loop_lines(b)]
+        lines += ["    " + ln for ln in python]
         if assigned:
             lines += [f"    _r = ({res})", f"{res} = _r"]
         return lines

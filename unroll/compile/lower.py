@@ -408,9 +408,8 @@ class Lowering:
             elif b.kind == "reduce":
                 code += self._reduce_lines(b)
             else:
-                s = b.chunk.step
-                code.append("# once" if s is None else f"# t = {s}")
-                code += self._eqn_lines(b.chunk, False, "")
+                lines = None if b.chunk.step is None else self.target.straight(self, b)
+                code += self.straight_lines(b) if lines is None else lines
         for name in self.consts:
             body.append(f"{name} = xp.asarray(_{name}, dtype=xp.float_dtype)")
         res = ", ".join(self._item(it) for it in self.items)
@@ -428,6 +427,11 @@ class Lowering:
     def body_lines(self, b: Block, indent: str = "    ") -> list:
         """The body of loop block ``b`` as Python lines, for a step ``t`` (symbolic)."""
         return self._eqn_lines(b.chunk, True, indent)
+
+    def straight_lines(self, b: Block) -> list:
+        """The default code of straight-line block ``b`` (one step's work, or work done once)."""
+        s = b.chunk.step
+        return ["# once" if s is None else f"# t = {s}"] + self._eqn_lines(b.chunk, False, "")
 
     def loop_lines(self, b: Block) -> list:
         """The default code of loop block ``b``: a ``for t`` loop over its body, after a

@@ -7,7 +7,8 @@ steps as a ``for t`` loop. Another target (a compiled loop kernel: numba on the 
 kernel on a GPU) lives in its own files and plugs in here by subclassing :class:`Target`:
 
 - :meth:`Target.template` gives its own code for a primitive (or falls back to the default);
-- :meth:`Target.loop` may take over a whole ``for t`` loop of the lowering (a kernel call);
+- :meth:`Target.loop` may take over a whole ``for t`` loop of the lowering (a kernel call),
+  and :meth:`Target.straight` the straight-line work of one step;
 - :meth:`Target.namespace` adds the globals its code calls.
 
 :func:`register` makes it available as ``value_and_grad(..., executor=name)``; the
@@ -40,6 +41,12 @@ class Target:
         """Lines that run the re-rolled loop ``block`` (steps ``block.steps``, body
         ``block.chunk``), or None for the default ``for t`` loop. ``lowering`` offers the body
         as Python lines (``lowering.body_lines(block)``) and the loop header."""
+        return None
+
+    def straight(self, lowering, block) -> list | None:
+        """Lines that run the straight-line work of one step (``block.chunk``, step
+        ``block.chunk.step``: a step peeled off a loop's end), or None for the default
+        (``lowering.straight_lines(block)``)."""
         return None
 
     def namespace(self) -> dict:
