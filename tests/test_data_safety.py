@@ -209,3 +209,32 @@ def test_the_same_seed_gives_bit_identical_results_in_another_process():
         digests.add(out.stdout.strip())
     assert len(digests) == 1 and len(next(iter(digests))) == 64
     assert hashlib.sha256(b"").hexdigest() not in digests
+
+
+def test_a_call_like_the_last_checks_the_values_again():
+    """The structural checks of a binding are kept for the next call with the same names,
+    types, shapes and dtypes (a training loop); the values never are."""
+    c = ur.Circuit("again")
+    x = c.input("x", (2,))
+    h = c.state("h", (3,))
+    h.next = ur.tanh(c.param("W", (3, 3)) @ h.prev + c.param("U", (3, 2)) @ x)
+    c.loss(ur.sum(h * h))
+    g = c.unroll(steps=4)
+    p = c.init_params(seed=0)
+    xs = np.ones((4, 2, 2))
+    g.value_and_grad(p, x=xs)
+    bad = xs.copy()
+    bad[2, 1, 0] = np.nan
+    with pytest.raises(ur.NonFiniteError, match=r"input x .* t = 3, batch entry 1"):
+        g.value_and_grad(p, x=bad)
+    q = dict(p, W=p["W"].copy())
+    q["W"][0, 0] = np.inf
+    with pytest.raises(ur.NonFiniteError, match="parameter W"):
+        g.value_and_grad(q, x=xs)
+    with pytest.raises(ur.DTypeError, match="float32"):
+        g.value_and_grad(p, x=xs.astype(np.float32))       # another dtype: checked anew
+    with pytest.raises(ur.InputError, match="steps"):
+        g.value_and_grad(p, x=np.ones((5, 2, 2)))
+    xs[0, 0, 0] = np.nan                                     # changed in place
+    with pytest.raises(ur.NonFiniteError, match="t = 1, batch entry 0"):
+        g.value_and_grad(p, x=xs)

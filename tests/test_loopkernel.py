@@ -74,7 +74,7 @@ def _kernels(prog, loops=True) -> list:
 # --- the kernel writer, with no numba ------------------------------------------------------------
 
 def test_an_lstm_step_is_one_product_and_one_fused_nest_per_shape(python_kernels):
-    g = _lstm().unroll(steps=6)
+    g = _lstm(H=16).unroll(steps=6)          # large enough for U x[t] to be stacked
     gg = ur.grad(g)
     prog = api.program(gg, _grad_items(gg), "grad", python_kernels)
     fwd, bwd = sorted(_kernels(prog), key=lambda k: "d_" in k.source)
@@ -87,11 +87,15 @@ def test_an_lstm_step_is_one_product_and_one_fused_nest_per_shape(python_kernels
     assert "written in place above" in back            # ∂ of the gates straight into ∂(Wh...)
     assert back.count("_mm_t(") == 1 and "concatenate" not in back
     # nothing of τ or B is in a kernel: one compilation serves them all
-    other = ur.grad(_lstm().unroll(steps=11))
+    other = ur.grad(_lstm(H=16).unroll(steps=11))
     prog2 = api.program(other, _grad_items(other), "grad", python_kernels)
     assert {k.digest for k in _kernels(prog)} == {k.digest for k in _kernels(prog2)}
     # the steps peeled off the backward loop's ends are kernels too (one step each)
     assert len(_kernels(prog, loops=False)) == 2
+    # small steps are not stacked at all: the whole step is the kernel's (3 products)
+    small = ur.grad(_lstm(H=3).unroll(steps=6))
+    fwd = _kernels(api.program(small, _grad_items(small), "grad", python_kernels))[0]
+    assert fwd.source.split("for t in range", 1)[1].count("_mm_t(") == 3
 
 
 @pytest.mark.parametrize("make", [_lstm, _gru])

@@ -162,6 +162,53 @@ def bind_arguments(g: Graph, params: dict, inputs: dict, check_values: bool = Tr
     ParamError, InputError, DTypeError, NonFiniteError
         Naming the parameter or input, the step and the batch entry, and the fix.
     """
+    # the checks of names, types, shapes and dtypes depend on those alone: a call like the
+    # last one that passed them (a training loop) checks only the values again
+    key = _bind_key(params, inputs, unread)
+    last = g._cache.get("bind")
+    if key is not None and last is not None and last[0] == key:
+        return _bind_values(g, params, inputs, last[1], check_values)
+    bound = _bind_checked(g, params, inputs, check_values, options, unread)
+    if key is not None:
+        g._cache["bind"] = (key, (bound.xp, bound.batched, bound.batch))
+    return bound
+
+
+def _bind_key(params, inputs, unread):
+    """What the structural checks of a binding depend on (None if it cannot be keyed)."""
+    try:
+        key = (tuple((k, type(v), v.shape, v.dtype) for k, v in params.items()),
+               tuple((k, type(a), a.shape, a.dtype) for k, a in inputs.items()),
+               tuple(unread))
+        hash(key)
+        return key
+    except (AttributeError, TypeError):
+        return None
+
+
+def _bind_values(g, params, inputs, plan, check_values) -> Bound:
+    """Bind arguments whose names, types, shapes and dtypes passed every check before."""
+    xp, batched, batch = plan
+    arrays = {}
+    for k, xs in g.seq_inputs.items():
+        arrays[k] = _input_values(g, k, inputs[k], xs[0], xp, batched, check_values) \
+            if k in inputs else _zeros(xp, (len(xs), batch), xs[0])
+    for k, v in g.static_inputs.items():
+        arrays[k] = _input_values(g, k, inputs[k], v, xp, batched, check_values, True) \
+            if k in inputs else _zeros(xp, (batch,), v)
+    if check_values:
+        for k in g.params:
+            _check_finite_array(xp, params[k], f"parameter {k}", k)
+    return Bound(xp, params, g, batched, batch, arrays)
+
+
+def _zeros(xp, lead: tuple, v: Value):
+    """Zeros standing in for an input the results asked for do not read."""
+    return xp.zeros(lead + v.shape, dtype=xp.int64 if v.aval.dtype == INT else xp.float_dtype)
+
+
+def _bind_checked(g: Graph, params: dict, inputs: dict, check_values: bool, options,
+                  unread) -> Bound:
     _check_params(g, params)
     check_input_names(g, inputs, options)
     for k in list(g.seq_inputs) + list(g.static_inputs):
@@ -191,10 +238,7 @@ def bind_arguments(g: Graph, params: dict, inputs: dict, check_values: bool = Tr
     arrays = {}
     for k, xs in g.seq_inputs.items():
         if k not in inputs:            # unread by what was asked for: zeros stand in
-            v = xs[0]
-            a = xp.zeros((len(xs), batch) + v.shape,
-                         dtype=xp.int64 if v.aval.dtype == INT else fdt)
-            arrays[k] = a
+            arrays[k] = _zeros(xp, (len(xs), batch), xs[0])
             continue
         a = _check_input(g, k, inputs[k], xs[0], fdt, batched, xp, check_values)
         if a.shape[0] != len(xs):
@@ -209,7 +253,7 @@ def bind_arguments(g: Graph, params: dict, inputs: dict, check_values: bool = Tr
         if k in inputs:
             a = _check_input(g, k, inputs[k], v, fdt, batched, xp, check_values, static=True)
         else:
-            a = xp.zeros((batch,) + v.shape, dtype=xp.int64 if v.aval.dtype == INT else fdt)
+            a = _zeros(xp, (batch,), v)
         arrays[k] = a
     if check_values:
         for k, v in g.params.items():
@@ -234,6 +278,11 @@ def _check_input(g, name, a, v: Value, fdt, batched, xp, check_values, static=Fa
     elif kind != fname:
         raise DTypeError(f"input {name} is {kind} but the parameters are {fname}; cast one to "
                          f"the other (e.g. x.astype({fname!r}))")
+    return _input_values(g, name, a, v, xp, batched, check_values, static)
+
+
+def _input_values(g, name, a, v: Value, xp, batched, check_values, static=False):
+    """An input with one batch axis, its values checked (finite floats, class indices)."""
     if not batched:
         a = a[None, ...] if static else a[:, None, ...]
     if check_values:

@@ -113,7 +113,7 @@ class Lowering:
     def _blocks(self, time_batching: bool) -> list:
         blocks = []
         for u in self.units:
-            if u.looped and time_batching:
+            if u.looped and time_batching and self.target.time_batches(u.chunk):
                 blocks += split_loop(u, self.chunks, self.sname, self._users,
                                      self.target.fuses_elementwise)
             else:

@@ -43,6 +43,12 @@ class Target:
         as Python lines (``lowering.body_lines(block)``) and the loop header."""
         return None
 
+    def time_batches(self, chunk) -> bool:
+        """Take the work of a loop (body ``chunk``) that does not need the recurrence out of
+        it, stacked over the steps (:mod:`~unroll.compile.timebatch`)? A kernel that runs
+        small per-step work faster in its loop than NumPy runs it stacked says no."""
+        return True
+
     def straight(self, lowering, block) -> list | None:
         """Lines that run the straight-line work of one step (``block.chunk``, step
         ``block.chunk.step``: a step peeled off a loop's end), or None for the default
