@@ -219,7 +219,7 @@ class Kernel:
     def __init__(self, source: str, consts: list, carried: tuple, python: bool = False):
         self.source = source
         self.consts = consts                # the float constants, in argument order
-        self.carried = carried              # positions of arguments the loop reassigns
+        self.carried = carried              # positions of arguments it does not write into
         self.python = python                # run as plain Python (tests, debugging)
         self.digest = hashlib.sha256(source.encode()).hexdigest()[:24]
         self.fn = None
@@ -234,7 +234,7 @@ class Kernel:
                         f"{xp.name} the program's loops run as Python loops")
             return None
         if self.python:
-            return self._call_python(xp, t0, t1, dt, args)
+            return self._call_python(xp, t0, t1, dt, self._layout(xp, args))
         if self.fn is None:
             try:
                 self.fn = self._load()
@@ -243,11 +243,8 @@ class Kernel:
                 _notice("load", f"executor='numba': the loop kernels could not be loaded "
                         f"({self.failed}); the loops run in Python")
                 return None
-        np = xp.module
-        dtype = np.dtype(xp.float_dtype).type
-        args = list(args)
-        for i in self.carried:              # one layout for a variable the loop reassigns
-            args[i] = np.ascontiguousarray(args[i])
+        dtype = xp.module.dtype(xp.float_dtype).type
+        args = self._layout(xp, args)
         try:
             return self.fn(t0, t1, dt, *[dtype(c) for c in self.consts], *args)
         except Exception as e:
@@ -258,6 +255,19 @@ class Kernel:
             _notice("compile:" + self.digest, f"executor='numba': a loop could not be "
                     f"compiled ({self.failed[:200]}); it runs in Python")
             return None
+
+    def _layout(self, xp, args) -> list:
+        """C-contiguous, whatever the caller's layout: one type for a variable the loop
+        reassigns, and loops numba vectorises (a strided slice, a piece of a split stacked
+        array, makes every access generic: 2x slower). What it writes into goes as it is."""
+        args = list(args)
+        np = xp.module
+        for i in self.carried:             # (run by Python, always a copy: a write into an
+            #                                 argument the writer did not declare is lost, and
+            #                                 the tests see it)
+            args[i] = np.array(args[i], order="C", copy=True) if self.python else \
+                np.ascontiguousarray(args[i])
+        return args
 
     def _call_python(self, xp, t0, t1, dt, args):
         """The kernel's own source run by Python, element by element, with NumPy standing in
@@ -332,6 +342,7 @@ class _KernelWriter:
         self.lines: list = []                # the body of the time loop
         self.before: list = []               # before the time loop (workspaces)
         self.returned: list = []             # variables the program reads after the loop
+        self.written: set = set()            # arrays over steps it writes into
 
     # -- names --------------------------------------------------------------------------------
 
@@ -614,9 +625,11 @@ class _KernelWriter:
             full[-1] = f"{start} + {full[-1]}"
             r = self.low.ref(out, self.s0, True)
             self.operand(out)
+            self.written.add(self.low.kind[out].name)
             return f"{r[:-6]}, {', '.join(full)}]"
         if k.how is STACK:
             self.operand(v)
+            self.written.add(k.name)
             r = self.low.ref(v, self.s0, True)
             return f"{r[:-6]}, {', '.join(idx)}]"
         if v in self.array:
@@ -684,6 +697,7 @@ class _KernelWriter:
     def emit_concat(self, e, sunk: bool) -> None:
         if sunk:
             self.operand(e.outs[0])
+            self.written.add(self.low.kind[e.outs[0]].name)
             self.lines.append(f"        pass  # {_comment(_symbolic(e, self.s0))}: "
                               "written in place above")
             return
@@ -728,6 +742,7 @@ class _KernelWriter:
                 self.set_here_so_far.add(k.name)
             else:
                 self.operand(v)
+                self.written.add(k.name)
                 self.lines.append(f"        {self.low.ref(v, self.s0, True)} = {rhs}  "
                                   f"# {_comment(_symbolic(e, self.s0))}")
 
@@ -735,6 +750,7 @@ class _KernelWriter:
         for v in e.outs:
             if self.low.kind[v].how is STACK:  # stored for other steps: copied to its slot
                 self.operand(v)
+                self.written.add(self.low.kind[v].name)
                 self.lines.append(f"        {self.low.ref(v, self.s0, True)} = "
                                   f"{self.array_ref(v)}  # {_comment(repr(v))}")
                 continue
@@ -755,6 +771,7 @@ class _KernelWriter:
         comment = _comment(_symbolic(e, self.s0))
         if k.how is STACK:
             self.operand(v)
+            self.written.add(k.name)
             self.lines.append(f"        {self.low.ref(v, self.s0, True)} = {rhs}  # {comment}")
         else:
             self.lines.append(f"        {k.name} = {rhs}  # {comment}")
@@ -772,7 +789,7 @@ class _KernelWriter:
             raise _Unsupported
         if self.float_arg is not None:
             pre.append(f"    _dtype = {self.float_arg}.dtype")
-        carried = tuple(i for i, w in enumerate(self.args) if w in self.set_here)
+        carried = tuple(i for i, w in enumerate(self.args) if w not in self.written)
         consts = "".join(f", _k{i}" for i in range(len(self.consts)))
         src = (_HEADER + f"def kernel(_t0, _t1, _dt{consts}"
                f"{''.join(', ' + w for w in self.args)}):\n" + "\n".join(pre + self.before)
