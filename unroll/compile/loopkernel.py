@@ -164,7 +164,8 @@ def _mean_batch(e):
 def _outer(e):
     a, b = e.inputs
     if not e.params["reduce"] or type(a) is not Value or type(b) is not Value or \
-            len(a.shape) != 1 or len(b.shape) != 1:
+            len(a.shape) != 1 or len(b.shape) != 1 or _outer_gemm(e) or \
+            a.shape[0] * b.shape[0] > SMALL:      # (a large one is NumPy's, or a gemm)
         return None
     batched = a.aval.batched or b.aval.batched     # (B, M, N): out[m, n] += a[b, m] b[b, n]
     space = (batched, (a.shape[0], b.shape[0]))
@@ -179,9 +180,19 @@ def _outer(e):
     return space, term, lambda idx: idx[len(idx) - 2:], False, access
 
 
+def _outer_gemm(e) -> bool:
+    """Σ_b a[b] ⊗ b[b] of two batches of vectors: one gemm (the weight gradient of a step)."""
+    if e.prim.name != "outer" or not e.params["reduce"]:
+        return False
+    a, b = e.inputs
+    return type(a) is Value and type(b) is Value and a.aval.batched and b.aval.batched and \
+        len(a.shape) == 1 and len(b.shape) == 1
+
+
 def _matmul(e):
     A, Bm = e.inputs
-    if type(A) is not Value or type(Bm) is not Value or len(A.shape) != 2 or len(Bm.shape) != 2:
+    if type(A) is not Value or type(Bm) is not Value or len(A.shape) != 2 or \
+            len(Bm.shape) != 2 or math.prod(A.shape) * Bm.shape[1] > SMALL:
         return None
     (m, k), n = A.shape, Bm.shape[1]
     batched = e.outs[0].aval.batched
@@ -216,10 +227,12 @@ def _space(v) -> tuple:
 class Kernel:
     """One compiled loop: its source, loaded (and compiled by numba) on first call."""
 
-    def __init__(self, source: str, consts: list, carried: tuple, python: bool = False):
+    def __init__(self, source: str, consts: list, carried: tuple, python: bool = False,
+                 reassigned: tuple = ()):
         self.source = source
         self.consts = consts                # the float constants, in argument order
         self.carried = carried              # positions of arguments it does not write into
+        self.reassigned = set(reassigned)   # ... of variables it sets again (C, one type)
         self.python = python                # run as plain Python (tests, debugging)
         self.digest = hashlib.sha256(source.encode()).hexdigest()[:24]
         self.fn = None
@@ -265,8 +278,11 @@ class Kernel:
         for i in self.carried:             # (run by Python, always a copy: a write into an
             #                                 argument the writer did not declare is lost, and
             #                                 the tests see it)
-            args[i] = np.array(args[i], order="C", copy=True) if self.python else \
-                np.ascontiguousarray(args[i])
+            a = args[i]
+            if self.python:
+                args[i] = np.array(a, order="C", copy=True)
+            elif i in self.reassigned or not (a.flags.c_contiguous or a.flags.f_contiguous):
+                args[i] = np.ascontiguousarray(a)   # (an F one, such as Wᵀ, is fine as is)
         return args
 
     def _call_python(self, xp, t0, t1, dt, args):
@@ -277,7 +293,8 @@ class Kernel:
             np = xp.module
             body = self.source.split("@_njit", 1)[1].split("\n", 1)[1]
             glb = {"_np": np, "_math": __import__("math"), "_exp": np.exp,
-                   "_mm_t": lambda v, A: v @ A.T, "_mv_t": lambda v, A: v @ A.T}
+                   "_mm_t": lambda v, A: v @ A.T, "_mv_t": lambda v, A: v @ A.T,
+                   "_outer_sum": lambda a, b: a.T @ b}
             exec(compile(body, f"<unroll kernel {self.digest}>", "exec"), glb)
             self.fn = glb["kernel"]
         np = xp.module
@@ -317,7 +334,8 @@ import math as _math
 
 import numpy as _np
 from numba import njit as _njit
-from unroll.compile.numba_helpers import fexp as _exp, mm_t as _mm_t, mv_t as _mv_t
+from unroll.compile.numba_helpers import fexp as _exp, mm_t as _mm_t, mv_t as _mv_t, \
+    outer_sum as _outer_sum
 
 
 @_njit(cache=True, nogil=True, error_model="numpy")
@@ -400,6 +418,8 @@ class _KernelWriter:
                 kinds.append("ew")
             elif e.prim.name == "split" and e.params["axis"] < 0:
                 kinds.append("split")
+            elif _outer_gemm(e):
+                kinds.append("outer")
             elif e.prim.name in REDUCTIONS and REDUCTIONS[e.prim.name](e) is not None:
                 kinds.append("reduce")
             elif e.prim.name == "transpose" and type(e.inputs[0]) is Value and \
@@ -525,6 +545,9 @@ class _KernelWriter:
                 self.emit_reshape(e)
             elif kinds[i] == "reduce":
                 self.emit_reduce(e, i)
+            elif kinds[i] == "outer":
+                a, b = e.inputs
+                self.assign(e, f"_outer_sum({self.array_ref(a)}, {self.array_ref(b)})")
             elif kinds[i] == "transpose":
                 self.emit_reshape(e)
         returned = list(dict.fromkeys(self.returned))
@@ -790,13 +813,15 @@ class _KernelWriter:
         if self.float_arg is not None:
             pre.append(f"    _dtype = {self.float_arg}.dtype")
         carried = tuple(i for i, w in enumerate(self.args) if w not in self.written)
+        reassigned = tuple(i for i, w in enumerate(self.args) if w in self.set_here)
         consts = "".join(f", _k{i}" for i in range(len(self.consts)))
         src = (_HEADER + f"def kernel(_t0, _t1, _dt{consts}"
                f"{''.join(', ' + w for w in self.args)}):\n" + "\n".join(pre + self.before)
                + ("\n" if pre or self.before else "")
                + "    for t in range(_t0, _t1, _dt):\n" + "\n".join(self.lines) + "\n"
                f"    return ({''.join(w + ', ' for w in returned)})\n")
-        return Kernel(src, list(self.consts), carried, self.python), list(self.args), returned
+        return Kernel(src, list(self.consts), carried, self.python, reassigned), \
+            list(self.args), returned
 
 
 
@@ -809,6 +834,8 @@ def _has_form(e) -> bool:
             type(x) is Value and x.aval.dtype != "float" for x in e.inputs):
         return False
     if n in SCALAR_CODE:
+        return True
+    if _outer_gemm(e):
         return True
     if n in REDUCTIONS:
         return REDUCTIONS[n](e) is not None

@@ -20,7 +20,7 @@ from numba import njit, types
 from numba.core import cgutils
 from numba.extending import intrinsic, overload
 
-__all__ = ["mm_t", "mv_t", "fexp", "AVAILABLE"]
+__all__ = ["mm_t", "mv_t", "outer_sum", "fexp", "AVAILABLE"]
 
 
 def _bind_blas() -> bool:
@@ -110,6 +110,12 @@ def mm_t(v, A):
         else:
             _product(np.ascontiguousarray(v), A, out)
     return out
+
+
+@njit(cache=True, nogil=True)
+def outer_sum(a, b):
+    """Σ_rows a[r] ⊗ b[r] = a.T @ b for a (R, M) and b (R, N): one gemm."""
+    return mm_t(np.ascontiguousarray(a.T), np.ascontiguousarray(b.T))
 
 
 @njit(cache=True, nogil=True)
