@@ -30,6 +30,8 @@ import math
 import importlib.util
 import os
 import sys
+import tempfile
+import threading
 import warnings
 
 from ..core import Lit
@@ -59,6 +61,38 @@ def numba_missing() -> str | None:
         return ("numba is not installed, so executor='numba' runs the NumPy program "
                 "(pip install 'unroll-circuits[fast]' for the compiled loop kernels)")
     return None
+
+
+_loading = threading.Lock()
+
+
+def _holds(path: str, source: str) -> bool:
+    """Does the cached kernel file hold exactly ``source``? (Never run a file another
+    process or a person left under that name with other contents: it is rewritten.)"""
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.read() == source
+    except OSError:
+        return False
+
+
+def _toolchain() -> str:
+    """The cache's subdirectory for what compiles and links the kernels: the helpers' source
+    (exp, the BLAS products), numba's and NumPy's versions. numba would otherwise keep
+    serving machine code built against an older helper, its cache being keyed by the
+    kernel's own file only."""
+    import importlib.metadata as md
+    here = os.path.dirname(os.path.abspath(__file__))
+    h = hashlib.sha256()
+    with open(os.path.join(here, "numba_helpers.py"), "rb") as f:
+        h.update(f.read())
+    h.update(_HEADER.encode())
+    for dist in ("numba", "llvmlite", "numpy"):
+        try:
+            h.update(f"{dist}={md.version(dist)};".encode())
+        except md.PackageNotFoundError:
+            h.update(f"{dist}=?;".encode())
+    return "t" + h.hexdigest()[:16]
 
 
 def cache_dir() -> str:
@@ -308,21 +342,22 @@ class Kernel:
         from . import numba_helpers
         if not numba_helpers.AVAILABLE:
             raise ImportError("this NumPy ships no OpenBLAS with 64-bit CBLAS symbols")
-        d = cache_dir()
-        os.makedirs(d, exist_ok=True)
-        name = f"unroll_kernel_{self.digest}"
-        path = os.path.join(d, name + ".py")
-        if not os.path.exists(path):        # written once, whole (numba keys on the file)
-            tmp = f"{path}.{os.getpid()}.tmp"
-            with open(tmp, "w", encoding="utf-8") as f:
-                f.write(self.source)
-            os.replace(tmp, path)
-        mod = sys.modules.get(name)
-        if mod is None:
-            spec = importlib.util.spec_from_file_location(name, path)
-            mod = importlib.util.module_from_spec(spec)
-            spec.loader.exec_module(mod)
-            sys.modules[name] = mod
+        with _loading:                      # one thread writes and imports a kernel at once
+            d = os.path.join(cache_dir(), _toolchain())
+            os.makedirs(d, exist_ok=True)
+            name = f"unroll_kernel_{self.digest}"
+            path = os.path.join(d, name + ".py")
+            if not _holds(path, self.source):   # written once, whole (numba keys on the file)
+                fd, tmp = tempfile.mkstemp(dir=d, suffix=".tmp")
+                with os.fdopen(fd, "w", encoding="utf-8") as f:
+                    f.write(self.source)
+                os.replace(tmp, path)
+            mod = sys.modules.get(name)
+            if mod is None:
+                spec = importlib.util.spec_from_file_location(name, path)
+                mod = importlib.util.module_from_spec(spec)
+                spec.loader.exec_module(mod)
+                sys.modules[name] = mod
         return mod.kernel
 
     def __repr__(self) -> str:
@@ -759,9 +794,10 @@ class _KernelWriter:
             array = v in self.array
             self.array.discard(v)
             rhs = self.array_ref(v)
-            if array:
-                self.array.add(v)
-                self.lines.append(f"        {k.name} = {rhs}  # {_comment(_symbolic(e, self.s0))}")
+            if array:                          # a copy: the view's base may be a workspace
+                self.array.add(v)                  # the next step overwrites
+                self.lines.append(f"        {k.name} = ({rhs}).copy()  "
+                                  f"# {_comment(_symbolic(e, self.s0))}")
                 self.set_here_so_far.add(k.name)
             else:
                 self.operand(v)
@@ -782,7 +818,7 @@ class _KernelWriter:
                 del self.views[v]
                 self.array.discard(v)
                 self.views[v] = (base, ax, start)
-                rhs = f"_np.ascontiguousarray({self.array_ref(v)})"
+                rhs = f"({self.array_ref(v)}).copy()"   # (its base may be a workspace)
                 self.array.add(v)
                 self.lines.append(f"        {self.low.kind[v].name} = {rhs}  "
                                   f"# {_comment(repr(v))}")

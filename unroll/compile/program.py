@@ -29,7 +29,8 @@ class Program:
         exec(compile(source, filename, "exec"), glb)
         self.fn = glb[name]
         #: the loop kernels a code target compiles (their ``source``), in order
-        self.kernels = [v for k, v in sorted(glb.items()) if k.startswith("_kernel")]
+        self.kernels = [glb[k] for k in sorted((k for k in glb if k.startswith("_kernel")),
+                                               key=lambda k: int(k[len("_kernel"):]))]
 
     def __call__(self, xp, params: dict, arrays: dict) -> tuple:
         return self.fn(xp, params, arrays)
