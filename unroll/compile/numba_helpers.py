@@ -20,7 +20,7 @@ from numba import njit, types
 from numba.core import cgutils
 from numba.extending import intrinsic, overload
 
-__all__ = ["mm_t", "mv_t", "outer_sum", "fexp", "AVAILABLE"]
+__all__ = ["mm_t", "mv_t", "outer_sum", "fexp", "ftanh", "AVAILABLE"]
 
 
 def _bind_blas() -> bool:
@@ -205,4 +205,43 @@ def _fexp(x):
         return lambda x: _exp32(x)
     if x == types.float64:
         return lambda x: _exp64(x)
+    return None
+
+
+# --- tanh to relative precision -------------------------------------------------------------
+# 1 - 2/(e^2x + 1) is exact to a unit of round-off of 1, not of tanh(x): near 0 its relative
+# error grows without bound. Below a threshold an odd Taylor polynomial takes over (its
+# first omitted term is below round-off there); both are straight-line code, selected per
+# element, so the nest still vectorises.
+
+@njit(cache=True, error_model="numpy")
+def _tanh64(x):
+    x2 = x * x
+    p = x * (1.0 + x2 * (-1.0 / 3.0 + x2 * (2.0 / 15.0 + x2 * (-17.0 / 315.0 + x2 * (
+        62.0 / 2835.0 + x2 * (-1382.0 / 155925.0 + x2 * (21844.0 / 6081075.0)))))))
+    q = 1.0 - 2.0 / (_exp64(2.0 * x) + 1.0)
+    return p if abs(x) < 0.05 else q
+
+
+@njit(cache=True, error_model="numpy")
+def _tanh32(x):
+    x2 = x * x
+    p = x * (np.float32(1.0) + x2 * (np.float32(-1.0 / 3.0) + x2 * (np.float32(2.0 / 15.0) + x2 * (
+        np.float32(-17.0 / 315.0) + x2 * (np.float32(62.0 / 2835.0) + x2 * (
+            np.float32(-1382.0 / 155925.0) + x2 * np.float32(21844.0 / 6081075.0)))))))
+    q = np.float32(1.0) - np.float32(2.0) / (_exp32(np.float32(2.0) * x) + np.float32(1.0))
+    return p if abs(x) < np.float32(0.3) else q
+
+
+def ftanh(x):
+    """tanh of a float32 or float64 scalar, vectorisable (in numba-compiled code)."""
+    return np.tanh(x)
+
+
+@overload(ftanh)
+def _ftanh(x):
+    if x == types.float32:
+        return lambda x: _tanh32(x)
+    if x == types.float64:
+        return lambda x: _tanh64(x)
     return None
