@@ -58,6 +58,20 @@ def _data(c, T, B, dtype=np.float64, seed=0):
     return p, x, y
 
 
+def _agree(make, dtype, steps, batch, executor):
+    """value_and_grad on ``executor`` against the default program, in ``dtype``."""
+    c = make()
+    g = c.unroll(steps=steps)
+    p, x, y = _data(c, steps, batch, dtype)
+    l0, g0 = g.value_and_grad(p, x=x, y=y)
+    l1, g1 = g.value_and_grad(p, x=x, y=y, executor=executor)
+    tol = dict(rtol=1e-12, atol=1e-14) if dtype == np.float64 else dict(rtol=2e-5, atol=1e-6)
+    assert np.allclose(l0, l1, **tol)
+    for k in g0:
+        assert g1[k].dtype == dtype and np.allclose(g0[k], g1[k], **tol), k
+    return g
+
+
 @pytest.fixture
 def python_kernels():
     """The numba target with its kernels run by Python, registered for the test."""
@@ -101,15 +115,7 @@ def test_an_lstm_step_is_one_product_and_one_fused_nest_per_shape(python_kernels
 @pytest.mark.parametrize("make", [_lstm, _gru])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_python_run_kernels_agree_with_the_compiled_program(make, dtype, python_kernels):
-    c = make()
-    g = c.unroll(steps=7)
-    p, x, y = _data(c, 7, 3, dtype)
-    l0, g0 = g.value_and_grad(p, x=x, y=y)
-    l1, g1 = g.value_and_grad(p, x=x, y=y, executor=python_kernels)
-    tol = dict(rtol=1e-12, atol=1e-14) if dtype == np.float64 else dict(rtol=2e-5, atol=1e-6)
-    assert np.allclose(l0, l1, **tol)
-    for k in g0:
-        assert g1[k].dtype == dtype and np.allclose(g0[k], g1[k], **tol), k
+    g = _agree(make, dtype, 7, 3, python_kernels)
     prog = api.program(ur.grad(g), _grad_items(ur.grad(g)), "grad", python_kernels)
     assert len(_kernels(prog)) == 2                    # both loops ran as kernels
 
@@ -178,17 +184,9 @@ def kernel_cache(monkeypatch, tmp_path_factory):
 @pytest.mark.parametrize("make", [_lstm, _gru])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_numba_kernels_agree_with_the_numpy_program(make, dtype, kernel_cache):
-    c = make()
-    g = c.unroll(steps=9)
-    p, x, y = _data(c, 9, 4, dtype)
-    l0, g0 = g.value_and_grad(p, x=x, y=y)
     with warnings.catch_warnings():
         warnings.simplefilter("error", lk.KernelWarning)     # every loop compiled
-        l1, g1 = g.value_and_grad(p, x=x, y=y, executor="numba")
-    tol = dict(rtol=1e-12, atol=1e-14) if dtype == np.float64 else dict(rtol=2e-5, atol=1e-6)
-    assert np.allclose(l0, l1, **tol)
-    for k in g0:
-        assert g1[k].dtype == dtype and np.allclose(g0[k], g1[k], **tol), k
+        g = _agree(make, dtype, 9, 4, "numba")
     gg = ur.grad(g)
     prog = api.program(gg, _grad_items(gg), "grad", "numba")
     ks = _kernels(prog)
@@ -379,3 +377,23 @@ def test_the_kernels_exp_and_tanh_to_a_few_units_of_round_off(dtype, ulps):
             assert rel.max() <= most * eps, rel.max() / eps
     assert np.array_equal(t[-7:-2], np.tanh(x[-7:-2]), equal_nan=True)
     assert np.array_equal(e[-7:-2], np.exp(x[-7:-2]), equal_nan=True)
+
+
+def test_a_kernel_that_fails_to_compile_runs_in_python_with_a_notice(monkeypatch):
+    """Whatever numba raises on a first call (a typing error, or an internal one that is not
+    a NumbaError) becomes the Python loop and one KernelWarning, never a raw traceback."""
+    c = _gru()
+    g = c.unroll(steps=5)
+    p, x, y = _data(c, 5, 2)
+    want = g.value_and_grad(p, x=x, y=y)
+
+    def broken(*args):
+        raise AssertionError("numba internal error (test)")
+    monkeypatch.setattr(lk, "numba_missing", lambda: None)
+    monkeypatch.setattr(lk.Kernel, "_load", lambda self: broken)
+    lk._told.clear()
+    with pytest.warns(lk.KernelWarning, match="could not be compiled"):
+        got = g.value_and_grad(p, x=x, y=y, executor="numba")
+    assert np.allclose(got[0], want[0], rtol=1e-12)
+    for k in want[1]:
+        assert np.allclose(got[1][k], want[1][k], rtol=1e-12, atol=1e-14)

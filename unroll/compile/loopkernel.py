@@ -294,10 +294,11 @@ class Kernel:
         args = self._layout(xp, args)
         try:
             return self.fn(t0, t1, dt, *[dtype(c) for c in self.consts], *args)
-        except Exception as e:
-            from numba.core.errors import NumbaError
-            if not isinstance(e, NumbaError):
-                raise
+        except MemoryError:
+            raise
+        except Exception as e:               # numba's typing or lowering, or its internals
+            # (a kernel raises nothing once compiled; the Python loop then recomputes every
+            # slot the kernel may have begun to write, from the same arguments)
             self.failed = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
             _notice("compile:" + self.digest, f"executor='numba': a loop could not be "
                     f"compiled ({self.failed[:200]}); it runs in Python")

@@ -20,6 +20,7 @@ from typing import NamedTuple
 
 from ..core import Lit
 from ..ir import Value
+from ..ops import concat_p, matvec_p
 from .passes import ParamsKeys
 from .reroll import Chunk, chunk, reroll
 from .target import Target
@@ -313,7 +314,7 @@ class Lowering:
         """Does ``e`` write its result straight into its slot of a stacked array? A concat
         of pieces of one rank and batchedness (nothing to broadcast), on the default target:
         no temporary, no copy (the backward pass's ∂ of an LSTM's gate block)."""
-        if e.prim.name != "concat" or self.target.template(e.prim) is not e.prim.code or \
+        if e.prim is not concat_p or self.target.template(e.prim) is not e.prim.code or \
                 self.kind[e.outs[0]].how is not STACK:
             return False
         xs = [x for x in e.inputs if type(x) is Value]
@@ -322,7 +323,7 @@ class Lowering:
             x.aval.batched == out.batched and len(x.shape) == len(out.shape) for x in xs)
 
     def rhs(self, e, args) -> str:
-        if e.prim.name == "matvec" and args[0] in self.contig:
+        if e.prim is matvec_p and args[0] in self.contig:
             return f"({args[1]} @ {self.contig[args[0]]})"     # v Wᵀ on a contiguous Wᵀ
         code = self.target.template(e.prim)
         if callable(code):
@@ -440,7 +441,7 @@ class Lowering:
         pre = []
         for e in b.chunk.eqns:
             A = e.inputs[0]
-            if e.prim.name == "matvec" and type(A) is Value and A.t is None and \
+            if e.prim is matvec_p and type(A) is Value and A.t is None and \
                     not A.aval.batched and self.target.template(e.prim) is e.prim.code:
                 name = self.ref(A, None, False)
                 if name not in self.contig:

@@ -194,18 +194,26 @@ def _exp32(x):
     return x if x != x else y
 
 
-def fexp(x):
-    """e^x of a float32 or float64 scalar, vectorisable (in numba-compiled code)."""
-    return np.exp(x)
+def _per_dtype(name: str, doc: str, f32, f64):
+    """A scalar function of numba-compiled code that runs ``f32`` on float32 and ``f64`` on
+    float64 (as Python, NumPy's ``name``)."""
+    stub = getattr(np, name)
+
+    def fn(x):
+        return stub(x)
+    fn.__name__, fn.__doc__ = name, doc
+
+    @overload(fn)
+    def _impl(x):
+        if x == types.float32:
+            return lambda x: f32(x)
+        if x == types.float64:
+            return lambda x: f64(x)
+        return None
+    return fn
 
 
-@overload(fexp)
-def _fexp(x):
-    if x == types.float32:
-        return lambda x: _exp32(x)
-    if x == types.float64:
-        return lambda x: _exp64(x)
-    return None
+fexp = _per_dtype("exp", "e^x of a float32 or float64 scalar, vectorisable.", _exp32, _exp64)
 
 
 # --- tanh to relative precision -------------------------------------------------------------
@@ -233,15 +241,5 @@ def _tanh32(x):
     return p if abs(x) < np.float32(0.3) else q
 
 
-def ftanh(x):
-    """tanh of a float32 or float64 scalar, vectorisable (in numba-compiled code)."""
-    return np.tanh(x)
-
-
-@overload(ftanh)
-def _ftanh(x):
-    if x == types.float32:
-        return lambda x: _tanh32(x)
-    if x == types.float64:
-        return lambda x: _tanh64(x)
-    return None
+ftanh = _per_dtype("tanh", "tanh of a float32 or float64 scalar, vectorisable.",
+                  _tanh32, _tanh64)
