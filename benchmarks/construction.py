@@ -6,7 +6,10 @@
    compile, run once. Also ``import unroll`` itself, and JAX's first call (trace + compile +
    run) in a fresh process of its own, when JAX is installed, alternating with unroll's runs
    so that both see the same machine. Medians, and the best run (the cost on a quiet machine).
-2. Unrolling an LSTM-sized circuit (W3's cell, H = 64) over τ = 1,000 ... 10,000 steps.
+2. Unroll + first gradient of W3's cell over τ = 100, 1,000, 10,000 steps, each in a fresh
+   process, against JAX's first call at the same τ (programs written from small unrollings:
+   unroll/compile/template.py).
+3. Unrolling an LSTM-sized circuit (W3's cell, H = 64) over τ = 1,000 ... 10,000 steps.
 
     python benchmarks/construction.py [--repeats 5] [--workloads W2] [--no-scaling]
                                       [--bench-dir ../shared/bench]
@@ -29,8 +32,9 @@ import numpy as np
 sys.path[:0] = [{bench!r}, {here!r}, {root!r}]
 import unroll
 t1 = time.perf_counter()
-import workloads as W, impl_unroll
+import dataclasses, workloads as W, impl_unroll
 w = W.get({key!r})
+w = dataclasses.replace(w, T={steps!r} or w.T)
 p, d = W.init_params(w, np.float32), W.make_data(w, np.float32)
 a = time.perf_counter()
 g = impl_unroll.circuit(w).unroll(steps=w.T)
@@ -43,10 +47,11 @@ print({{"import": t1 - t0, "unroll": b - a, "first": c - a, "steady": e - c}})
 """
 
 JAX = r"""
-import sys, time
+import sys, time, dataclasses
 sys.path[:0] = [{bench!r}]
 import numpy as np, workloads as W, impl_jax_scan as J
 w = W.get({key!r})
+w = dataclasses.replace(w, T={steps!r} or w.T)
 p, d = W.init_params(w, np.float32), W.make_data(w, np.float32)
 a = time.perf_counter(); f = J.make(w, p, d); f(); b = time.perf_counter()
 print({{"first": b - a}})
@@ -86,9 +91,10 @@ def main(argv=None) -> int:
         runs = []
         jruns = []
         for _ in range(args.repeats):        # alternate, so both see the same machine
-            runs.append(fresh(FIRST.format(bench=bench, here=HERE, root=ROOT, key=key)))
+            runs.append(fresh(FIRST.format(bench=bench, here=HERE, root=ROOT, key=key,
+                                           steps=None)))
             if has_jax:
-                jruns.append(fresh(JAX.format(bench=bench, key=key)))
+                jruns.append(fresh(JAX.format(bench=bench, key=key, steps=None)))
         med = {k: statistics.median(r[k] for r in runs) * 1e3 for k in runs[0]}
         med["first_best"] = min(r["first"] for r in runs) * 1e3
         if jruns:
@@ -103,6 +109,28 @@ def main(argv=None) -> int:
     if args.no_scaling:
         _save(res, args.out)
         return 0
+    print("\nunroll + first gradient of W3's cell over τ steps (fresh process each; median of "
+          f"{args.repeats}; ms)\n")
+    print(f"{'τ':>6} {'unroll':>8} {'unroll+1st grad':>16} {'(best)':>8} {'steady':>8} "
+          f"{'jax 1st call':>13} {'(best)':>8} {'unroll/jax':>10}")
+    res["first_gradient_over_tau"] = []
+    for T in (100, 1000, 10000):
+        runs, jruns = [], []
+        for _ in range(args.repeats):
+            runs.append(fresh(FIRST.format(bench=bench, here=HERE, root=ROOT, key="W3",
+                                           steps=T)))
+            if has_jax:
+                jruns.append(fresh(JAX.format(bench=bench, key="W3", steps=T)))
+        row = {"steps": T, **{k: statistics.median(r[k] for r in runs) * 1e3 for k in runs[0]},
+               "first_best": min(r["first"] for r in runs) * 1e3}
+        if jruns:
+            row["jax_first"] = statistics.median(r["first"] for r in jruns) * 1e3
+            row["jax_first_best"] = min(r["first"] for r in jruns) * 1e3
+        res["first_gradient_over_tau"].append(row)
+        jx = (f"{row['jax_first']:13.0f} {row['jax_first_best']:8.0f} "
+              f"{row['first'] / row['jax_first']:10.2f}" if jruns else f"{'-':>13}")
+        print(f"{T:6d} {row['unroll']:8.1f} {row['first']:16.1f} {row['first_best']:8.1f} "
+              f"{row['steady']:8.1f} {jx}", flush=True)
     import workloads as W
     import impl_unroll
     c = impl_unroll.circuit(W.get("W3"))

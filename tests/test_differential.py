@@ -24,7 +24,7 @@ import os
 
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import assume, event, given, settings, strategies as st
 
 import unroll as ur
 import unroll.testing as ut
@@ -171,6 +171,44 @@ def test_hessian_vector_products_agree_with_finite_differences(case, data):
     g, params, inputs, _ = _setup(case, data, batch=2)
     rep = ur.gradcheck(g, params, order=2, mode="directional", directions=2, **inputs)
     assert rep.ok, str(rep)
+
+
+# --- programs written from small unrollings -----------------------------------------------------
+
+@MANY
+@given(ut.random_circuits(), st.integers(40, 46), st.data())
+def test_programs_written_from_small_unrollings_are_those_of_all_steps(case, steps, data):
+    """From api.STEADY_FROM steps on (lowered to 40 here), value_and_grad writes the gradient
+    program from three small unrollings (unroll/compile/template.py). Where it does, the
+    program must be the one compiled from all τ steps, character for character, on every code
+    target; either way the results are the reference's."""
+    from unroll import api
+    from unroll.ir import _grad_items
+    g = case.circuit.unroll(steps=steps)
+    assume(g.loss is not None)
+    params = data.draw(ut.params_for(case.circuit), label="params")
+    inputs = data.draw(ut.inputs_for(g, batch=2), label="inputs")
+    wrt = _wrt(g, inputs)
+    names = api.resolve_wrt(g, wrt)
+    ref = case.reference(params, inputs)
+    saved, api.STEADY_FROM = api.STEADY_FROM, 40
+    try:
+        loss, grads = g.value_and_grad(params, wrt=wrt, **inputs)
+        _close(loss, ref.loss, "loss")
+        _directional(case, params, inputs, grads, np.random.default_rng(0), n=1)
+        with kernel_target():                   # the kernels' programs, the same way
+            for target in ["python", "numba_python"]:
+                written = api._steady(g, names, "grad", target)
+                event(f"written on {target}: {written is not None}")
+                if api._placement(g) is None:
+                    assert written is None
+                if written is not None:
+                    gg = ur.grad(g, wrt=wrt)
+                    prog = api.compile_graph(gg, _grad_items(gg), target=target,
+                                             name=api._ident(f"{g.name}_grad"))
+                    assert written[0].source == prog.source, target
+    finally:
+        api.STEADY_FROM = saved
 
 
 # --- chunks with carried state --------------------------------------------------------------------

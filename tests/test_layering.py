@@ -22,7 +22,7 @@ STAGES = [
     ["unrolling", "compose"],
     ["reverse"],
     ["compile.target", "compile.passes", "compile.reroll", "compile.timebatch", "compile.program",
-     "compile.lower", "compile", "compile.loopkernel",
+     "compile.lower", "compile.template", "compile", "compile.loopkernel",
      "compile.numba_helpers"],           # the kernels' helpers: numba's side (numpy, llvmlite)
     ["runtime", "checkpoint"],
     ["api"],

@@ -13,12 +13,15 @@ import math
 
 from .checkpoint import reach, run_checkpointed, segment_length
 from .compile import compile_graph
+from .compile.program import Program
 from .compile.target import get as get_target
+from .compile.template import fit, same_namespace, sample_steps
 from .core import INT
 from .errors import InputError, ResourceError, UnrollError, available_memory, flag, gib, suggest
 from .reverse import backward_graph
 from .ir import Graph, Value, _grad_items, expect_graph, live_eqns
 from .runtime import Bound, apply_eqn, bind_arguments, check_input_names, interpret
+from .unrolling import unroll
 
 __all__ = ["run", "value_and_grad", "evaluate", "program", "grad_graph", "resolve_wrt"]
 
@@ -329,21 +332,37 @@ def value_and_grad(g: Graph, params: dict, *, wrt=None, check_finite: bool = Fal
         get_target(executor)                   # an unknown one is named before any work
     check_finite = flag(check_finite, "value_and_grad(check_finite=...)")
     return_state = flag(return_state, "value_and_grad(return_state=...)")
-    gg = grad_graph(g, wrt)
+    expect_graph(g, "grad")
+    names = resolve_wrt(g, wrt)
+    if g.loss is None:
+        grad_graph(g, wrt)                     # says what is missing
     check_input_names(g, inputs, VALUE_AND_GRAD_OPTIONS)
-    bound = bind_arguments(g, params, inputs)
-    items = _grad_items(gg)
-    finals = _final_state_items(g) if return_state else {}
-    every = list(items) + _flat(finals)
-    if checkpoint is not None:
-        arrays = _checkpointed(gg, every, bound, checkpoint, check_finite)
+    kind = "grad+state" if return_state else "grad"
+    steady = None
+    if checkpoint is None and executor != "interpret":
+        steady = _steady(g, names, kind, get_target(executor).name)
+    if steady is None:
+        gg = grad_graph(g, wrt)
+        layout = [(name, isinstance(v, dict)) for name, v in gg.grads.items()]
     else:
-        arrays = _execute(gg, every, bound, "grad+state" if return_state else "grad",
-                          executor)
+        layout = steady[1]
+    bound = bind_arguments(g, params, inputs)
+    finals = _final_state_items(g) if return_state else {}
+    if steady is not None:
+        _check_memory(g, bound, *steady[0].stats.get("stored", (0, 0)), kind)
+        arrays = steady[0](bound.xp, bound.params, bound.arrays)
+    else:
+        items = _grad_items(gg)
+        every = list(items) + _flat(finals)
+        if checkpoint is not None:
+            arrays = _checkpointed(gg, every, bound, checkpoint, check_finite)
+        else:
+            arrays = _execute(gg, every, bound, kind, executor)
     arrays = _fresh_all(bound, arrays)
+    n = 1 + len(layout)
     loss, grads = arrays[0], {}
-    for (name, v), a in zip(gg.grads.items(), arrays[1:len(items)]):
-        if isinstance(v, dict):
+    for (name, per_step), a in zip(layout, arrays[1:n]):
+        if per_step:
             grads[name] = _unbatch(bound, a, 1)
         elif name in g.static_inputs:
             grads[name] = _unbatch(bound, a)
@@ -352,10 +371,73 @@ def value_and_grad(g: Graph, params: dict, *, wrt=None, check_finite: bool = Fal
     if check_finite:
         xp = bound.xp
         if not all(bool(xp.all(xp.isfinite(a))) for a in [loss, *grads.values()]):
-            interpret(gg, dict(bound.env), xp, check_finite=True)
+            interpret(grad_graph(g, wrt), dict(bound.env), xp, check_finite=True)
     if not return_state:
         return loss, grads
-    return loss, grads, _collect_state(bound, finals, arrays[len(items):])
+    return loss, grads, _collect_state(bound, finals, arrays[n:])
+
+
+# --- programs that do not grow with τ -------------------------------------------------------
+
+#: from this many steps on, a circuit's gradient program is written from a template fitted to
+#: the programs of three small unrollings (:mod:`unroll.compile.template`) instead of being
+#: built, differentiated and compiled from all τ steps
+STEADY_FROM = 48
+
+
+def _steady(g: Graph, wrt: tuple, kind: str, target: str):
+    """(Program, [(gradient name, per step?)]) for ``g``, written from small unrollings of its
+    circuit, or None where that does not hold (cached on ``g`` either way)."""
+    key = ("steady", wrt, kind, target)
+    if key not in g._cache:
+        g._cache[key] = _fit_steady(g, wrt, kind, target)
+    return g._cache[key]
+
+
+def _fit_steady(g: Graph, wrt: tuple, kind: str, target: str):
+    c, recipe = g.circuit, g.recipe
+    if c is None or recipe is None or g.base is not None or g.parts or g.steps < STEADY_FROM:
+        return None
+    version, loss_steps, size = recipe
+    if c._version != version or len(g.eqns) != size or loss_steps == "placed" or \
+            g.loss is None or _placement(g) is None:
+        return None
+    steps = sample_steps(g.steps, max(g.delays.values(), default=1))
+    if steps is None:
+        return None
+    samples = []
+    for t in steps:
+        s = unroll(c, t, loss_steps=loss_steps)
+        if _placement(s) != _placement(g):
+            return None
+        gs = grad_graph(s, list(wrt))
+        items = _grad_items(gs) + (_flat(_final_state_items(s)) if kind == "grad+state" else [])
+        samples.append((t, compile_graph(gs, items, name=_ident(f"{g.name}_{kind}"),
+                                         target=target), gs))
+    tpl = fit([(t, p.source, p.stats) for t, p, _ in samples])
+    if tpl is None or not same_namespace(samples[0][1].namespace, samples[2][1].namespace):
+        return None
+    last = samples[-1]
+    prog = Program(last[1].name, tpl.source(g.steps), last[1].namespace,
+                   tpl.statistics(g.steps))
+    return prog, [(name, isinstance(v, dict)) for name, v in last[2].grads.items()]
+
+
+def _placement(g: Graph):
+    """Where each output and the losses sit, relative to τ ("all", "last", "first"), or None
+    when some sit elsewhere."""
+    def where(ts):
+        ts = sorted(ts)
+        if ts == list(range(1, g.steps + 1)):
+            return "all"
+        if ts == [g.steps]:
+            return "last"
+        if ts == [1]:
+            return "first"
+        return None
+    got = {name: where(vals) for name, vals in g.outputs.items()}
+    got["loss"] = where(g.step_losses) if g.step_losses else "none"
+    return None if None in got.values() else got
 
 
 def _checkpointed(gg: Graph, items: list, bound: Bound, every, check_finite: bool) -> list:

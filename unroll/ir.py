@@ -82,6 +82,8 @@ class Graph:
         self.cotangents: dict = {}              # gradient graphs: forward Value -> its ∂L/∂v
         self.circuit = None                     # the Circuit it came from, if any
         self.base = None                        # the forward Graph a gradient graph extends
+        self.recipe = None                      # Circuit.unroll's: (circuit version,
+        #                                         loss_steps, equations), see api._steady
         self.parts: tuple = ()                  # the graphs a composed graph joins (chain)
         self._cache: dict = {}                  # compiled programs and derived graphs
 

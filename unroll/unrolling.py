@@ -62,7 +62,12 @@ def unroll(c: Circuit, steps: int, loss_steps=None) -> Graph:
     phases = c.schedule()
     _check_size(c, steps, phases)
     with no_gc():
-        return _unroll(c, steps, phases, loss_steps)
+        g = _unroll(c, steps, phases, loss_steps)
+    # what api._steady needs to unroll the same circuit the same way at other τ (losses at
+    # every step or the last: a place that is not the same relative to τ is recorded as such)
+    relative = loss_steps is None or isinstance(loss_steps, str) and loss_steps == "last"
+    g.recipe = (c._version, loss_steps if relative else "placed", len(g.eqns))
+    return g
 
 
 #: the memory one equation of a Graph takes, with its Values (measured: ~0.5 KiB)

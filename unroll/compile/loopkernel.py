@@ -258,6 +258,17 @@ def _space(v) -> tuple:
     return (v.aval.batched, v.shape)
 
 
+def _code(source: str) -> str:
+    """``source`` without comments (a line with a quote in it is kept whole)."""
+    out = []
+    for line in source.splitlines():
+        if "'" in line or '"' in line or "#" not in line:
+            out.append(line)
+        elif line.split("#", 1)[0].strip():
+            out.append(line.split("#", 1)[0].rstrip())
+    return "\n".join(out) + "\n"
+
+
 class Kernel:
     """One compiled loop: its source, loaded (and compiled by numba) on first call."""
 
@@ -268,7 +279,11 @@ class Kernel:
         self.carried = carried              # positions of arguments it does not write into
         self.reassigned = set(reassigned)   # ... of variables it sets again (C, one type)
         self.python = python                # run as plain Python (tests, debugging)
-        self.digest = hashlib.sha256(source.encode()).hexdigest()[:24]
+        # what is compiled, cached and keyed: the source without its comments, which show
+        # the equations with their steps (a peeled step's ΣL[t+τ-1]) and so would make a
+        # kernel per τ of what is one kernel for every τ
+        self.code = _code(source)
+        self.digest = hashlib.sha256(self.code.encode()).hexdigest()[:24]
         self.fn = None
         self.failed = None
         self.steps = None
@@ -326,7 +341,7 @@ class Kernel:
         numba would compile (how the tests check the kernel writer without numba)."""
         if self.fn is None:
             np = xp.module
-            body = self.source.split("@_njit", 1)[1].split("\n", 1)[1]
+            body = self.code.split("@_njit", 1)[1].split("\n", 1)[1]
             glb = {"_np": np, "_math": __import__("math"), "_exp": np.exp, "_tanh": np.tanh,
                    "_mm_t": lambda v, A: v @ A.T, "_mv_t": lambda v, A: v @ A.T,
                    "_outer_sum": lambda a, b: a.T @ b}
@@ -348,10 +363,10 @@ class Kernel:
             os.makedirs(d, exist_ok=True)
             name = f"unroll_kernel_{self.digest}"
             path = os.path.join(d, name + ".py")
-            if not _holds(path, self.source):   # written once, whole (numba keys on the file)
+            if not _holds(path, self.code):     # written once, whole (numba keys on the file)
                 fd, tmp = tempfile.mkstemp(dir=d, suffix=".tmp")
                 with os.fdopen(fd, "w", encoding="utf-8") as f:
-                    f.write(self.source)
+                    f.write(self.code)
                 os.replace(tmp, path)
             mod = sys.modules.get(name)
             if mod is None:

@@ -21,6 +21,7 @@ class Program:
         self.name = name
         self.source = source            # the generated function, as text
         self.stats = stats              # equations before/after the passes, loops, ...
+        self.namespace = namespace      # what the source reads besides xp, P and A
         glb = dict(namespace)
         filename = f"<unroll program {name} #{next(_ids)}>"
         # tracebacks through generated code show its lines, for as long as the program lives

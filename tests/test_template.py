@@ -1,0 +1,212 @@
+"""Programs that do not grow with τ (unroll/compile/template.py, api._steady): from
+``api.STEADY_FROM`` steps on, value_and_grad writes a circuit's gradient program from the
+programs of three small unrollings. The written program must be the program compiled from all
+τ steps, character for character; the random-circuit property of tests/test_differential.py
+holds it to the independent reference as well.
+"""
+import numpy as np
+import pytest
+
+import unroll as ur
+from unroll import api
+from unroll.compile.template import fit, same_namespace, sample_steps
+from unroll.ir import _grad_items
+
+TOL = dict(rtol=1e-10, atol=1e-12)
+
+
+def direct(g, wrt=None, kind="grad", target="python"):
+    """The program compiled from all of ``g``'s steps, as value_and_grad compiled it before."""
+    gg = api.grad_graph(g, wrt)
+    items = _grad_items(gg) + (api._flat(api._final_state_items(g)) if kind == "grad+state"
+                               else [])
+    return api.compile_graph(gg, items, name=api._ident(f"{g.name}_{kind}"), target=target)
+
+
+def steady(g, wrt=None, kind="grad", target="python"):
+    got = api._steady(g, api.resolve_wrt(g, wrt), kind, target)
+    return None if got is None else got[0]
+
+
+def data(g, B=3, seed=0):
+    rng = np.random.default_rng(seed)
+    params = {k: 0.4 * rng.standard_normal(v.shape) for k, v in g.params.items()}
+    ins = {}
+    for k, xs in g.seq_inputs.items():
+        a = xs[0].aval
+        ins[k] = (rng.integers(0, g.bounds[k], (g.steps, B) + a.shape) if a.dtype == "int"
+                  else rng.standard_normal((g.steps, B) + a.shape))
+    for k, v in g.static_inputs.items():
+        if k not in g.zero_defaults:
+            ins[k] = (rng.integers(0, g.bounds[k], (B,) + v.shape) if v.aval.dtype == "int"
+                      else rng.standard_normal((B,) + v.shape))
+    return params, ins
+
+
+def with_loss(c, K=2):
+    """A model without a loss, with a readout and a squared error at every step."""
+    V, y = c.param("V", (K, c["h"].shape[0])), c.input("y", (K,))
+    c.loss(ur.sum((V @ c["h"] - y) ** 2))
+    return c
+
+
+def models():
+    return {"elman": ur.models.elman(3, 4, 2),
+            "jordan": ur.models.jordan(3, 4, 2),
+            "lstm": with_loss(ur.models.lstm(3, 4)),
+            "gru": with_loss(ur.models.gru(3, 4)),
+            "stacked-lstm": with_loss(ur.models.lstm(3, 4, num_layers=2)),
+            "bidirectional": ur.models.bidirectional(3, 4, 2),
+            "many-to-one": ur.models.many_to_one(3, 4, 2)}
+
+
+# --- the fit ---------------------------------------------------------------------------------
+
+def test_fit_fills_literals_that_count_steps_and_keeps_the_rest():
+    def src(T):
+        return (f"a = xp.empty(({T + 1}, B, 64))  # 0.5 * h[{T}]\n"
+                f"for t in range(1, {T + 1}, 1):  # t = 1..{T}\n    v[t - 1] = 2 * x[{2 * T}]\n")
+    tpl = fit([(10, src(10), {"stored": (3 * 10, 7)}), (11, src(11), {"stored": (33, 7)}),
+               (13, src(13), {"stored": (39, 7)})])
+    assert tpl is not None
+    assert tpl.source(1000) == src(1000)
+    assert tpl.statistics(1000) == {"stored": (3000, 7)}
+
+
+@pytest.mark.parametrize("why, srcs", [
+    ("a line only some τ have", ["x = 1\n", "x = 1\ny = 2\n", "x = 1\n"]),
+    ("not affine in τ", ["n = 100\n", "n = 121\n", "n = 169\n"]),
+    ("a step that is not a whole number per period", ["n = 1\n", "n = 2\n", "n = 3\n"]),
+    ("the third sample does not follow", ["n = 10\n", "n = 11\n", "n = 14\n"]),
+    ("a float that depends on τ", ["s = 0.1\n", "s = 0.09\n", "s = 0.077\n"]),
+])
+def test_fit_refuses_what_is_not_one_program_for_every_tau(why, srcs):
+    ts = (10, 12, 16) if "whole" in why else (10, 11, 13)
+    assert fit([(t, s, {}) for t, s in zip(ts, srcs)]) is None, why
+
+
+def test_fit_refuses_statistics_that_do_not_follow():
+    s = "x = 1\n"
+    assert fit([(10, s, {"n": 10}), (11, s, {"n": 11}), (13, s, {"n": 14})]) is None
+    assert fit([(10, s, {"n": 10}), (11, s, {"m": 11}), (13, s, {"n": 13})]) is None
+
+
+@pytest.mark.parametrize("steps", [48, 97, 1000, 1001])
+@pytest.mark.parametrize("depth", [1, 2, 3, 4])
+def test_samples_lie_past_the_boundary_and_share_tau_modulo_every_delay(steps, depth):
+    ts = sample_steps(steps, depth)
+    if (steps, depth) == (48, 4):                 # samples 12 steps apart: 24, 36, 60
+        assert ts is None
+        return
+    assert ts is not None and ts[0] < ts[1] < ts[2] < steps
+    assert ts[0] >= 3 * depth + 4
+    for k in range(1, depth + 1):
+        assert all((steps - t) % k == 0 for t in ts), (k, ts)
+    assert sample_steps(ts[2], depth) is None                    # too short for its samples
+
+
+def test_namespaces_compare_by_value():
+    import functools
+    f = functools.partial(np.sum, axis=0)
+    assert same_namespace({"f": f}, {"f": functools.partial(np.sum, axis=0)})
+    assert not same_namespace({"f": f}, {"f": functools.partial(np.sum, axis=1)})
+    assert not same_namespace({"c": np.zeros(2)}, {"c": np.ones(2)})
+    assert not same_namespace({"f": f}, {"g": f})
+    assert not same_namespace({"o": object()}, {"o": object()})
+
+
+# --- the programs ----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", list(models()))
+@pytest.mark.parametrize("steps", [api.STEADY_FROM, 97])
+def test_the_written_program_is_the_compiled_one_and_computes_the_same(name, steps):
+    g = models()[name].unroll(steps)
+    params, ins = data(g)
+    loss, grads = g.value_and_grad(params, **ins)
+    written = steady(g)
+    assert written is not None, name
+    assert ("grad", api.resolve_wrt(g, None)) not in g._cache      # no τ-step gradient graph
+    assert written.source == direct(g).source
+    li, gi = g.value_and_grad(params, executor="interpret", **ins)
+    np.testing.assert_allclose(loss, li, **TOL)
+    for k in gi:
+        np.testing.assert_allclose(grads[k], gi[k], **TOL, err_msg=k)
+
+
+def test_per_step_input_gradients_and_the_final_state():
+    g = ur.models.elman(3, 4, 2).unroll(60)
+    params, ins = data(g)
+    wrt = ["W", "x", "h0"]
+    written = steady(g, wrt, "grad+state")
+    assert written is not None
+    assert written.source == direct(g, wrt, "grad+state").source
+    loss, grads, state = g.value_and_grad(params, wrt=wrt, return_state=True, **ins)
+    li, gi = g.value_and_grad(params, wrt=wrt, executor="interpret", **ins)
+    assert grads["x"].shape == ins["x"].shape
+    for k in wrt:
+        np.testing.assert_allclose(grads[k], gi[k], **TOL, err_msg=k)
+    np.testing.assert_allclose(state["h"], g.run(params, return_state=True, **ins)["state"]["h"],
+                               **TOL)
+
+
+def test_long_delays_read_the_initial_rows_of_their_own_residue():
+    """A state read 3 steps back with the loss at the last step only: which initial row the
+    chain ends on depends on τ mod 3 (the samples are taken congruent with τ)."""
+    c = ur.Circuit("delay3")
+    x = c.input("x", (2,))
+    h = c.state("h", (2,), init="param")
+    W = c.param("W", (2, 2))
+    h.next = ur.tanh(W @ h.delayed(3) + x)
+    c.loss(ur.sum(h * h), at="last")
+    for steps in (60, 61, 62):
+        g = c.unroll(steps)
+        written = steady(g)
+        if written is not None:
+            assert written.source == direct(g).source, steps
+        params, ins = data(g)
+        loss, grads = g.value_and_grad(params, **ins)
+        li, gi = g.value_and_grad(params, executor="interpret", **ins)
+        for k in gi:
+            np.testing.assert_allclose(grads[k], gi[k], **TOL, err_msg=f"{k} at τ = {steps}")
+
+
+def test_short_graphs_and_placed_losses_are_compiled_from_their_steps():
+    c = ur.models.elman(3, 4, 2)
+    assert steady(c.unroll(api.STEADY_FROM - 1)) is None
+    assert steady(c.unroll(80, loss_steps=[5, 70])) is None
+    out = ur.Circuit("placed")
+    x, h = out.input("x", (2,)), out.state("h", (2,))
+    h.next = ur.tanh(h.prev + x)
+    out.loss(ur.sum(h), at=[3, 50])
+    assert steady(out.unroll(80)) is None
+
+
+def test_a_circuit_changed_after_unrolling_is_not_resampled():
+    c = ur.models.elman(3, 4, 2)
+    g = c.unroll(60)
+    c.output("extra", ur.tanh(c["h"]))              # the circuit changes; g does not
+    assert steady(g) is None
+    params, ins = data(g)
+    loss, grads = g.value_and_grad(params, **ins)
+    li, gi = g.value_and_grad(params, executor="interpret", **ins)
+    np.testing.assert_allclose(loss, li, **TOL)
+
+
+def test_a_graph_whose_equations_were_changed_is_not_resampled():
+    g = ur.models.elman(3, 4, 2).unroll(60)
+    g.eqns.append(g.eqns[-1])
+    assert steady(g) is None
+
+
+def test_the_written_program_costs_what_the_samples_cost():
+    """The point: its size does not grow with τ, and neither does the work of writing it
+    (counted in equations compiled, not timed)."""
+    c = ur.models.elman(3, 4, 2)
+    sizes = {}
+    for steps in (100, 1000):
+        g = c.unroll(steps)
+        params, ins = data(g)
+        g.value_and_grad(params, **ins)
+        sizes[steps] = len(steady(g).source)
+        assert ("grad", api.resolve_wrt(g, None)) not in g._cache
+    assert sizes[1000] < 1.05 * sizes[100]          # literals a digit longer, nothing more
