@@ -29,6 +29,8 @@ def steady(g, wrt=None, kind="grad", target="python"):
 
 
 def data(g, B=3, seed=0):
+    """Parameters and inputs for ``g`` (read off its stand-in: a deferred graph stays so)."""
+    g = api._stand_in(g)
     rng = np.random.default_rng(seed)
     params = {k: 0.4 * rng.standard_normal(v.shape) for k, v in g.params.items()}
     ins = {}
@@ -210,3 +212,78 @@ def test_the_written_program_costs_what_the_samples_cost():
         sizes[steps] = len(steady(g).source)
         assert ("grad", api.resolve_wrt(g, None)) not in g._cache
     assert sizes[1000] < 1.05 * sizes[100]          # literals a digit longer, nothing more
+
+
+# --- graphs built on first use -----------------------------------------------------------------
+
+def test_a_long_graph_is_built_only_when_something_reads_it():
+    c = ur.models.elman(3, 4, 2)
+    g = c.unroll(500)
+    assert not g.built and c.unroll(500) is g              # kept, like any unrolled graph
+    params, ins = data(g)
+    loss, grads, state = g.value_and_grad(params, wrt=["W", "x", "h0"], return_state=True,
+                                          **ins)
+    assert not g.built                                     # the gradient did not need it
+    assert grads["x"].shape == ins["x"].shape and state["h"].shape == (3, 4)
+    li, gi, si = g.value_and_grad(params, wrt=["W", "x", "h0"], return_state=True,
+                                  executor="interpret", **ins)
+    assert g.built and len(g.eqns) == g.recipe[2] and c.unroll(500) is g
+    np.testing.assert_allclose(loss, li, **TOL)
+    for k in gi:
+        np.testing.assert_allclose(grads[k], gi[k], **TOL, err_msg=k)
+    np.testing.assert_allclose(state["h"], si["h"], **TOL)
+
+
+@pytest.mark.parametrize("read", [
+    str, repr, lambda g: g.eqns, lambda g: g.outputs["o"][7], lambda g: g.derive(),
+    lambda g: g.program(grad=True), lambda g: g.run(data(g)[0], **data(g)[1]),
+    lambda g: g.value_and_grad(data(g)[0], checkpoint="sqrt", **data(g)[1]),
+    lambda g: g.render("/dev/null", format="dot")])
+def test_reading_a_deferred_graph_builds_it_as_unrolled(read):
+    c = ur.models.elman(3, 4, 2)
+    g = c.unroll(60)
+    assert not g.built
+    read(g)
+    assert g.built and len(g.eqns) == g.recipe[2]
+    assert str(g) == str(ur.unrolling.unroll(c, 60))
+
+
+def test_changing_the_circuit_first_builds_the_graphs_unrolled_from_it():
+    c = ur.models.elman(3, 4, 2)
+    g = c.unroll(60)
+    before = str(ur.unrolling.unroll(c, 60))
+    assert not g.built
+    c.output("extra", ur.tanh(c["h"]))
+    assert g.built and "extra" not in g.outputs and str(g) == before
+    assert "extra" in c.unroll(60).outputs
+
+
+def test_graphs_placed_at_chosen_steps_are_built_at_once():
+    c = ur.models.elman(3, 4, 2)
+    assert c.unroll(60).built is False
+    assert c.unroll(60, loss_steps=[3, 50]).built
+    assert c.unroll(api.STEADY_FROM - 1).built
+    out = ur.Circuit("placed")
+    x, h = out.input("x", (2,)), out.state("h", (2,))
+    h.next = ur.tanh(h.prev + x)
+    out.output("o", h, at=[3, 9])
+    assert out.unroll(60).built
+
+
+def test_bad_arguments_to_a_deferred_graph_are_named_as_for_a_built_one():
+    g = ur.models.elman(3, 4, 2).unroll(200)
+    params, ins = data(g)
+    with pytest.raises(ur.errors.InputError, match=r"x.*200"):
+        g.value_and_grad(params, x=ins["x"][:199], y=ins["y"][:199])
+    with pytest.raises(ur.errors.InputError, match="missing input y"):
+        g.value_and_grad(params, x=ins["x"])
+    with pytest.raises(ur.errors.UnrollError, match="Wq"):
+        g.value_and_grad(params, wrt=["Wq"], **ins)
+    bad = dict(ins, x=ins["x"].copy())
+    bad["x"][150, 1, 0] = np.nan
+    with pytest.raises(ur.errors.NonFiniteError, match="x"):
+        g.value_and_grad(params, **bad)
+    assert not g.built
+    params["V"] = np.full_like(params["V"], 1e308)       # finite inputs, overflow inside
+    with pytest.raises(ur.errors.NonFiniteError, match="step"), np.errstate(all="ignore"):
+        g.value_and_grad(params, check_finite=True, **ins)

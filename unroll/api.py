@@ -333,10 +333,11 @@ def value_and_grad(g: Graph, params: dict, *, wrt=None, check_finite: bool = Fal
     check_finite = flag(check_finite, "value_and_grad(check_finite=...)")
     return_state = flag(return_state, "value_and_grad(return_state=...)")
     expect_graph(g, "grad")
-    names = resolve_wrt(g, wrt)
-    if g.loss is None:
+    view = _stand_in(g)                        # g, or a stand-in while g is not built
+    names = resolve_wrt(view, wrt)
+    if view.loss is None:
         grad_graph(g, wrt)                     # says what is missing
-    check_input_names(g, inputs, VALUE_AND_GRAD_OPTIONS)
+    check_input_names(view, inputs, VALUE_AND_GRAD_OPTIONS)
     kind = "grad+state" if return_state else "grad"
     steady = None
     if checkpoint is None and executor != "interpret":
@@ -344,10 +345,11 @@ def value_and_grad(g: Graph, params: dict, *, wrt=None, check_finite: bool = Fal
     if steady is None:
         gg = grad_graph(g, wrt)
         layout = [(name, isinstance(v, dict)) for name, v in gg.grads.items()]
+        view = g
     else:
         layout = steady[1]
-    bound = bind_arguments(g, params, inputs)
-    finals = _final_state_items(g) if return_state else {}
+    bound = bind_arguments(view, params, inputs)
+    finals = _final_state_items(view) if return_state else {}
     if steady is not None:
         _check_memory(g, bound, *steady[0].stats.get("stored", (0, 0)), kind)
         arrays = steady[0](bound.xp, bound.params, bound.arrays)
@@ -364,14 +366,15 @@ def value_and_grad(g: Graph, params: dict, *, wrt=None, check_finite: bool = Fal
     for (name, per_step), a in zip(layout, arrays[1:n]):
         if per_step:
             grads[name] = _unbatch(bound, a, 1)
-        elif name in g.static_inputs:
+        elif name in view.static_inputs:
             grads[name] = _unbatch(bound, a)
         else:
             grads[name] = a
     if check_finite:
         xp = bound.xp
         if not all(bool(xp.all(xp.isfinite(a))) for a in [loss, *grads.values()]):
-            interpret(grad_graph(g, wrt), dict(bound.env), xp, check_finite=True)
+            env = bind_arguments(g, params, inputs).env
+            interpret(grad_graph(g, wrt), dict(env), xp, check_finite=True)
     if not return_state:
         return loss, grads
     return loss, grads, _collect_state(bound, finals, arrays[n:])
@@ -395,32 +398,54 @@ def _steady(g: Graph, wrt: tuple, kind: str, target: str):
 
 
 def _fit_steady(g: Graph, wrt: tuple, kind: str, target: str):
-    c, recipe = g.circuit, g.recipe
-    if c is None or recipe is None or g.base is not None or g.parts or g.steps < STEADY_FROM:
+    c, recipe, view = g.circuit, g.recipe, _stand_in(g)
+    if c is None or recipe is None or view.base is not None or view.parts or \
+            g.steps < STEADY_FROM:
         return None
     version, loss_steps, size = recipe
-    if c._version != version or len(g.eqns) != size or loss_steps == "placed" or \
-            g.loss is None or _placement(g) is None:
+    if c._version != version or loss_steps == "placed" or view.loss is None:
         return None
-    steps = sample_steps(g.steps, max(g.delays.values(), default=1))
+    if g.built and (len(g.eqns) != size or _placement(g) is None):
+        return None                            # (a deferred graph's places are relative)
+    steps = sample_steps(g.steps, max(view.delays.values(), default=1))
     if steps is None:
         return None
     samples = []
     for t in steps:
         s = unroll(c, t, loss_steps=loss_steps)
-        if _placement(s) != _placement(g):
+        if _placement(s) is None or samples and _placement(s) != _placement(samples[0][2]):
             return None
         gs = grad_graph(s, list(wrt))
         items = _grad_items(gs) + (_flat(_final_state_items(s)) if kind == "grad+state" else [])
         samples.append((t, compile_graph(gs, items, name=_ident(f"{g.name}_{kind}"),
-                                         target=target), gs))
-    tpl = fit([(t, p.source, p.stats) for t, p, _ in samples])
+                                         target=target), s, gs))
+    if g.built and _placement(g) != _placement(samples[0][2]):
+        return None
+    tpl = fit([(t, p.source, p.stats) for t, p, _, _ in samples])
     if tpl is None or not same_namespace(samples[0][1].namespace, samples[2][1].namespace):
         return None
     last = samples[-1]
     prog = Program(last[1].name, tpl.source(g.steps), last[1].namespace,
                    tpl.statistics(g.steps))
-    return prog, [(name, isinstance(v, dict)) for name, v in last[2].grads.items()]
+    return prog, [(name, isinstance(v, dict)) for name, v in last[3].grads.items()]
+
+
+def _stand_in(g: Graph) -> Graph:
+    """``g``, or while ``g`` is deferred and not built (``Graph.deferred``), a graph that
+    stands in for it wherever only its names, shapes and τ are read (checking and binding
+    arguments, naming results): a short unrolling of the same circuit, its sequence inputs
+    τ long."""
+    if g.built:
+        return g
+    got = g._cache.get("stand-in")
+    if got is None:
+        short = unroll(g.circuit, max(8, 4 + 3 * max(
+            (s.max_delay for s in g.circuit.states.values()), default=1)),
+            loss_steps=g.recipe[1])
+        got = g._cache["stand-in"] = short.derive(
+            steps=g.steps, seq_inputs={k: [xs[0]] * g.steps
+                                       for k, xs in short.seq_inputs.items()})
+    return got
 
 
 def _placement(g: Graph):

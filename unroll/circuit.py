@@ -14,6 +14,7 @@ phases, each run over t in one direction, so that unrolling never needs a global
 from __future__ import annotations
 
 import numbers
+import weakref
 from dataclasses import dataclass, field
 
 from .core import FLOAT, Aval, Lit, Primitive, Var, bind, dtype_kind, format_op
@@ -169,6 +170,7 @@ class Circuit:
         self.losses: list[tuple] = []           # (op node, at)
         self.shown: set = set()                 # named values the textbook view draws
         self._version = 0                       # bumped on every change (schedule cache)
+        self._deferred = weakref.WeakSet()      # graphs unrolled from it, not yet built
         self._schedule = None
         self._graphs: dict = {}                 # (version, τ, loss steps) -> (Graph, eqns)
         self._sizes: dict = {}                  # the same keys -> how many equations it had
@@ -200,6 +202,7 @@ class Circuit:
         >>> c.input("x", (3,)), c.input("y", (), dtype="int"), c.input("s", (4,), per_step=False)
         (<x: B×(3,)>, <y: B×() int>, <s: B×(4,)>)
         """
+        self._settle()
         per_step = flag(per_step, f"input {name}: per_step")
         node = self._leaf("input" if per_step else "static", name, shape, dtype_kind(dtype))
         (self.inputs if per_step else self.statics)[name] = node
@@ -229,6 +232,7 @@ class Circuit:
         >>> W.shape, c.init_params(seed=0)["W"].shape
         ((4, 4), (4, 4))
         """
+        self._settle()
         check_init(name, init)
         node = self._leaf("param", name, shape, FLOAT)
         self.params[name] = ParamSpec(node, init)
@@ -270,6 +274,7 @@ class Circuit:
         >>> c.unroll(steps=3).run({}, x=np.array([1.0, 2.0, 3.0]), h0=np.array(10.0))["s"]
         array([11., 13., 16.])
         """
+        self._settle()
         show = flag(show, f"state {name}: show")
         if direction not in ("forward", "backward"):
             raise CircuitError(f"state {name}: direction must be 'forward' or 'backward', "
@@ -319,6 +324,7 @@ class Circuit:
         >>> c.unroll(steps=3).run({}, x=np.ones((3, 2)))["o"]
         array([2., 2.])
         """
+        self._settle()
         if name in ("loss", "state"):
             raise CircuitError(f"output {name!r}: run returns the {name} under that key; pick "
                                f"another name for the output")
@@ -368,6 +374,7 @@ class Circuit:
         >>> float(c.unroll(steps=2).run({}, x=np.array([1.0, 2.0]))["loss"])   # 1 + 4
         5.0
         """
+        self._settle()
         _check_at(at, "loss")
         if tuple(_as_var(expr, self).shape) != ():
             raise ShapeError(f"loss {_describe(expr)} has shape {tuple(expr.shape)} per example, "
@@ -471,6 +478,7 @@ class Circuit:
         return f" (in circuit {self.name})"
 
     def set_name(self, node: Node, name: str, show: bool = False) -> None:
+        self._settle()
         if node.kind != "op":
             raise CircuitError(f"{node.name} already has a name; names go on computed values")
         self._claim(name)
@@ -484,7 +492,17 @@ class Circuit:
 
     # --- internals -----------------------------------------------------------------------------
 
+    def _settle(self) -> None:
+        """Before any change: build the graphs unrolled from this circuit whose building was
+        deferred (``Graph.deferred``) and has not happened yet, so that each is the graph of
+        the circuit it was unrolled from."""
+        if self._deferred:
+            pending, self._deferred = list(self._deferred), weakref.WeakSet()
+            for g in pending:
+                g.eqns                          # noqa: B018  (builds it)
+
     def _add(self, node: Node) -> Node:
+        self._settle()
         node.id = len(self.nodes)
         self.nodes.append(node)
         self._version += 1
@@ -524,6 +542,7 @@ class Circuit:
         return Var(self, spec.delays[k])
 
     def _set_next(self, spec: StateSpec, expr) -> None:
+        self._settle()
         name = spec.node.name
         v = _as_var(expr, self)
         if v.shape != spec.node.aval.shape:
@@ -715,10 +734,10 @@ class Circuit:
         # it has compiled (a training loop over batches of a few lengths compiles each once)
         key = (self._version, steps, _frozen(loss_steps))
         g, eqns = self._graphs.pop(key, (None, None))
-        if g is None or g.eqns is not eqns or len(eqns) != self._sizes.get(key):
-            g = unroll(self, steps, loss_steps=loss_steps)    # new, or changed since (prune)
-            self._sizes[key] = len(g.eqns)
-        self._graphs[key] = (g, g.eqns)
+        if g is None or not _intact(g, eqns, self._sizes.get(key)):
+            g = unroll(self, steps, loss_steps=loss_steps, defer=True)   # new, or changed
+            self._sizes[key] = len(g.eqns) if g.built else None
+        self._graphs[key] = (g, g.eqns if g.built else None)
         while len(self._graphs) > _GRAPHS_KEPT:
             self._sizes.pop(next(iter(self._graphs)), None)
             del self._graphs[next(iter(self._graphs))]
@@ -726,6 +745,13 @@ class Circuit:
 
 
 _GRAPHS_KEPT = 8                                # unrolled graphs a circuit keeps for reuse
+
+
+def _intact(g, eqns, size) -> bool:
+    """Is a kept graph as it was unrolled (its equations not changed since, by prune)?"""
+    if eqns is None:                            # deferred when kept: not built, or built since
+        return not g.built or len(g.eqns) == g.recipe[2]
+    return g.eqns is eqns and len(eqns) == size
 
 
 def _frozen(x):

@@ -87,6 +87,32 @@ class Graph:
         self.parts: tuple = ()                  # the graphs a composed graph joins (chain)
         self._cache: dict = {}                  # compiled programs and derived graphs
 
+    # --- built on first use ----------------------------------------------------------------
+
+    @classmethod
+    def deferred(cls, name: str, steps: int, build, **fields) -> "Graph":
+        """A graph whose equations (and everything indexed by step) are built by ``build()``
+        the first time anything reads them: ``Circuit.unroll`` of a long sequence, whose
+        gradient program is written from small unrollings (see ``api._steady``) and so may
+        never need its τ steps. ``fields`` are known without building."""
+        g = cls.__new__(cls)
+        g.__dict__.update(name=name, steps=steps, _cache={}, _build=build, **fields)
+        return g
+
+    @property
+    def built(self) -> bool:
+        """Have the equations been built (always, but for a deferred graph not yet read)?"""
+        return "_build" not in self.__dict__
+
+    def __getattr__(self, name: str):
+        # only reached for what the instance lacks: a deferred graph builds itself, once
+        build = self.__dict__.pop("_build", None)
+        if build is None or name.startswith("__"):
+            raise AttributeError(f"'Graph' object has no attribute {name!r}")
+        full = build()
+        self.__dict__.update({k: v for k, v in full.__dict__.items() if k != "_cache"})
+        return getattr(self, name)
+
     # --- reading ---------------------------------------------------------------------------
 
     def inputs(self) -> list:
@@ -151,6 +177,7 @@ class Graph:
         with ``changes`` applied: every field is carried over, none is listed by hand. Its
         equations are a copy of this one's; what a transformation builds afresh (the
         gradients, contributions, cotangents and caches) starts empty unless given."""
+        self.eqns                               # noqa: B018  (a deferred graph: built now)
         g = copy.copy(self)
         g.eqns = list(self.eqns)
         g.grads, g.contributions, g.cotangents, g._cache = {}, {}, {}, {}

@@ -51,8 +51,16 @@ def _within(at, steps: int) -> list:
     return [t for t in at if 1 <= t <= steps]
 
 
-def unroll(c: Circuit, steps: int, loss_steps=None) -> Graph:
-    """Unfold ``c`` over ``steps`` steps. See :meth:`Circuit.unroll`."""
+#: from this many steps on, Circuit.unroll defers building the graph to its first use (see
+#: Graph.deferred): a gradient may never need it (api._steady writes the program from small
+#: unrollings)
+DEFER_FROM = 48
+
+
+def unroll(c: Circuit, steps: int, loss_steps=None, defer: bool = False) -> Graph:
+    """Unfold ``c`` over ``steps`` steps. See :meth:`Circuit.unroll`. With ``defer``, a long
+    graph whose outputs and losses sit at every step, the first or the last is built on
+    first use (everything is checked now)."""
     if not isinstance(steps, numbers.Integral) or isinstance(steps, bool) or steps < 1:
         raise CircuitError(f"unroll(steps={steps!r}): τ must be an integer >= 1")
     steps = int(steps)
@@ -61,12 +69,26 @@ def unroll(c: Circuit, steps: int, loss_steps=None) -> Graph:
                            "to unroll; declare c.output(name, expr) or c.loss(expr)")
     phases = c.schedule()
     _check_size(c, steps, phases)
-    with no_gc():
-        g = _unroll(c, steps, phases, loss_steps)
     # what api._steady needs to unroll the same circuit the same way at other τ (losses at
     # every step or the last: a place that is not the same relative to τ is recorded as such)
     relative = loss_steps is None or isinstance(loss_steps, str) and loss_steps == "last"
-    g.recipe = (c._version, loss_steps if relative else "placed", len(g.eqns))
+    how = loss_steps if relative else "placed"
+    if defer and steps >= DEFER_FROM and relative and all(
+            at is None or isinstance(at, str) for _, at in [*c.outputs.values(), *c.losses]):
+        g = Graph.deferred(c.name, steps, lambda: _build(c, steps, phases, loss_steps, how),
+                           circuit=c, recipe=(c._version, how, None))
+        c._deferred.add(g)
+        return g
+    return _build(c, steps, phases, loss_steps, how)
+
+
+def _build(c: Circuit, steps: int, phases, loss_steps, how) -> Graph:
+    version = c._version
+    with no_gc():
+        g = _unroll(c, steps, phases, loss_steps)
+    if c._version != version:
+        raise CircuitError(f"internal: circuit {c.name} changed while it was unrolled")
+    g.recipe = (version, how, len(g.eqns))
     return g
 
 
