@@ -697,6 +697,10 @@ class Circuit:
     def unroll(self, steps: int, loss_steps=None):
         """Unfold the circuit over ``steps`` = τ steps into an explicit :class:`~unroll.Graph`.
 
+        From 48 steps on, a graph whose outputs and losses sit at every step, the first or the
+        last is built the first time something reads it (``g.built``): a gradient does not
+        need it (its program is written from small unrollings), printing or drawing it does.
+
         ``loss_steps`` (optional: "last" or a list of steps) keeps the losses only at those
         steps (where the circuit has them): truncated BPTT with overlapping windows counts
         each step's loss in one window only. A dict {loss name: steps} instead places each
