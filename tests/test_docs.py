@@ -5,20 +5,56 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-PAGES = ["docs/testing.md", "docs/architecture.md", "docs/extending.md"]
+#: every page with code (docs/errors.md is generated from the bad-input matrix, checked below)
+PAGES = ["README.md", "examples/README.md"] + sorted(
+    str(p.relative_to(ROOT)) for p in (ROOT / "docs").glob("*.md") if p.name != "errors.md")
+
+#: the first line of a block that goes on from the block before it, in the same namespace;
+#: any other block runs on its own
+CONTINUED = "# (continued"
 
 
 def _blocks(page: str) -> list:
-    return re.findall(r"```python\n(.*?)```", (ROOT / page).read_text(), flags=re.S)
+    """[(code, expected stdout or None)]: a ```text block right after a python block is what
+    it prints."""
+    text = (ROOT / page).read_text()
+    found = re.findall(r"```python\n(.*?)```(?:\n+```text\n(.*?)```)?", text, flags=re.S)
+    return [(code, out if out else None) for code, out in found]
 
 
-@pytest.mark.parametrize("page", PAGES)
-def test_python_blocks_run(page, capsys):
-    blocks = _blocks(page)
-    assert blocks, page
-    namespace = {"__name__": "__doc__"}         # a page is read top to bottom
-    for code in blocks:
-        exec(compile(code, page, "exec"), namespace)
+def _chains() -> list:
+    """(page, index of the first block, [(code, expected)]): a block and those continuing it."""
+    out = []
+    for page in PAGES:
+        for i, (code, want) in enumerate(_blocks(page)):
+            if code.startswith(CONTINUED) and out and out[-1][0] == page:
+                out[-1][2].append((code, want))
+            else:
+                assert not code.startswith(CONTINUED), f"{page}: block {i} continues nothing"
+                out.append((page, i, [(code, want)]))
+    return out
+
+
+@pytest.mark.parametrize("page, first, chain", _chains(),
+                         ids=[f"{p}:{i}" for p, i, _ in _chains()])
+def test_every_code_block_runs_as_written_and_prints_what_the_page_shows(
+        page, first, chain, capsys, tmp_path, monkeypatch):
+    if any(re.search(r"^import torch|^from torch", code, flags=re.M) for code, _ in chain):
+        pytest.importorskip("torch")
+    monkeypatch.chdir(tmp_path)                 # what a block writes lands here
+    namespace = {"__name__": "__doc__"}
+    for k, (code, want) in enumerate(chain):
+        capsys.readouterr()
+        exec(compile(code, f"{page} (block {first + k})", "exec"), namespace)
+        got = capsys.readouterr().out
+        if want is not None:
+            assert [ln.rstrip() for ln in got.strip().splitlines()] == \
+                [ln.rstrip() for ln in want.strip().splitlines()], f"{page} block {first + k}"
+
+
+def test_pages_have_code():
+    for page in ["README.md", "docs/training.md", "docs/models.md", "docs/extending.md"]:
+        assert _blocks(page), page
 
 
 def test_the_errors_page_is_the_matrix_run_today():

@@ -315,7 +315,7 @@ def test_the_cache_is_keyed_by_the_toolchain_and_rewrites_a_foreign_file(kernel_
     sub = kernel_cache / lk._toolchain()
     kernels = g.program(grad=True, executor="numba").kernels
     files = [sub / f"unroll_kernel_{k.digest}.py" for k in kernels]
-    assert kernels and all(f.read_text() == k.source for f, k in zip(files, kernels))
+    assert kernels and all(f.read_text() == k.code for f, k in zip(files, kernels))
     files[0].write_text("raise SystemExit('not a kernel')\\n")      # a foreign file
     import sys as _sys
     for name in [m for m in _sys.modules if m.startswith("unroll_kernel_")]:
@@ -397,3 +397,16 @@ def test_a_kernel_that_fails_to_compile_runs_in_python_with_a_notice(monkeypatch
     assert np.allclose(got[0], want[0], rtol=1e-12)
     for k in want[1]:
         assert np.allclose(got[1][k], want[1][k], rtol=1e-12, atol=1e-14)
+
+
+def test_a_kernel_is_keyed_by_its_code_not_its_comments():
+    """The comments show the equations with their steps (a peeled step's ΣL[t+τ-1]); one
+    kernel serves every τ, so they are not part of what is compiled, cached and keyed."""
+    a = lk.Kernel("@_njit\ndef kernel(t0, t1, dt, x):  # t = 1\n    # ΣL[t+9]\n"
+                  "    return (x,)  # ΣL[1] = ΣL[10] + L2\n", [], ())
+    b = lk.Kernel("@_njit\ndef kernel(t0, t1, dt, x):  # t = 1\n    # ΣL[t+12]\n"
+                  "    return (x,)  # ΣL[1] = ΣL[13] + L2\n", [], ())
+    assert a.source != b.source and a.code == b.code and a.digest == b.digest
+    assert "#" not in a.code and "return (x,)" in a.code
+    kept = lk._code('    s = "#not a comment"  # but this is\n')
+    assert kept == '    s = "#not a comment"  # but this is\n'       # quoted: left whole

@@ -454,5 +454,11 @@ def _grad_fn(step, executor: str = "compiled"):
 def _bar(epochs: int, desc: str, progress: bool):
     if not progress:
         return None
-    from tqdm.auto import tqdm
+    # tqdm.auto picks the notebook widget in Jupyter, which without ipywidgets only warns
+    # (TqdmWarning: IProgress not found) and falls back: take the text bar then, silently
+    import importlib.util
+    if importlib.util.find_spec("ipywidgets") is not None:
+        from tqdm.auto import tqdm
+    else:
+        from tqdm.std import tqdm
     return tqdm(total=epochs, desc=desc, unit="epoch", leave=True, dynamic_ncols=True)

@@ -75,6 +75,10 @@ def unrolled_dot(g: Graph, *, mode: str = "forward", params: str = "edges",
     text = heading(title, g.name)
     if truncate is not None:
         truncate = integer(truncate, "truncate (a number of steps k)", 1, err=RenderError)
+        if truncate >= g.steps:
+            raise RenderError(f"truncate={truncate} cuts no edge of a graph of τ = {g.steps} "
+                              f"steps (windows of k steps cut after steps k, 2k, ...); pass "
+                              f"a k between 1 and {g.steps - 1}")
     u = _Unrolled(g, max_steps, keep, relative, params)
     ckpt = _checkpoints(checkpoints, u)
     if heat is not None:
