@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
 
-.PHONY: demo test test-thorough test-fast mutate test-torch bench gallery clean
+.PHONY: demo test test-thorough test-fast mutate test-torch bench gallery docs clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,15 @@ demo: $(VENV)/.base
 # docs/gallery/: the chapter-10 figures as SVG and PNG, and docs/gallery.md
 gallery: $(VENV)/.base
 	$(BIN)/python docs/make_gallery.py
+
+# the docs site (mkdocs.yml, docs/) into site/, every warning an error; CI builds it too
+$(VENV)-docs/.ok: pyproject.toml
+	test -x $(VENV)-docs/bin/python || $(PYTHON) -m venv $(VENV)-docs
+	$(VENV)-docs/bin/python -m pip --disable-pip-version-check -q install -e ".[docs]"
+	touch $@
+
+docs: $(VENV)-docs/.ok
+	NO_MKDOCS_2_WARNING=1 $(VENV)-docs/bin/mkdocs build --strict --clean -d site
 
 test: $(VENV)/.test
 	$(BIN)/python -m pytest -q
@@ -64,4 +73,4 @@ bench: $(VENV)-bench/.ok
 	$(VENV)-bench/bin/python benchmarks/memory.py
 
 clean:
-	rm -rf $(VENV) $(VENV)-bench $(VENV)-fast .pytest_cache .hypothesis build *.egg-info
+	rm -rf $(VENV) $(VENV)-bench $(VENV)-fast $(VENV)-docs site .pytest_cache .hypothesis build *.egg-info
