@@ -205,6 +205,12 @@ def test_backward_graph_reverses_and_dashes_every_edge():
     assert not any(s.startswith(("x", "y")) for s in text)    # no gradient into data
     assert edges and all(a.get("style") == "dashed" and a.get("dir") in ("back", "forward")
                          for _, _, a in edges if a.get("style") != "invis")
+    # the backward pass multiplies by the transposes (eq. 10.21): Wᵀ, Vᵀ, not W, V
+    weights = {a.get("label") or a.get("xlabel") for _, _, a in edges} - {None}
+    assert weights == {"<<B><I>W</I></B><SUP>⊤</SUP>>", "<<B><I>V</I></B><SUP>⊤</SUP>>"}
+    forward = {a.get("label") or a.get("xlabel") for _, _, a in
+               parse(elman().unroll(steps=3).to_dot())[1]} - {None}
+    assert "<<B><I>W</I></B>>" in forward and not any("⊤" in w for w in forward)
 
 
 def test_overlay_draws_both_flows_and_truncation_cuts():
@@ -426,3 +432,17 @@ def test_the_command_line_help_is_plain_text_and_names_its_formats(tmp_path, cap
     assert main(["render", "unroll.models.textbook:elman", "-o", str(tmp_path / "x.jpg")]) == 2
     err = capsys.readouterr().err
     assert "give -o a file name ending in .svg, .png, .pdf or .dot" in err and "format=" not in err
+
+
+def test_a_delay_of_two_draws_both_initial_rows_and_no_unread_one():
+    """a(t) reads a(t-2): a(1) reads a(-1) and a(2) reads a(0), both drawn with their edges;
+    b reads only a(t-1), so nothing reads b(0) and it is not drawn."""
+    c = ur.Circuit("delay2")
+    x, a, b = c.input("x", (2,)), c.state("a", (2,)), c.state("b", (2,))
+    a.next = ur.tanh(c.param("W", (2, 2)) @ a.delayed(2) + x)
+    b.next = ur.tanh(c.param("V", (2, 2)) @ a.prev)
+    c.loss(ur.sum(b * b))
+    nodes, edges = parse(c.unroll(steps=3).to_dot())
+    pairs = {(t, h) for t, h, _ in edges}
+    assert {"v_a_m1", "v_a_0"} <= set(nodes) and "v_b_0" not in nodes
+    assert {("v_a_m1", "v_a_1"), ("v_a_0", "v_a_2"), ("v_a_0", "v_b_1")} <= pairs

@@ -37,12 +37,15 @@ def var(name: str, step=None, vector: bool = True, prefix: str = "") -> tuple:
     return tuple(runs)
 
 
-def names(labels, vector=lambda name: True) -> tuple:
+def names(labels, vector=lambda name: True, transposed: bool = False) -> tuple:
     """Several variables in one label, sorted and comma-separated ("U, W"); ``vector(name)``
-    says which are set bold."""
+    says which are set bold; ``transposed`` writes each as the backward pass multiplies by
+    it, Wᵀ (eq. 10.21)."""
     runs = []
     for i, name in enumerate(sorted(labels)):
         runs += ([Run(", ")] if i else []) + list(var(name, vector=vector(name)))
+        if transposed:
+            runs.append(Run("⊤", sup=True))
     return tuple(runs)
 
 

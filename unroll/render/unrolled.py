@@ -92,7 +92,9 @@ def unrolled_dot(g: Graph, *, mode: str = "forward", params: str = "edges",
         lo_hi = _range(heat) if heat else None
     colors = _heat_colors(heat, u, lo_hi) if heat else {}
     d = Picture(name=graphviz.escape(f"unrolled_{g.name.replace('+', '_')}"))
-    d.attr(rankdir="BT", nodesep="0.35", ranksep="0.45", fontname=FONT, newrank="true")
+    # the backward graph's ∂L/∂h⁽ᵗ⁾ ovals leave its Wᵀ labels less room: more between columns
+    d.attr(rankdir="BT", nodesep="0.8" if mode == "backward" else "0.35", ranksep="0.45",
+           fontname=FONT, newrank="true")
     if text:
         d.attr(label=graphviz.escape(text), labelloc="b", fontsize="13")   # not HTML
     d.attr("node", shape="circle", fontname=FONT, fontsize="14", width="0.62", height="0.62",
@@ -153,6 +155,7 @@ class _Unrolled:
             self.gap = (keep, T - keep + 1)
         self.mid = self.steps[len(self.steps) // 2]
         self.producer = {v: e for e in g.eqns for v in e.outs}
+        self.read = {x for e in g.eqns for x in e.inputs if type(x) is Value}
         self.role, self.nodes = {}, []
         for v in list(g.inputs()) + [v for e in g.eqns for v in e.outs]:
             r = names.get(v.name)
@@ -177,8 +180,10 @@ class _Unrolled:
             return role in ("static", "input", "target")
         if v.t in self.steps:
             return True
+        # the initial values a step reads: h(0), or a(−1) and a(0) for a state read two
+        # steps back, g(τ+1) of a backward state (one nothing reads is not drawn)
         return role in ("state", "bstate") and not self.relative and \
-            v.t in (0, self.g.steps + 1)                        # h(0), or g(τ+1)
+            (v.t <= 0 or v.t > self.g.steps) and v in self.read
 
     def id(self, v: Value) -> str:
         t = "c" if v.t is None else ("m" + str(-v.t) if v.t < 0 else str(v.t))
@@ -373,8 +378,9 @@ def _edge(d, u, src, dst, labels, mode, params, truncate) -> None:
     cut = bool(truncate and same and src.t is not None and dst.t is not None and
                min(src.t, dst.t) > 0 and min(src.t, dst.t) % truncate == 0)
     attrs = {}
-    if labels and params == "edges":
-        attrs["label"] = richtext.to_html(richtext.names(labels))
+    if labels and params == "edges":      # the backward pass multiplies by Wᵀ (eq. 10.21)
+        attrs["label"] = richtext.to_html(richtext.names(labels,
+                                                         transposed=mode == "backward"))
     if params == "nodes":
         for p in labels:
             d.edge(f"param_{p}", t, style="dotted", arrowhead="none", color="#8a7a3a",
