@@ -238,3 +238,30 @@ def test_a_call_like_the_last_checks_the_values_again():
     xs[0, 0, 0] = np.nan                                     # changed in place
     with pytest.raises(ur.NonFiniteError, match="t = 1, batch entry 0"):
         g.value_and_grad(p, x=xs)
+
+
+@pytest.mark.parametrize("executor", ["compiled", "interpret"])
+def test_no_two_results_share_memory(executor):
+    """An RNN's two biases get one gradient, which the program computes once: each result is
+    still an array of its own, so changing one in place (clipping does) leaves the others.
+    Found in a notebook where clip_grad_norm scaled that array twice (norm 9.15 -> 0.894)."""
+    c = ur.models.rnn(4, 8)
+    y = c.input("y", (), dtype="int", per_step=False)
+    o = c.output("o", c.param("V", (3, 8)) @ c["h"], at="last")
+    c.loss(ur.softmax_cross_entropy(o, y), at="last")
+    g = c.unroll(steps=5)
+    p = c.init_params(seed=0)
+    rng = np.random.default_rng(0)
+    x, yy = 5 * rng.standard_normal((5, 2, 4)), np.array([0, 1])
+    loss, grads, state = g.value_and_grad(p, x=x, y=yy, executor=executor, wrt=None,
+                                          return_state=True)
+    arrays = list(grads.values()) + list(state.values())
+    for i, a in enumerate(arrays):
+        for b in arrays[i + 1:]:
+            assert not np.shares_memory(a, b)
+    np.testing.assert_array_equal(grads["bias_ih_l0"], grads["bias_hh_l0"])
+    before = ur.optim.clip_grad_norm(grads, max_norm=0.1)
+    assert before > 0.1
+    assert abs(ur.optim.global_norm(grads) - 0.1) < 1e-6
+    out = g.run(p, x=x, y=yy, return_state=True)
+    assert not np.shares_memory(out["o"], out["state"]["h_l0"])

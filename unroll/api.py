@@ -42,20 +42,30 @@ def _stack(xp, vals):
 
 def _fresh_all(bound: Bound, arrays: list) -> list:
     """``arrays``, each copied if it may share memory with an array the user passed (an
-    output that is an input, a gradient that is a broadcast parameter): results are the
-    caller's to change. An array that owns its memory (no ``base``) shares none."""
+    output that is an input, a gradient that is a broadcast parameter) or with a result
+    before it (two gradients the program computed as one array, such as an RNN's two biases):
+    results are the caller's to change, one at a time (clipping scales each in place). An
+    array that owns its memory (no ``base``) shares none but with itself and its views."""
     xp = bound.xp
     may = getattr(xp.module, "may_share_memory", None)
     users = list(bound.params.values()) + list(bound.arrays.values())
     ids = {id(u) for u in users}
-    out = []
+    out, given, bases = [], set(), set()
+
+    def copy(a):
+        return a.copy() if hasattr(a, "copy") else xp.asarray(a, copy=True)
     for a in arrays:
-        if may is not None and getattr(a, "base", 0) is None and id(a) not in ids:
-            out.append(a)
-        elif may is None or id(a) in ids or any(may(a, u) for u in users):
-            out.append(a.copy() if hasattr(a, "copy") else xp.asarray(a, copy=True))
-        else:
-            out.append(a)
+        if id(a) in given or id(a) in bases:
+            a = copy(a)                       # returned already, or a view of it was
+        elif may is not None and getattr(a, "base", 0) is None and id(a) not in ids:
+            pass
+        elif may is None or id(a) in ids or any(may(a, u) for u in users) or \
+                any(may(a, b) for b in out):
+            a = copy(a)
+        given.add(id(a))
+        if getattr(a, "base", None) is not None:
+            bases.add(id(a.base))             # an owner returned later must be copied
+        out.append(a)
     return out
 
 
