@@ -11,6 +11,7 @@ have; PDF without a system Graphviz goes through ``svglib``.
 from __future__ import annotations
 
 import functools
+import html
 import os
 import re
 import shutil
@@ -187,17 +188,63 @@ def pdf(dot) -> bytes:
     except ImportError:                                    # pragma: no cover - a dependency
         raise RenderError("PDF without a system Graphviz needs svglib: pip install svglib") \
             from None
+    fonts = {}
     for path in font_files():
         stem = Path(path).stem                             # DejaVuSerif-BoldItalic
         family = "DejaVu Serif" if stem.startswith("DejaVuSerif") else \
             "DejaVu Sans Mono" if stem.startswith("DejaVuSansMono") else "DejaVu Sans"
         style = stem.split("-", 1)[1] if "-" in stem else ""
-        register_font(family, path, weight="bold" if "Bold" in style else "normal",
-                      style="italic" if ("Italic" in style or "Oblique" in style)
-                      else "normal")
+        bold, italic = "Bold" in style, "Italic" in style or "Oblique" in style
+        name, _ = register_font(family, path, weight="bold" if bold else "normal",
+                                style="italic" if italic else "normal")
+        fonts[(family, bold, italic)] = name
     import io
-    drawing = svg2rlg(io.BytesIO(svg(src).encode()))
+    drawing = svg2rlg(io.BytesIO(_placed_spans(svg(src), fonts).encode()))
     return renderPDF.drawToString(drawing)
+
+
+_SPANNED = re.compile(r"<text ([^>]*)>((?:<tspan[^>]*>[^<]*</tspan>)+)</text>")
+_SPAN = re.compile(r"<tspan ?([^>]*)>([^<]*)</tspan>")
+_ATTR = re.compile(r'([\w:-]+)="([^"]*)"')
+
+
+def _placed_spans(svg_text: str, fonts: dict) -> str:
+    """The SVG with every label of styled runs (``<tspan>`` s: a bold italic h, a raised
+    ⁽ᵗ⁾) split into one ``<text>`` per run at its own measured position. svglib lays out a
+    run after another without the font's advances, ignores ``dy`` and centres each run on its
+    own, so the PDF's labels came out off-centre with superscripts over their base letter;
+    measured with the very fonts the PDF embeds, each lands where resvg draws it."""
+    from reportlab.pdfbase.pdfmetrics import stringWidth
+
+    def one(m):
+        outer = dict(_ATTR.findall(m.group(1)))
+        family = outer.get("font-family", FONT)
+        size = float(outer.get("font-size", "14"))
+        runs, total = [], 0.0
+        for attrs, text in _SPAN.findall(m.group(2)):
+            a = dict(_ATTR.findall(attrs))
+            bold, italic = a.get("font-weight") == "bold", a.get("font-style") == "italic"
+            fsize = float(a.get("font-size", size))
+            font = fonts.get((family, bold, italic)) or fonts.get((family, False, False))
+            if font is None:
+                return m.group(0)                   # a font we did not register: as it was
+            plain = html.unescape(text)
+            width = stringWidth(plain, font, fsize)
+            runs.append((a, text, fsize, width, float(a.get("dy", 0.0))))
+            total += width
+        anchor = outer.pop("text-anchor", "start")
+        x = float(outer.pop("x", "0")) - {"middle": total / 2, "end": total}.get(anchor, 0.0)
+        y = float(outer.pop("y", "0"))
+        keep = " ".join(f'{k}="{v}"' for k, v in outer.items() if k != "font-size")
+        out = []
+        for a, text, fsize, width, dy in runs:
+            y += dy
+            style = "".join(f' {k}="{a[k]}"' for k in ("font-weight", "font-style") if k in a)
+            out.append(f'<text {keep} x="{x:.2f}" y="{y:.2f}" font-size="{fsize:g}"'
+                       f'{style}>{text}</text>')
+            x += width
+        return "".join(out)
+    return _SPANNED.sub(one, svg_text)
 
 
 def render(dot, path, format: str | None = None, zoom: float = 2.0, dpi=None) -> Path:
