@@ -84,8 +84,9 @@ def test_circuit_variables_roles_and_delay_square():
     # the loop: h -> ■ -> h, the recurrent weight W on the way back in
     assert any(t == name["h"] and h == sq for t, h, _ in edges)
     back = [a for t, h, a in edges if t == sq and h == name["h"]]
-    assert back and plain(back[0]["label"]) == "W"
-    weights = {plain(a.get("label")) for t, h, a in edges if "label" in a}
+    assert back and plain(back[0]["xlabel"]) == "W"       # placed clear of other labels
+    weights = {plain(a.get("label") or a.get("xlabel")) for t, h, a in edges
+               if "label" in a or "xlabel" in a}
     assert {"U", "V", "W"} <= weights
     # roles by fill: h is a state, L a loss
     assert nodes[name["h"]]["fillcolor"] == ur.render.circuit.STYLE["state"][0]
@@ -468,3 +469,69 @@ def test_a_pdf_looks_like_the_png_of_the_same_figure(mode, no_system_dot):
     overlap = (ink_a & ink_b).sum() / (ink_a | ink_b).sum()
     assert overlap > 0.75, overlap
     assert np.abs(a - b).mean() < 0.01
+
+
+def _label_boxes(svg_text: str) -> list:
+    """(text, x0, y0, x1, y1) of every label of a rendered SVG, measured with the DejaVu
+    fonts it is drawn in (each run in its own weight, style and size)."""
+    import html as _html
+    from pathlib import Path as _Path
+    from reportlab.pdfbase.pdfmetrics import registerFont, stringWidth
+    from reportlab.pdfbase.ttfonts import TTFont
+    from unroll.render import backend
+    for p in backend.font_files():
+        registerFont(TTFont(_Path(p).stem, p))
+    out = []
+    for m in re.finditer(r"<text ([^>]*)>(.*?)</text>", svg_text, re.S):
+        a = dict(re.findall(r'([\w:-]+)="([^"]*)"', m.group(1)))
+        size, x, y = float(a.get("font-size", 14)), float(a["x"]), float(a["y"])
+        width = 0.0
+        for attrs, t in re.findall(r"<tspan ?([^>]*)>([^<]*)</tspan>", m.group(2)) or \
+                [("", m.group(2))]:
+            s = dict(re.findall(r'([\w:-]+)="([^"]*)"', attrs))
+            bold, italic = s.get("font-weight") == "bold", s.get("font-style") == "italic"
+            font = "DejaVuSerif" + ("-BoldItalic" if bold and italic else "-Bold" if bold
+                                    else "-Italic" if italic else "")
+            width += stringWidth(_html.unescape(t), font, float(s.get("font-size", size)))
+        x0 = x - width / 2 if a.get("text-anchor") == "middle" else x
+        text = _html.unescape(re.sub("<[^>]+>", "", m.group(2))).strip()
+        if text:
+            out.append((text, x0, y - 0.75 * size, x0 + width, y + 0.2 * size))
+    return out
+
+
+def _overlapping(svg_text: str) -> list:
+    boxes = _label_boxes(svg_text)
+    return [(a[0], b[0]) for i, a in enumerate(boxes) for b in boxes[i + 1:]
+            if a[1] < b[3] and b[1] < a[3] and a[2] < b[4] and b[2] < a[4]]
+
+
+@pytest.mark.parametrize("make", [lambda: ur.models.lstm(3, 4), lambda: ur.models.gru(3, 4),
+                                  lambda: ur.models.lstm(3, 4, num_layers=2),
+                                  lambda: ur.models.elman(3, 4, 2)])
+def test_no_two_labels_overlap_in_the_models_pictures(make, no_system_dot):
+    """Graphviz lays labels out in plain Times; drawn in DejaVu Serif bold italic they are up
+    to 1.5x wider, so weight_ih_l0 and weight_hh_l0 ran into each other (now padded)."""
+    c = make()
+    for params in ("edges", "nodes"):
+        assert not _overlapping(ur.render.svg(c.to_dot(params=params))), (c.name, params)
+
+
+def test_no_two_labels_overlap_in_the_gallery(no_system_dot):
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(
+        "make_gallery", Path(__file__).resolve().parent.parent / "docs" / "make_gallery.py")
+    gallery = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gallery)
+    for _, fn in gallery.FIGURES:
+        for key, dot in fn().items():
+            assert not _overlapping(ur.render.svg(dot)), (fn.__name__, key)
+
+
+def test_parameters_drawn_as_nodes_are_boxes_their_size_with_arrows():
+    nodes, edges = parse(ur.models.lstm(3, 4).to_dot(params="nodes"))
+    boxes = {k: a for k, a in nodes.items() if k.startswith("param_")}
+    assert set(boxes) == {"param_weight_ih_l0", "param_weight_hh_l0"}     # the weights
+    assert all(a.get("fixedsize") == "false" for a in boxes.values())
+    into = [a for t, h, a in edges if t.startswith("param_")]
+    assert into and all(a.get("arrowhead") != "none" for a in into)

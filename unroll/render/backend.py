@@ -85,6 +85,29 @@ def _system(src: str, engine: str, fmt: str) -> bytes:
 
 _LABEL = re.compile(r"\b(label|xlabel)=<")
 
+#: the width Graphviz gives a character of a plain label, in ems (it estimates text with
+#: Times metrics; ~0.5 em on average): what one no-break space of padding adds
+_NBSP_EM = 0.25
+
+
+def _padded(runs) -> str:
+    """The plain text of a rich label, padded on both sides with no-break spaces so that
+    Graphviz, which lays it out in plain Times, leaves room for it in DejaVu Serif and
+    bold italic (up to 1.5x wider): long labels such as weight_hh_l0 otherwise ran into
+    their neighbours once restyled."""
+    plain = richtext.to_plain(runs)
+    try:
+        from reportlab.pdfbase.pdfmetrics import stringWidth
+        times = stringWidth(plain, "Times-Roman", 1.0)
+        rich = sum(stringWidth(r.text, "Times-BoldItalic" if r.bold and r.italic else
+                               "Times-Bold" if r.bold else "Times-Italic" if r.italic else
+                               "Times-Roman", 0.72 if r.sup or r.sub else 1.0) for r in runs)
+    except ImportError:                                    # pragma: no cover - a dependency
+        return plain
+    rich *= 1.18                                           # DejaVu Serif is wider than Times
+    pad = max(0, round((rich - times) / (2 * _NBSP_EM)))
+    return "\u00a0" * pad + plain + "\u00a0" * pad
+
 
 def _plain_labels(src: str) -> tuple:
     """Replace every HTML-like label with its plain text, tagging its element with an id.
@@ -112,7 +135,7 @@ def _plain_labels(src: str) -> tuple:
                     break
             runs = richtext.parse_html(line[start + 1:i - 1])
             rich[ident].append(runs)
-            plain = richtext.to_plain(runs).replace("\\", "\\\\").replace('"', '\\"')
+            plain = _padded(runs).replace("\\", "\\\\").replace('"', '\\"')
             out += [line[pos:start], f'"{plain}"']
             pos = i
         out.append(line[pos:])

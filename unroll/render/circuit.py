@@ -77,9 +77,13 @@ def circuit_dot(c: Circuit, detail: str = "variables", params: str = "edges",
     for (src, dst, delay), labels in edges.items():
         if params == "nodes":
             for p in sorted(labels):
+                # a box as wide as its name (not the circles' fixed size), and an arrow into
+                # each value it weights: a parameter is an operand like any other
                 d.node(f"param_{p}", richtext.to_html(richtext.var(p, vector=_rank(c, p) > 1)),
-                       shape="box", style="filled", fillcolor=STYLE["param"][0])
-                d.edge(f"param_{p}", _id(dst), style="dotted", arrowhead="none")
+                       shape="box", style="filled,rounded", fillcolor=STYLE["param"][0],
+                       fixedsize="false", width="0", height="0.4", margin="0.08,0.04")
+                d.edge(f"param_{p}", _id(dst), style="dashed", color="#8a7a3a",
+                       arrowsize="0.6")
             labels = set()
         label = _weights(c, labels if params == "edges" else ())
         if delay == 0 and v.rank(src) > v.rank(dst):   # a target down into its loss:
@@ -87,8 +91,11 @@ def circuit_dot(c: Circuit, detail: str = "variables", params: str = "edges",
         elif delay == 0:
             d.edge(_id(src), _id(dst), **label)
         elif readers[src, delay] == [src]:
+            # the loop's way back: an edge outside the ranking, whose label Graphviz would
+            # not keep clear of the others; an xlabel is placed clear of them after layout
             d.edge(squares[src, delay], _id(dst), constraint="false", tailport="n",
-                   headport="e", **label)
+                   headport="e", **{"xlabel" if k == "label" else k: v
+                                    for k, v in label.items()})
         elif rows[squares[src, delay]] == v.rank(dst):
             d.edge(squares[src, delay], _id(dst), constraint="false", **label)
         else:
