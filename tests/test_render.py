@@ -535,3 +535,21 @@ def test_parameters_drawn_as_nodes_are_boxes_their_size_with_arrows():
     assert all(a.get("fixedsize") == "false" for a in boxes.values())
     into = [a for t, h, a in edges if t.startswith("param_")]
     assert into and all(a.get("arrowhead") != "none" for a in into)
+
+
+def test_the_bidirectional_figure_keeps_h_in_one_straight_row(no_system_dot):
+    """Fig. 10.11: h runs left to right in one row; drawn as curves, each h -> h edge dipped
+    below the row around the bend point of an x -> g edge passing it. Straight, every
+    h -> h edge stays at the height of the h row."""
+    g = tb.bidirectional(3, 4, 2).unroll(steps=3)
+    svg_text = ur.render.svg(g.to_dot(relative=True))
+    row = {float(y) for y in re.findall(r'<title>v_h_\w+</title>\s*<ellipse[^>]*cy="([-0-9.]+)"',
+                                        svg_text)}
+    assert len(row) == 1, row
+    y0 = row.pop()
+    chain = re.findall(r'<title>v_h_\w+&#45;&gt;v_h_\w+</title>\s*<path[^>]*d="([^"]+)"',
+                       svg_text)
+    assert len(chain) >= 2
+    for d in chain:
+        heights = [float(v) for v in re.findall(r"[-0-9.]+", d)[1::2]]
+        assert max(abs(h - y0) for h in heights) < 1, d

@@ -95,6 +95,11 @@ def unrolled_dot(g: Graph, *, mode: str = "forward", params: str = "edges",
     # the backward graph's ∂L/∂h⁽ᵗ⁾ ovals leave its Wᵀ labels less room: more between columns
     d.attr(rankdir="BT", nodesep="0.8" if mode == "backward" else "0.35", ranksep="0.45",
            fontname=FONT, newrank="true")
+    if any(r.role == "bstate" for r in u.role.values()):
+        # a bidirectional graph (fig. 10.11): x(t) -> g(t) passes h's row, and as curves the
+        # h chain would dip around those edges' bend points; straight, h runs in one line
+        # and each x -> g edge crosses it once, as in the book
+        d.attr(splines="line")
     if text:
         d.attr(label=graphviz.escape(text), labelloc="b", fontsize="13")   # not HTML
     d.attr("node", shape="circle", fontname=FONT, fontsize="14", width="0.62", height="0.62",
