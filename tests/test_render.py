@@ -553,3 +553,44 @@ def test_the_bidirectional_figure_keeps_h_in_one_straight_row(no_system_dot):
     for d in chain:
         heights = [float(v) for v in re.findall(r"[-0-9.]+", d)[1::2]]
         assert max(abs(h - y0) for h in heights) < 1, d
+
+
+def _edge_points(svg_text: str) -> list:
+    """(title, points sampled along its path, the texts of its own labels) of every edge."""
+    import html as _html
+    out = []
+    for m in re.finditer(r'<g id="[^"]*" class="edge">\s*<title>([^<]*)</title>(.*?)</g>',
+                         svg_text, re.S):
+        points = []
+        for d in re.findall(r'<path[^>]*d="([^"]+)"', m.group(2)):
+            nums = [float(v) for v in re.findall(r"[-0-9.]+", d)]
+            P = list(zip(nums[0::2], nums[1::2]))
+            for i in range(0, len(P) - 3, 3):              # cubic Bézier pieces
+                p0, p1, p2, p3 = P[i:i + 4]
+                for k in range(21):
+                    t = k / 20
+                    points.append(tuple((1 - t) ** 3 * a + 3 * (1 - t) ** 2 * t * b +
+                                        3 * (1 - t) * t * t * c + t ** 3 * e
+                                        for a, b, c, e in zip(p0, p1, p2, p3)))
+        own = [_html.unescape(re.sub("<[^>]+>", "", t)).strip()
+               for t in re.findall(r"<text[^>]*>(.*?)</text>", m.group(2), re.S)]
+        out.append((_html.unescape(m.group(1)), points, own))
+    return out
+
+
+def test_no_label_of_the_gallery_sits_on_another_edge(no_system_dot):
+    """The book's standard: a weight's label touches no edge but its own (fig. 10.11's U_g
+    and W sat on the h chain and on the x -> g edges crossing it)."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(
+        "make_gallery", Path(__file__).resolve().parent.parent / "docs" / "make_gallery.py")
+    gallery = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gallery)
+    for _, fn in gallery.FIGURES:
+        for key, dot in fn().items():
+            svg_text = ur.render.svg(dot)
+            edges = _edge_points(svg_text)
+            for text, x0, y0, x1, y1 in _label_boxes(svg_text):
+                on = [title for title, points, own in edges if text not in own and
+                      any(x0 + 1 < x < x1 - 1 and y0 + 1 < y < y1 - 1 for x, y in points)]
+                assert not on, (fn.__name__, key, text, on)

@@ -83,7 +83,7 @@ def _system(src: str, engine: str, fmt: str) -> bytes:
                           f"{err[0] if err else e}") from None
 
 
-_LABEL = re.compile(r"\b(label|xlabel)=<")
+_LABEL = re.compile(r"\b(label|xlabel|headlabel|taillabel)=<")
 
 #: the width Graphviz gives a character of a plain label, in ems (it estimates text with
 #: Times metrics; ~0.5 em on average): what one no-break space of padding adds

@@ -95,7 +95,8 @@ def unrolled_dot(g: Graph, *, mode: str = "forward", params: str = "edges",
     # the backward graph's ∂L/∂h⁽ᵗ⁾ ovals leave its Wᵀ labels less room: more between columns
     d.attr(rankdir="BT", nodesep="0.8" if mode == "backward" else "0.35", ranksep="0.45",
            fontname=FONT, newrank="true")
-    if any(r.role == "bstate" for r in u.role.values()):
+    u.straight = any(r.role == "bstate" for r in u.role.values())
+    if u.straight:
         # a bidirectional graph (fig. 10.11): x(t) -> g(t) passes h's row, and as curves the
         # h chain would dip around those edges' bend points; straight, h runs in one line
         # and each x -> g edge crosses it once, as in the book
@@ -388,8 +389,17 @@ def _edge(d, u, src, dst, labels, mode, params, truncate) -> None:
                                                          transposed=mode == "backward"))
     if params == "nodes":
         for p in labels:
-            d.edge(f"param_{p}", t, style="dotted", arrowhead="none", color="#8a7a3a",
+            d.edge(f"param_{p}", t, style="dashed", color="#8a7a3a", arrowsize="0.6",
                    constraint="false")
+    if getattr(u, "straight", False) and "label" in attrs and isinstance(dst, Value) and \
+            u.role[dst].role == "bstate" and _row_of(u, dst) - _row_of(u, src) > 1:
+        # x(t) -> g(t) past h's row: its label at the middle would sit on the h chain; by
+        # g(t) instead, below it and to the right
+        attrs.update(headlabel=attrs.pop("label"), labeldistance="2.4", labelangle="-35")
+    if getattr(u, "straight", False) and "label" in attrs and isinstance(src, Value) and \
+            u.role[src].role == "state" and _row_of(u, src) == _row_of(u, dst):
+        # h(t) -> h(t+1) crossed by x(t) -> g(t): its label by the head, clear of the crossing
+        attrs.update(headlabel=attrs.pop("label"), labeldistance="2.2", labelangle="-40")
     if _row_of(u, src) == _row_of(u, dst) and "label" in attrs:
         # a label on an edge along a row is laid out as a node in the row above, which
         # unsettles that row's order: place it after layout instead
