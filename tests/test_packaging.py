@@ -33,3 +33,14 @@ def test_the_progress_bar_is_text_without_ipywidgets(monkeypatch):
         assert type(bar) is tqdm
     finally:
         bar.close()
+
+
+def test_the_pypi_page_has_no_links_into_the_repository():
+    """PyPI shows the package's readme without the repository around it: a relative link or
+    image (docs/gallery/...png) is broken there. The page is docs/pypi.md (its code runs in
+    tests/test_docs.py with the other pages)."""
+    import re
+    readme = re.search(r'^readme = "([^"]+)"', (ROOT / "pyproject.toml").read_text(), re.M)
+    page = (ROOT / readme.group(1)).read_text()
+    targets = re.findall(r"\]\(([^)]+)\)|src=\"([^\"]+)\"", page)
+    assert not [t for pair in targets for t in pair if t and "://" not in t]
