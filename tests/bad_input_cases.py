@@ -1248,3 +1248,15 @@ case(E, "a template that does not fit", lambda: ur.primitive("bad_f4", lambda xp
 case(E, "a misspelt parameter", lambda: _lrelu(fresh()[1], alfa=0.2), UnrollError, "'alpha'")
 case(E, "too many operands", lambda: _lrelu(fresh()[1], fresh()[1]), UnrollError, "operand")
 case(E, "np.tanh of a circuit value", lambda: np.tanh(fresh()[1]), UnrollError, "ur.tanh")
+
+E = "ur.compare_gradients"
+_GR = G.value_and_grad(P, x=XS, y=YS)[1]
+case(E, "an unknown parameter", lambda: ur.compare_gradients({"Wq": _GR["W"]}, G, P, x=XS, y=YS), InputError, "'Wq'")
+case(E, "not a dict", lambda: ur.compare_gradients([_GR["W"]], G, P, x=XS, y=YS), InputError, "mine")
+case(E, "an empty dict", lambda: ur.compare_gradients({}, G, P, x=XS, y=YS), InputError, "mine")
+case(E, "a function returning a list", lambda: ur.compare_gradients(lambda p, **i: [1], G, P, x=XS, y=YS), InputError, "mine")
+case(E, "a gradient graph for g", lambda: ur.compare_gradients(_GR, ur.grad(G), P, x=XS, y=YS), InputError, "forward graph")
+case(E, "rtol=-1", lambda: ur.compare_gradients(_GR, G, P, rtol=-1, x=XS, y=YS), InputError, "rtol")
+case(E, "a missing input", lambda: ur.compare_gradients(_GR, G, P, x=XS), InputError, "missing input y")
+case(E, "the transpose of U", lambda: ur.compare_gradients({"U": _GR["U"].T}, G, P, x=XS, y=YS), check=lambda r: not r.ok and "transposed?" in str(r))
+case(E, "unroll's own gradients (control)", lambda: ur.compare_gradients(_GR, G, P, x=XS, y=YS), check=lambda r: r.ok)

@@ -27,7 +27,7 @@ STAGES = [
     ["runtime", "checkpoint"],
     ["api"],
     ["gradcheck", "diagnostics"],
-    ["optim", "training", "weights"],
+    ["optim", "training", "weights", "compare"],
     ["render.richtext", "render.backend", "render.circuit", "render.unrolled", "render"],
     # users of the public API: they import the package itself (import unroll as ur)
     ["models.cells", "models.layers", "models.textbook", "models.attention", "models.generate",

@@ -29,12 +29,13 @@ from .ops import (abs, clip, concat, cos, dropout, elu, exp, layer_norm, gelu, h
 from .gradcheck import GradcheckReport, gradcheck, hvp
 from .weights import load, save
 from .api import grad_graph as grad
+from .compare import GradientReport, compare_gradients
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Circuit", "State", "Graph", "Eqn", "Value", "Var", "grad", "gradcheck", "hvp", "save",
-    "load",
+    "load", "compare_gradients", "GradientReport",
     "GradcheckReport",
     "tanh", "sigmoid", "relu", "exp", "log", "softmax", "log_softmax", "sum", "mean",
     "concat", "split", "softmax_cross_entropy", "mse", "one_hot", "hardmax", "stop_gradient",

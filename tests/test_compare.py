@@ -1,0 +1,96 @@
+"""ur.compare_gradients: a hand-derived BPTT checked against unroll's, the wrong parameter,
+entry and first step named, and the slip recognised (examples/homework_bptt.py)."""
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import unroll as ur
+
+spec = importlib.util.spec_from_file_location(
+    "homework_bptt", Path(__file__).resolve().parents[1] / "examples" / "homework_bptt.py")
+hw = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(hw)
+
+
+@pytest.fixture(scope="module")
+def problem():
+    c = ur.models.elman(hw.D, hw.H, hw.K)
+    g = c.unroll(steps=hw.T)
+    params = c.init_params(seed=0)
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((hw.T, hw.B, hw.D)), rng.integers(0, hw.K, (hw.T, hw.B))
+    return g, params, x, y
+
+
+def report(problem, name, totals=False):
+    g, params, x, y = problem
+    homework = hw.HOMEWORKS[name]
+    if totals:
+        return ur.compare_gradients({k: v.sum(0) for k, v in homework(params, x, y).items()},
+                                    g, params, x=x, y=y)
+    return ur.compare_gradients(homework, g, params, x=x, y=y)
+
+
+def test_the_correct_homework_passes(problem):
+    r = report(problem, "correct")
+    assert r.ok and all(v.max_abs < 1e-12 for v in r.verdicts)
+    assert "every gradient matches" in str(r)
+
+
+# (homework, the wrong parameters, the first wrong step, what the report must say)
+CASES = [
+    ("no_recurrence", {"W", "U", "b"}, hw.T - 1, "without the recurrent term"),
+    ("no_tanh_derivative", {"W", "U", "b"}, hw.T, "tanh′"),
+    ("off_by_one", {"W"}, hw.T, "off by one"),
+]
+
+
+@pytest.mark.parametrize("name, wrong, step, cause", CASES, ids=[c[0] for c in CASES])
+def test_each_wrong_homework_is_located_at_its_parameter_and_step(problem, name, wrong, step,
+                                                                 cause):
+    r = report(problem, name)
+    assert not r.ok
+    assert {v.name for v in r.verdicts if not v.ok} == wrong
+    for p in wrong:
+        v = r[p]
+        assert v.step == step, (p, v.step)
+        assert v.matches_from == (step + 1 if step < hw.T else None)
+        assert v.cause and cause in v.cause, (p, v.cause)
+        assert v.where is not None and abs(v.yours - v.want) == pytest.approx(v.max_abs)
+    text = str(r)
+    assert cause in text and f"not at t = {step}" in text or "differs already" in text
+
+
+@pytest.mark.parametrize("name, wrong, step, cause", CASES, ids=[c[0] for c in CASES])
+def test_totals_alone_are_recognised_as_the_same_slip_at_every_step(problem, name, wrong,
+                                                                   step, cause):
+    """A slip that changes each step's own term is recognised in the sum; one that also
+    changes what flows back (tanh′ left out scales the recurrent chain too) is only named,
+    with the advice to pass per-step contributions."""
+    r = report(problem, name, totals=True)
+    assert {v.name for v in r.verdicts if not v.ok} == wrong
+    for p in wrong:
+        assert r[p].step is None and "per-step contributions" in r[p].note
+        if name == "no_tanh_derivative":
+            assert r[p].cause is None
+        else:
+            assert r[p].cause and cause in r[p].cause
+            assert r[p].cause.startswith(f"it equals Σ_t ∂{p}(t)")
+
+
+def test_an_unrecognised_mistake_is_still_located(problem):
+    g, params, x, y = problem
+    mine = hw.HOMEWORKS["correct"](params, x, y)
+    mine["W"][2] = mine["W"][2] * 1.5                  # something else wrong at t = 3
+    r = ur.compare_gradients(mine, g, params, x=x, y=y)
+    assert {v.name for v in r.verdicts if not v.ok} == {"W"}
+    assert r["W"].step == 3 and r["W"].matches_from == 4 and r["W"].cause is None
+
+
+def test_the_example_prints_the_four_reports(capsys):
+    reports = hw.main()
+    out = capsys.readouterr().out
+    assert reports["correct"].ok and not any(reports[k].ok for k in reports if k != "correct")
+    assert out.count("compare_gradients elman") == 4
