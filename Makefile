@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
 
-.PHONY: demo test test-thorough test-fast mutate test-torch bench gallery docs clean
+.PHONY: demo test test-thorough test-fast mutate test-torch test-browser bench gallery docs clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -46,6 +46,12 @@ $(VENV)-fast/.ok: pyproject.toml
 
 test-fast: $(VENV)-fast/.ok
 	$(VENV)-fast/bin/python -m pytest -q
+
+# the explorer page (g.explore) in a real headless browser: Debian's Chromium, installed here
+# if missing (apt, as root), then the browser tests (tests/test_explore.py)
+test-browser: $(VENV)/.test
+	command -v chromium >/dev/null || (apt-get update -q && apt-get install -y -q chromium)
+	$(BIN)/python -m pytest -q tests/test_explore.py
 
 # thousands of random circuits through every property (about an hour on 2 cores)
 test-thorough: $(VENV)/.test

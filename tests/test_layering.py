@@ -28,7 +28,8 @@ STAGES = [
     ["api"],
     ["gradcheck", "diagnostics"],
     ["optim", "training", "weights", "compare"],
-    ["render.richtext", "render.backend", "render.circuit", "render.unrolled", "render"],
+    ["render.richtext", "render.backend", "render.circuit", "render.unrolled", "render.explore",
+     "render"],
     # users of the public API: they import the package itself (import unroll as ur)
     ["models.cells", "models.layers", "models.textbook", "models.attention", "models.generate",
      "models",
@@ -42,7 +43,7 @@ FACADES = {
     ("circuit", "render"), ("circuit", "to_dot"), ("circuit", "unroll"),
     ("circuit", "init_params"), ("circuit", "_repr_mimebundle_"),
     ("ir", "run"), ("ir", "value_and_grad"), ("ir", "program"), ("ir", "evaluate"),
-    ("ir", "to_dot"), ("ir", "render"), ("ir", "_repr_mimebundle_"),
+    ("ir", "to_dot"), ("ir", "render"), ("ir", "_repr_mimebundle_"), ("ir", "explore"),
 }
 
 

@@ -344,6 +344,25 @@ class Graph:
         from .render import svg
         return {"image/svg+xml": svg(self.to_dot())}
 
+    def explore(self, path, params: dict, **inputs):
+        """Write an interactive page (one self-contained .html) that steps through this
+        graph's forward pass column by column and then BPTT step by step, with every
+        value, gradient and ‖∂L/∂h⁽ᵗ⁾‖ from the real numbers; see
+        :func:`unroll.render.explore.explore` (drawing options such as ``truncate`` may be
+        passed too).
+
+        Examples
+        --------
+        >>> import os, tempfile, numpy as np, unroll as ur
+        >>> g = ur.models.elman(3, 4, 2).unroll(steps=3)
+        >>> p = g.explore(os.path.join(tempfile.mkdtemp(), "bptt.html"),
+        ...               g.circuit.init_params(0), x=np.ones((3, 3)), y=np.array([0, 1, 1]))
+        >>> "forward, t = " in p.read_text()
+        True
+        """
+        from .render.explore import explore
+        return explore(self, path, params, **inputs)
+
     def program(self, grad: bool = False, wrt=None, executor: str = "compiled"):
         """The compiled :class:`~unroll.compile.Program` that runs this graph (forward, or with
         ``grad=True`` forward and backward) on code target ``executor`` ("compiled", or a
