@@ -209,7 +209,12 @@ def main(out: Path = OUT) -> list:
             "Graphviz needed. SVG files sit next to each PNG. Every function returns what "
             "`to_dot` returns: a `graphviz.Digraph` that also draws itself, so "
             "`fig10_3()['circuit'].render('fig.png', dpi=300)` writes a picture and a "
-            "Jupyter cell ending in it shows one, without a system Graphviz.", ""]
+            "Jupyter cell ending in it shows one, without a system Graphviz.", "",
+            "The declarations share these lines (each block below goes on from them, and "
+            "ends by calling its function, as the tests run them):", "",
+            "```python", "import numpy as np", "import unroll as ur",
+            "from unroll.models import textbook as tb", "",
+            "D, H, K = 3, 4, 2          # sizes do not show in the pictures", "```", ""]
     written = []
     for title, fn in FIGURES:
         pictures = fn()
@@ -217,7 +222,8 @@ def main(out: Path = OUT) -> list:
         src = inspect.getsource(fn)
         if fn is fig10_16:
             src = inspect.getsource(lstm_cell_circuit) + "\n\n" + src
-        page += ["```python", src.rstrip(), "```", ""]
+        page += ["```python", "# (continued from the block above)", src.rstrip(), "",
+                 f"pictures = {fn.__name__}()", "```", ""]
         for key, dot in pictures.items():
             stem = f"{fn.__name__}_{key}"
             for ext in ("svg", "png"):
