@@ -94,3 +94,45 @@ def test_the_example_prints_the_four_reports(capsys):
     out = capsys.readouterr().out
     assert reports["correct"].ok and not any(reports[k].ok for k in reports if k != "correct")
     assert out.count("compare_gradients elman") == 4
+
+
+def test_a_backward_running_state_is_scanned_in_its_own_order():
+    """BPTT through a state that runs backward in time starts at t = 1."""
+    c = ur.Circuit("back")
+    x, y = c.input("x", (3,)), c.input("y", (2,))
+    h = c.state("h", (4,), direction="backward")
+    h.next = ur.tanh(c.param("W", (4, 4)) @ h.prev + c.param("U", (4, 3)) @ x)
+    c.loss(ur.mse(c.param("V", (2, 4)) @ h, y))
+    g = c.unroll(steps=5)
+    params = c.init_params(seed=0)
+    rng = np.random.default_rng(0)
+    xs, ys = rng.standard_normal((5, 2, 3)), rng.standard_normal((5, 2, 2))
+    mine = {"W": np.stack([np.asarray(a) for a in _per_step(g, params, "W", x=xs, y=ys)])}
+    mine["W"][3] *= 2.0                                    # t = 4 wrong
+    r = ur.compare_gradients(mine, g, params, x=xs, y=ys)
+    assert r["W"].step == 4 and r["W"].matches_from == 3 and r["W"].up
+    assert "matches for t ≤ 3, not at t = 4" in str(r)
+
+
+def _per_step(g, params, name, **inputs):
+    from unroll.compare import _Slips
+    from unroll.runtime import bind_arguments, interpret
+    gg = ur.grad(g)
+    bound = bind_arguments(g, params, inputs)
+    env = interpret(gg, dict(bound.env), bound.xp)
+    slips = _Slips(g, gg, env, params, inputs, [name], bound.xp)
+    parts = slips.contributions(name)
+    return [parts[t] for t in range(1, g.steps + 1)]
+
+
+def test_losses_placed_otherwise_than_the_circuit_get_no_recurrence_verdict(problem):
+    """Truncated BPTT places the losses as the circuit does: with loss_steps it would compare
+    against another loss, so that slip is not offered (rather than named wrongly)."""
+    c = ur.models.elman(hw.D, hw.H, hw.K)
+    g = c.unroll(steps=hw.T, loss_steps="last")
+    params = c.init_params(seed=0)
+    _, _, x, y = problem
+    mine = {"W": np.stack(_per_step(g, params, "W", x=x, y=y))}
+    mine["W"][hw.T - 2] *= 0.5
+    r = ur.compare_gradients(mine, g, params, x=x, y=y)
+    assert r["W"].step == hw.T - 1 and (r["W"].cause is None or "recurrent" not in r["W"].cause)

@@ -104,3 +104,39 @@ def test_the_page_steps_through_forward_and_bptt_in_a_browser(page, tmp_path):
     _chromium(path.as_uri() + "#frame=7&select=v_h_2", f"--screenshot={shot}",
               "--window-size=1300,800", *profile)
     assert shot.stat().st_size > 10_000
+
+
+def test_names_cannot_break_or_script_the_page(tmp_path):
+    """Names are any printable text: none of them may end the data block, open a comment,
+    fill a placeholder or run script."""
+    c = ur.Circuit("n__DATA__<img src=x onerror=alert(1)><!--<script>__SVG__")
+    x = c.input("x", (2,))
+    h = c.state("h", (2,))
+    h.next = ur.tanh(c.param("W", (2, 2)) @ h.prev + x)
+    c.loss(ur.sum(h * h))
+    g = c.unroll(steps=3)
+    path = g.explore(tmp_path / "p.html", g.circuit.init_params(0), x=np.ones((3, 2)))
+    text = path.read_text()
+    assert text.count("<svg") == 1 and "<img src=x" not in text and "<!--<script>" not in text
+    assert _data(path)["name"] == c.name
+    if CHROMIUM:
+        out = _chromium(path.as_uri() + "#frame=3", "--dump-dom",
+                        "--user-data-dir=" + str(tmp_path / "profile"))
+        assert "backward (BPTT), t = 3" in out and "<img" not in out
+
+
+def test_values_without_a_batch_axis_show_their_own_shape(tmp_path):
+    """h(-1), h(0) of a state read two steps back from a parameter: one value for every
+    sequence, shape (2,), not the first entry of it."""
+    c = ur.Circuit("delay")
+    x = c.input("x", (2,))
+    h = c.state("h", (2,), init="param")
+    h.next = ur.tanh(c.param("W", (2, 2)) @ h.delayed(2) + x)
+    c.loss(ur.sum(h * h))
+    g = c.unroll(steps=3)
+    path = g.explore(tmp_path / "p.html", g.circuit.init_params(0), x=np.ones((3, 2, 2)))
+    data = _data(path)
+    for ident in ("v_h_m1", "v_h_0"):
+        assert data["values"][ident]["value"]["shape"] == [2]
+        assert len(data["values"][ident]["value"]["strip"]) == 2
+    assert data["bars"]["h"] == ["v_h_1", "v_h_2", "v_h_3"]

@@ -287,3 +287,62 @@ def test_bad_arguments_to_a_deferred_graph_are_named_as_for_a_built_one():
     params["V"] = np.full_like(params["V"], 1e308)       # finite inputs, overflow inside
     with pytest.raises(ur.errors.NonFiniteError, match="step"), np.errstate(all="ignore"):
         g.value_and_grad(params, check_finite=True, **ins)
+
+
+def test_a_deferred_graph_is_built_once_by_racing_threads():
+    import threading
+    g = ur.models.elman(3, 4, 2).unroll(3000)
+    errors, sizes = [], []
+
+    def read():
+        try:
+            sizes.append(len(g.eqns))
+        except Exception as e:                  # noqa: BLE001
+            errors.append(repr(e))
+    threads = [threading.Thread(target=read) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors and len(set(sizes)) == 1 and g.built
+
+
+def test_a_build_that_fails_leaves_the_graph_deferred(monkeypatch):
+    """Interrupted (Ctrl-C) or failed, the next read builds it again."""
+    from unroll import unrolling
+    c = ur.models.elman(3, 4, 2)
+    g = c.unroll(60)
+    real = unrolling._unroll
+    monkeypatch.setattr(unrolling, "_unroll", lambda *a: (_ for _ in ()).throw(KeyboardInterrupt))
+    with pytest.raises(KeyboardInterrupt):
+        g.eqns
+    assert not g.built
+    monkeypatch.setattr(unrolling, "_unroll", real)
+    assert len(g.eqns) == g.recipe[2] and c.unroll(60) is g
+
+
+def test_a_copy_of_a_deferred_graph_is_the_graph_as_unrolled():
+    import copy
+    c = ur.models.elman(3, 4, 2)
+    g = c.unroll(60)
+    twin = copy.copy(g)
+    c.output("extra", ur.tanh(c["h"]))
+    assert "extra" not in twin.outputs and "extra" not in g.outputs
+    assert str(twin) == str(g)
+
+
+def test_what_is_set_on_a_deferred_graph_before_it_is_built_stays_set():
+    g = ur.models.elman(3, 4, 2).unroll(60)
+    g.name = "renamed"
+    assert len(g.eqns) > 0 and g.name == "renamed"
+
+
+def test_dropout_masks_do_not_build_the_graph():
+    c = ur.Circuit("drop")
+    x = c.input("x", (3,))
+    h = c.state("h", (3,))
+    h.next = ur.tanh(c.param("W", (3, 3)) @ h.prev + ur.dropout(x, "m"))
+    c.loss(ur.sum(h * h))
+    g = c.unroll(60)
+    masks = ur.dropout_masks(g, rate=0.5, seed=0, batch=2)
+    assert masks["m"].shape == (60, 2, 3) and not g.built

@@ -496,10 +496,10 @@ class Circuit:
         """Before any change: build the graphs unrolled from this circuit whose building was
         deferred (``Graph.deferred``) and has not happened yet, so that each is the graph of
         the circuit it was unrolled from."""
-        if self._deferred:
-            pending, self._deferred = list(self._deferred), weakref.WeakSet()
-            for g in pending:
-                g.eqns                          # noqa: B018  (builds it)
+        while self._deferred:                   # (one left unbuilt by an interrupt stays)
+            g = next(iter(self._deferred))
+            g.eqns                              # noqa: B018  (builds it)
+            self._deferred.discard(g)
 
     def _add(self, node: Node) -> Node:
         self._settle()

@@ -42,6 +42,7 @@ class Verdict:
         self.matches_from = matches_from    # the steps after it all match
         self.cause = cause                  # the slip it equals, in words, or None
         self.note = note                    # a shape problem, or the per-step format
+        self.up = False                     # BPTT runs up in time (every state backward)
 
     def __repr__(self) -> str:
         return f"<Verdict {self.name}: {'ok' if self.ok else 'wrong'}>"
@@ -81,10 +82,11 @@ class GradientReport:
             if v.ok:
                 continue
             if v.step is not None:
+                up = getattr(v, "up", False)
                 lines.append(f"        per step: your ∂{v.name}(t) " + (
-                    f"matches for t ≥ {v.matches_from}, not at t = {v.step}"
+                    f"matches for t {'≤' if up else '≥'} {v.matches_from}, not at t = {v.step}"
                     if v.matches_from is not None else
-                    f"differs already at t = {v.step}, the last step (where BPTT starts)"))
+                    f"differs already at t = {v.step}, the step BPTT starts from"))
             if v.cause:
                 lines.append(f"        {v.cause}")
             if v.note:
@@ -179,10 +181,15 @@ def compare_gradients(mine, g: Graph, params: dict, *, rtol: float = 1e-6,
         if not ok:
             contributions = slips.contributions(name)
             if per_step:
-                for t in range(T, 0, -1):                   # backward in time, as BPTT runs
+                # in the order BPTT runs: from t = τ down for states running forward in time
+                # (from t = 1 up when every state runs backward)
+                up = bool(g.directions) and all(d == "backward"
+                                                for d in g.directions.values())
+                order = range(1, T + 1) if up else range(T, 0, -1)
+                for t in order:
                     if not np.allclose(yours[t - 1], contributions[t], rtol=rtol, atol=atol):
-                        v.step = t
-                        v.matches_from = t + 1 if t < T else None
+                        v.step, v.up = t, up
+                        v.matches_from = None if t == order[0] else (t - 1 if up else t + 1)
                         v.cause = slips.explain(name, t, yours[t - 1], rtol, atol)
                         break
             else:
@@ -231,8 +238,9 @@ class _Slips:
         cut = self._without_recurrence()
         if cut is not None and name in cut and t in cut[name]:
             state = next(iter(self.g.states), "h")
-            out.append((f"without the recurrent term (the gradient from step t+1, "
-                        f"Wᵀ ∂{state}(t+1))",
+            nxt = "t-1" if self.g.directions.get(state) == "backward" else "t+1"
+            out.append((f"without the recurrent term (the gradient from step {nxt}, "
+                        f"Wᵀ ∂{state}({nxt}))",
                         "the gradient flowing back from later steps seems missing",
                         cut[name][t]))
         for step, v in self.gg.contributions.get(name, ()):
@@ -291,6 +299,8 @@ class _Slips:
         if self._cut is None:
             self._cut = {}
             c = self.g.circuit
+            if c is None or self.g.recipe is None or self.g.recipe[1] is not None:
+                return None               # losses placed otherwise than the circuit does
             try:
                 from .training import TruncatedBPTT
                 tb = TruncatedBPTT(c, k1=1, wrt=list(self.names))

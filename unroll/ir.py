@@ -9,6 +9,7 @@ and exports to ``networkx``. Running and differentiating it live in later stages
 from __future__ import annotations
 
 import copy
+import threading
 
 from typing import Any
 
@@ -54,6 +55,10 @@ class Eqn:
         if rhs == lhs:                    # a value named by its expression, e.g. Wᵀ
             rhs = f"{self.prim.name}({', '.join(args)})"
         return f"{lhs} = {rhs}"
+
+
+#: one deferred graph is built at a time (Graph.__getattr__)
+_BUILDING = threading.RLock()
 
 
 class Graph:
@@ -106,12 +111,26 @@ class Graph:
 
     def __getattr__(self, name: str):
         # only reached for what the instance lacks: a deferred graph builds itself, once
-        build = self.__dict__.pop("_build", None)
-        if build is None or name.startswith("__"):
+        # (one thread at a time; a build that fails or is interrupted leaves it deferred)
+        if name.startswith("__") or "_build" not in self.__dict__:
             raise AttributeError(f"'Graph' object has no attribute {name!r}")
-        full = build()
-        self.__dict__.update({k: v for k, v in full.__dict__.items() if k != "_cache"})
-        return getattr(self, name)
+        with _BUILDING:
+            build = self.__dict__.get("_build")
+            if build is not None:
+                full = build()
+                for k, v in full.__dict__.items():
+                    if k == "recipe" or k not in self.__dict__:   # what was set stays set
+                        self.__dict__[k] = v
+                del self.__dict__["_build"]
+        if name not in self.__dict__:
+            raise AttributeError(f"'Graph' object has no attribute {name!r}")
+        return self.__dict__[name]
+
+    def __getstate__(self):
+        """A copy (copy.copy, deepcopy, pickle) of a deferred graph is of the built graph:
+        the circuit may change after the copy is made."""
+        self.eqns                               # noqa: B018  (builds a deferred graph)
+        return self.__dict__
 
     # --- reading ---------------------------------------------------------------------------
 

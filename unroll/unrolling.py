@@ -76,7 +76,8 @@ def unroll(c: Circuit, steps: int, loss_steps=None, defer: bool = False) -> Grap
     if defer and steps >= DEFER_FROM and relative and all(
             at is None or isinstance(at, str) for _, at in [*c.outputs.values(), *c.losses]):
         g = Graph.deferred(c.name, steps, lambda: _build(c, steps, phases, loss_steps, how),
-                           circuit=c, recipe=(c._version, how, None))
+                           circuit=c, recipe=(c._version, how, None),
+                           dropout=dict(c.dropout))
         c._deferred.add(g)
         return g
     return _build(c, steps, phases, loss_steps, how)

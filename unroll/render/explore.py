@@ -63,9 +63,9 @@ def explore(g: Graph, path, params: dict, title: str | None = None, **inputs) ->
         ident = node_id(v)
         if ident in shown and ident not in values and v in env:
             ct = gg.cotangents.get(v)
-            values[ident] = dict(name=v.name, t=v.t, value=_summary(env[v]),
-                                 grad=_summary(env[ct]) if ct is not None and ct in env
-                                 else None)
+            values[ident] = dict(name=v.name, t=v.t, value=_summary(env[v], v.aval.batched),
+                                 grad=_summary(env[ct], ct.aval.batched)
+                                 if ct is not None and ct in env else None)
     T = g.steps
     states = list(g.states)
     norms = {s: [_norm(env.get(gg.cotangents.get(g.states[s].get(t)))) for t in range(1, T + 1)]
@@ -73,11 +73,17 @@ def explore(g: Graph, path, params: dict, title: str | None = None, **inputs) ->
     frames = [dict(phase="forward", t=t, eqs=_forward_equations(g, t)) for t in range(1, T + 1)]
     frames += [dict(phase="backward", t=t, eqs=_backward_equations(gg, g, t))
                for t in range(T, 0, -1)]
-    data = dict(name=g.name, steps=T, frames=frames, values=values, norms=norms,
+    bars = {s: [node_id(g.states[s][t]) if t in g.states[s] else None
+                for t in range(1, T + 1)] for s in states}
+    data = dict(name=g.name, steps=T, frames=frames, values=values, norms=norms, bars=bars,
                 loss=float(np.asarray(env[gg.loss]).reshape(-1)[0]))
-    page = _PAGE.replace("__TITLE__", html.escape(title or f"{g.name}: forward and BPTT"))
-    page = page.replace("__SVG__", picture[picture.index("<svg"):])
-    page = page.replace("__DATA__", json.dumps(data).replace("</", "<\\/"))
+    # each piece goes in once, in one pass: nothing a name holds is read as a placeholder,
+    # and in the JSON every < is escaped (no </script>, no <!-- can end or open a tag there)
+    pieces = {"__TITLE__": html.escape(title or f"{g.name}: forward and BPTT"),
+              "__SVG__": picture[picture.index("<svg"):],
+              "__DATA__": json.dumps(data).replace("<", "\\u003c").replace(">", "\\u003e")
+              .replace("&", "\\u0026")}
+    page = re.sub("__TITLE__|__SVG__|__DATA__", lambda m: pieces[m.group(0)], _PAGE)
     path.write_text(page, encoding="utf-8")
     return path
 
@@ -85,11 +91,12 @@ def explore(g: Graph, path, params: dict, title: str | None = None, **inputs) ->
 _DRAW = ("max_steps", "keep", "truncate", "checkpoints", "relative", "mode")
 
 
-def _summary(a) -> dict:
+def _summary(a, batched: bool) -> dict:
+    """Shape (per sequence), norm and the first entries of the first sequence of a value."""
     a = np.asarray(a, dtype=float)
-    first = a[0] if a.ndim >= 1 and a.shape[0] >= 1 else a   # the first sequence of the batch
+    first = a[0] if batched and a.ndim >= 1 and a.shape[0] >= 1 else a
     flat = np.ravel(first)[:_STRIP]
-    return dict(shape=list(a.shape[1:]) if a.ndim >= 1 else [], norm=_norm(a),
+    return dict(shape=list(a.shape[1:] if batched else a.shape), norm=_norm(a),
                 strip=[float(x) if math.isfinite(x) else None for x in flat])
 
 
@@ -185,12 +192,16 @@ const left0 = bars.getBoundingClientRect().left;
   b.id = "bar-" + (i + 1);
   b.title = "t = " + (i + 1) + ": " + (n === null ? "–" : n.toExponential(2));
   b.style.height = (n === null ? 0 : Math.max(2, 80 * n / peak)) + "px";
-  const node = nodes["v_" + state.replace(/[^A-Za-z0-9]/g, "_") + "_" + (i + 1)];
+  const node = nodes[(D.bars[state] || [])[i]];
   const r = node ? node.getBoundingClientRect() : null;
   b.style.left = (r ? r.left + r.width / 2 - 11 - left0 : 26 * i) + "px";
   bars.appendChild(b);
 });
 document.getElementById("loss").textContent = D.loss.toPrecision(6);
+function esc(s) {
+  return String(s).replace(/[&<>"']/g, c => ({"&": "&amp;", "<": "&lt;", ">": "&gt;",
+    '"': "&quot;", "'": "&#39;"}[c]));
+}
 function color(x, m) {
   if (x === null) return "#000";
   const a = Math.min(1, Math.abs(x) / (m || 1));
@@ -209,10 +220,10 @@ function show(id) {
   const p = document.getElementById("panel");
   if (!v) { p.textContent = "Click a value to see it."; return; }
   const when = v.t === null ? "" : `(${v.t})`;
-  let out = `<b>${v.name}${when}</b> shape ${JSON.stringify(v.value.shape)}, ` +
+  let out = `<b>${esc(v.name)}${when}</b> shape ${JSON.stringify(v.value.shape)}, ` +
             `norm <span id="value-norm">${v.value.norm === null ? "–" : v.value.norm.toExponential(3)}</span>` +
             strip(v.value);
-  if (v.grad) out += `∂L/∂${v.name}${when}: norm <span id="grad-norm">${v.grad.norm === null ?
+  if (v.grad) out += `∂L/∂${esc(v.name)}${when}: norm <span id="grad-norm">${v.grad.norm === null ?
       "–" : v.grad.norm.toExponential(3)}</span>` + strip(v.grad);
   p.innerHTML = out;
 }
