@@ -1260,3 +1260,4 @@ case(E, "rtol=-1", lambda: ur.compare_gradients(_GR, G, P, rtol=-1, x=XS, y=YS),
 case(E, "a missing input", lambda: ur.compare_gradients(_GR, G, P, x=XS), InputError, "missing input y")
 case(E, "the transpose of U", lambda: ur.compare_gradients({"U": _GR["U"].T}, G, P, x=XS, y=YS), check=lambda r: not r.ok and "transposed?" in str(r))
 case(E, "unroll's own gradients (control)", lambda: ur.compare_gradients(_GR, G, P, x=XS, y=YS), check=lambda r: r.ok)
+case(E, "a gradient that is text", lambda: ur.compare_gradients({"W": "zeros"}, G, P, x=XS, y=YS), InputError, "W")

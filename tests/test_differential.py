@@ -179,21 +179,28 @@ def test_hessian_vector_products_agree_with_finite_differences(case, data):
 @given(ut.random_circuits(), st.integers(40, 46), st.data())
 def test_programs_written_from_small_unrollings_are_those_of_all_steps(case, steps, data):
     """From api.STEADY_FROM steps on (lowered to 40 here), value_and_grad writes the gradient
-    program from three small unrollings (unroll/compile/template.py). Where it does, the
-    program must be the one compiled from all τ steps, character for character, on every code
-    target; either way the results are the reference's."""
-    from unroll import api
+    program from three small unrollings (unroll/compile/template.py), and the graph is built
+    only when read (unrolling.DEFER_FROM, lowered too): arguments are drawn, checked and bound
+    against its stand-in. Where the program is written, it must be the one compiled from all
+    τ steps, character for character, on every code target; either way the results are the
+    reference's."""
+    from unroll import api, unrolling
     from unroll.ir import _grad_items
-    g = case.circuit.unroll(steps=steps)
-    assume(g.loss is not None)
-    params = data.draw(ut.params_for(case.circuit), label="params")
-    inputs = data.draw(ut.inputs_for(g, batch=2), label="inputs")
-    wrt = _wrt(g, inputs)
-    names = api.resolve_wrt(g, wrt)
-    ref = case.reference(params, inputs)
-    saved, api.STEADY_FROM = api.STEADY_FROM, 40
+    saved = api.STEADY_FROM, unrolling.DEFER_FROM
+    api.STEADY_FROM = unrolling.DEFER_FROM = 40
     try:
+        g = case.circuit.unroll(steps=steps)
+        view = api._stand_in(g)                 # g itself once built
+        assume(view.loss is not None)
+        params = data.draw(ut.params_for(case.circuit), label="params")
+        inputs = data.draw(ut.inputs_for(view, batch=2), label="inputs")
+        wrt = _wrt(view, inputs)
+        names = api.resolve_wrt(view, wrt)
+        ref = case.reference(params, inputs)
+        deferred = not g.built
         loss, grads = g.value_and_grad(params, wrt=wrt, **inputs)
+        event(f"deferred, still unbuilt after the gradient: "
+              f"{deferred and not g.built}")
         _close(loss, ref.loss, "loss")
         _directional(case, params, inputs, grads, np.random.default_rng(0), n=1)
         with kernel_target():                   # the kernels' programs, the same way
@@ -208,7 +215,7 @@ def test_programs_written_from_small_unrollings_are_those_of_all_steps(case, ste
                                              name=api._ident(f"{g.name}_grad"))
                     assert written[0].source == prog.source, target
     finally:
-        api.STEADY_FROM = saved
+        api.STEADY_FROM, unrolling.DEFER_FROM = saved
 
 
 # --- chunks with carried state --------------------------------------------------------------------

@@ -517,15 +517,26 @@ def test_no_two_labels_overlap_in_the_models_pictures(make, no_system_dot):
         assert not _overlapping(ur.render.svg(c.to_dot(params=params))), (c.name, params)
 
 
+_GALLERY: list = []
+
+
+def _gallery_svgs() -> list:
+    """(figure, picture, SVG) of every gallery figure (docs/make_gallery.py), drawn once (by
+    the first test asking, with the system Graphviz hidden)."""
+    if not _GALLERY:
+        import importlib.util
+        spec = importlib.util.spec_from_file_location(
+            "make_gallery", Path(__file__).resolve().parent.parent / "docs" / "make_gallery.py")
+        gallery = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(gallery)
+        _GALLERY.extend((fn.__name__, key, ur.render.svg(dot))
+                        for _, fn in gallery.FIGURES for key, dot in fn().items())
+    return _GALLERY
+
+
 def test_no_two_labels_overlap_in_the_gallery(no_system_dot):
-    import importlib.util
-    spec = importlib.util.spec_from_file_location(
-        "make_gallery", Path(__file__).resolve().parent.parent / "docs" / "make_gallery.py")
-    gallery = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(gallery)
-    for _, fn in gallery.FIGURES:
-        for key, dot in fn().items():
-            assert not _overlapping(ur.render.svg(dot)), (fn.__name__, key)
+    for figure, key, svg_text in _gallery_svgs():
+        assert not _overlapping(svg_text), (figure, key)
 
 
 def test_parameters_drawn_as_nodes_are_boxes_their_size_with_arrows():
@@ -581,16 +592,9 @@ def _edge_points(svg_text: str) -> list:
 def test_no_label_of_the_gallery_sits_on_another_edge(no_system_dot):
     """The book's standard: a weight's label touches no edge but its own (fig. 10.11's U_g
     and W sat on the h chain and on the x -> g edges crossing it)."""
-    import importlib.util
-    spec = importlib.util.spec_from_file_location(
-        "make_gallery", Path(__file__).resolve().parent.parent / "docs" / "make_gallery.py")
-    gallery = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(gallery)
-    for _, fn in gallery.FIGURES:
-        for key, dot in fn().items():
-            svg_text = ur.render.svg(dot)
-            edges = _edge_points(svg_text)
-            for text, x0, y0, x1, y1 in _label_boxes(svg_text):
-                on = [title for title, points, own in edges if text not in own and
-                      any(x0 + 1 < x < x1 - 1 and y0 + 1 < y < y1 - 1 for x, y in points)]
-                assert not on, (fn.__name__, key, text, on)
+    for figure, key, svg_text in _gallery_svgs():
+        edges = _edge_points(svg_text)
+        for text, x0, y0, x1, y1 in _label_boxes(svg_text):
+            on = [title for title, points, own in edges if text not in own and
+                  any(x0 + 1 < x < x1 - 1 and y0 + 1 < y < y1 - 1 for x, y in points)]
+            assert not on, (figure, key, text, on)

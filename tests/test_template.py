@@ -346,3 +346,20 @@ def test_dropout_masks_do_not_build_the_graph():
     g = c.unroll(60)
     masks = ur.dropout_masks(g, rate=0.5, seed=0, batch=2)
     assert masks["m"].shape == (60, 2, 3) and not g.built
+
+
+def test_the_state_a_deferred_graph_returns_is_its_last_steps():
+    """A state read two steps back from a parameter: the two values returned are h(τ-1) and
+    h(τ), never the initial rows (which have no batch axis)."""
+    c = ur.Circuit("delay2")
+    x = c.input("x", (2,))
+    h = c.state("h", (2,), init="param")
+    h.next = ur.tanh(c.param("W", (2, 2)) @ h.delayed(2) + x)
+    c.loss(ur.sum(h * h))
+    g = c.unroll(60)
+    params, ins = data(g)
+    _, _, state = g.value_and_grad(params, return_state=True, **ins)
+    assert not g.built
+    want = g.run(params, return_state=True, executor="interpret", **ins)["state"]["h"]
+    assert state["h"].shape == want.shape == (3, 2, 2)
+    np.testing.assert_allclose(state["h"], want, **TOL)

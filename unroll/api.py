@@ -444,14 +444,14 @@ def _stand_in(g: Graph) -> Graph:
     """``g``, or while ``g`` is deferred and not built (``Graph.deferred``), a graph that
     stands in for it wherever only its names, shapes and τ are read (checking and binding
     arguments, naming results): a short unrolling of the same circuit, its sequence inputs
-    τ long."""
+    τ long. It is one step longer than the longest delay, so that its last values of each
+    state (the state a call returns) are steps, not initial values, as in ``g``."""
     if g.built:
         return g
     got = g._cache.get("stand-in")
     if got is None:
-        short = unroll(g.circuit, max(8, 4 + 3 * max(
-            (s.max_delay for s in g.circuit.states.values()), default=1)),
-            loss_steps=g.recipe[1])
+        depth = max((s.max_delay for s in g.circuit.states.values()), default=0)
+        short = unroll(g.circuit, depth + 1, loss_steps=g.recipe[1])
         got = g._cache["stand-in"] = short.derive(
             steps=g.steps, seq_inputs={k: [xs[0]] * g.steps
                                        for k, xs in short.seq_inputs.items()})

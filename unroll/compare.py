@@ -159,7 +159,12 @@ def compare_gradients(mine, g: Graph, params: dict, *, rtol: float = 1e-6,
     verdicts = []
     for name in names:
         want = np.asarray(env[gg.grads[name]])
-        yours = np.asarray(mine[name], dtype=float)
+        try:
+            yours = np.asarray(mine[name], dtype=float)
+        except (TypeError, ValueError):
+            raise InputError(f"compare_gradients: your gradient of {name} is a "
+                             f"{type(mine[name]).__name__}, not an array of numbers "
+                             f"(shape {tuple(want.shape)}, or (τ, *shape) per step)") from None
         shape = want.shape
         per_step = yours.shape == (T,) + shape
         if yours.shape != shape and not per_step:
@@ -208,7 +213,6 @@ class _Slips:
         self.g, self.gg, self.env, self.xp = g, gg, env, xp
         self.params, self.inputs, self.names = params, inputs, names
         self.producer = {v: e for e in gg.eqns for v in e.outs}
-        self.forward = {v: e for e in gg.eqns[:len(g.eqns)] for v in e.outs}
         self.readers: dict = {}
         for e in gg.eqns[:len(g.eqns)]:
             for x in e.inputs:
@@ -276,10 +280,10 @@ class _Slips:
         return np.asarray(out[0] if isinstance(out, tuple) else out)
 
     def _after_nonlinearity(self, ct):
-        """The first value downstream of the primal of cotangent ``ct`` made by an operation
-        that is not a sum (tanh(a) for ∂a), and the operation's name."""
-        seen = set()
-        frontier = list(self.primal_of[ct])
+        """The first value downstream of the primal of cotangent ``ct`` whose own cotangent
+        differs (a sum passes its cotangent on unchanged, so ∂_1 = ∂_2 = ∂a), made by a unary
+        elementwise primitive (tanh(a) for ∂a), and that primitive's name."""
+        seen, frontier = set(), list(self.primal_of[ct])
         while frontier:
             v = frontier.pop()
             if v in seen:
@@ -287,10 +291,9 @@ class _Slips:
             seen.add(v)
             for e in self.readers.get(v, ()):
                 out = e.outs[0]
-                if e.prim.name in ("add", "sub", "copy", "neg"):
+                if self.gg.cotangents.get(out) is ct:
                     frontier.append(out)
-                elif e.prim.name in ("tanh", "sigmoid", "relu", "exp", "log", "softplus") \
-                        and out in self.gg.cotangents:
+                elif e.prim.elementwise and e.prim.nargs == 1 and out in self.gg.cotangents:
                     return out, e.prim.name
         return None
 

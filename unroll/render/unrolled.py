@@ -95,7 +95,6 @@ def unrolled_dot(g: Graph, *, mode: str = "forward", params: str = "edges",
     # the backward graph's ∂L/∂h⁽ᵗ⁾ ovals leave its Wᵀ labels less room: more between columns
     d.attr(rankdir="BT", nodesep="0.8" if mode == "backward" else "0.35", ranksep="0.45",
            fontname=FONT, newrank="true")
-    u.straight = any(r.role == "bstate" for r in u.role.values())
     if u.straight:
         # a bidirectional graph (fig. 10.11): x(t) -> g(t) passes h's row, and as curves the
         # h chain would dip around those edges' bend points; straight, h runs in one line
@@ -177,6 +176,8 @@ class _Unrolled:
         self.gap_edges: list = []           # (last drawn value before the gap, its "⋯")
         self.anchors: list = []             # invisible bottom-row nodes holding the ends
         self.edges = self._edges()
+        # a backward state (fig. 10.11): the picture is drawn with straight edges
+        self.straight = any(r.role == "bstate" for r in self.role.values())
         if relative:
             self._relative_ends()
         self.forward_pairs = _forward_pairs(self)
@@ -391,12 +392,12 @@ def _edge(d, u, src, dst, labels, mode, params, truncate) -> None:
         for p in labels:
             d.edge(f"param_{p}", t, style="dashed", color="#8a7a3a", arrowsize="0.6",
                    constraint="false")
-    if getattr(u, "straight", False) and "label" in attrs and isinstance(dst, Value) and \
+    if u.straight and "label" in attrs and isinstance(dst, Value) and \
             u.role[dst].role == "bstate" and _row_of(u, dst) - _row_of(u, src) > 1:
         # x(t) -> g(t) past h's row: its label at the middle would sit on the h chain; by
         # g(t) instead, below it and to the right
         attrs.update(headlabel=attrs.pop("label"), labeldistance="2.4", labelangle="-35")
-    if getattr(u, "straight", False) and "label" in attrs and isinstance(src, Value) and \
+    if u.straight and "label" in attrs and isinstance(src, Value) and \
             u.role[src].role == "state" and _row_of(u, src) == _row_of(u, dst):
         # h(t) -> h(t+1) crossed by x(t) -> g(t): its label by the head, clear of the crossing
         attrs.update(headlabel=attrs.pop("label"), labeldistance="2.2", labelangle="-40")
