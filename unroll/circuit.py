@@ -173,7 +173,6 @@ class Circuit:
         self._deferred = weakref.WeakSet()      # graphs unrolled from it, not yet built
         self._schedule = None
         self._graphs: dict = {}                 # (version, τ, loss steps) -> (Graph, eqns)
-        self._sizes: dict = {}                  # the same keys -> how many equations it had
 
     # --- declarations ------------------------------------------------------------------------
 
@@ -738,12 +737,10 @@ class Circuit:
         # it has compiled (a training loop over batches of a few lengths compiles each once)
         key = (self._version, steps, _frozen(loss_steps))
         g, eqns = self._graphs.pop(key, (None, None))
-        if g is None or not _intact(g, eqns, self._sizes.get(key)):
+        if g is None or not _intact(g, eqns):
             g = unroll(self, steps, loss_steps=loss_steps, defer=True)   # new, or changed
-            self._sizes[key] = len(g.eqns) if g.built else None
         self._graphs[key] = (g, g.eqns if g.built else None)
         while len(self._graphs) > _GRAPHS_KEPT:
-            self._sizes.pop(next(iter(self._graphs)), None)
             del self._graphs[next(iter(self._graphs))]
         return g
 
@@ -751,11 +748,11 @@ class Circuit:
 _GRAPHS_KEPT = 8                                # unrolled graphs a circuit keeps for reuse
 
 
-def _intact(g, eqns, size) -> bool:
-    """Is a kept graph as it was unrolled (its equations not changed since, by prune)?"""
-    if eqns is None:                            # deferred when kept: not built, or built since
-        return not g.built or len(g.eqns) == g.recipe[2]
-    return g.eqns is eqns and len(eqns) == size
+def _intact(g, eqns) -> bool:
+    """Is a kept graph as it was unrolled: not built yet, or its equations the list it was
+    built with (``eqns``, None if it was kept before it was built), as many as then
+    (``recipe``: not changed since, by prune)?"""
+    return not g.built or (eqns is None or g.eqns is eqns) and len(g.eqns) == g.recipe[2]
 
 
 def _frozen(x):
