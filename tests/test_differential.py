@@ -333,3 +333,31 @@ def test_the_generator_draws_every_feature_and_every_primitive():
     want |= {f"prim:{n}" for n in ut.drawable_primitives()}
     want |= {f"composite:{n}" for n in COMPOSITE_OPS}
     assert want <= seen, sorted(want - seen)
+
+
+# --- the derived equations (ur.latex) ----------------------------------------------------------
+
+@MANY
+@given(ut.random_circuits(), st.data())
+def test_derived_equations_evaluate_to_the_reference(case, data):
+    """The rolled equations ur.latex reads off the gradient graph, evaluated themselves step by
+    step (unroll/derive.py), give the reference's loss and value_and_grad's gradients: those
+    read from the graph at its own τ, and those read from the circuit (a longer unrolling)
+    at this τ where its boundary steps fit in it."""
+    g, params, inputs, _ = _setup(case, data)
+    assume(g.loss is not None)
+    ref = case.reference(params, inputs)
+    _, want = g.value_and_grad(params, executor="interpret", **inputs)
+    for source in (g, case.circuit):
+        eq = ur.latex(source, grad=True)
+        str(eq)                                   # every term can be written
+        try:
+            loss, grads = eq.evaluate(params, **inputs)
+        except ur.InputError as e:                # a circuit's boundary steps overlap here
+            assert source is case.circuit and "too short" in str(e), str(e)
+            event("circuit's equations: τ too short")
+            continue
+        _close(loss, ref.loss, "derived loss")
+        assert set(grads) == set(want)
+        for k in want:
+            _close(grads[k], want[k], f"derived ∂{k}")

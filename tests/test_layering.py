@@ -26,10 +26,10 @@ STAGES = [
      "compile.numba_helpers"],           # the kernels' helpers: numba's side (numpy, llvmlite)
     ["runtime", "checkpoint"],
     ["api"],
-    ["gradcheck", "diagnostics"],
+    ["gradcheck", "diagnostics", "derive"],
     ["optim", "training", "weights", "compare"],
     ["render.richtext", "render.backend", "render.circuit", "render.unrolled", "render.explore",
-     "render"],
+     "render.equations", "render"],
     # users of the public API: they import the package itself (import unroll as ur)
     ["models.cells", "models.layers", "models.textbook", "models.attention", "models.generate",
      "models",

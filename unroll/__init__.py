@@ -48,6 +48,8 @@ __all__ = [
 ]
 
 from . import diagnostics, interop, models, optim, render, training  # noqa: E402  (built on the API above)
+from .render.equations import Equations, latex  # noqa: E402
+__all__ += ["latex", "Equations"]
 
 # A call the API cannot take (an unknown keyword, a missing argument) raises ArgumentError with
 # a "did you mean" hint, never a bare TypeError.

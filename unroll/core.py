@@ -123,6 +123,11 @@ class Primitive:
     views: bool = False                # its result may share memory with an operand (a view,
     #                                    or the operand itself): the compiler never recycles it
     doc: str = ""                      # one line for the docs
+    tex: str | tuple | Callable | None = None  # LaTeX (ur.latex): "\tanh\left(#0\right)" with
+    #                                    operands #0, #1, ...; or (template, "sum" | "unary" |
+    #                                    "product" | "power" | "atom") for an operator's
+    #                                    precedence; or tex(args, **params); None:
+    #                                    \operatorname{name}(...)
     circuit_only: bool = False         # appears in circuit bodies only, never in a Graph
     extra: dict = field(default_factory=dict)  # anything a later stage wants to attach
 

@@ -64,80 +64,100 @@ def _neg_axes(axes, rank: int) -> tuple:
 # --- elementwise arithmetic ------------------------------------------------------------------
 
 def _unary(name, forward, vjp, fmt, code, low=-2.0, high=2.0, away=False, doc="",
-           views=False):
+           views=False, tex=None):
     return defprim(name, nargs=1, forward=forward, shape=_same, vjp=vjp, fmt=fmt, code=code,
-                   elementwise=True, doc=doc, views=views,
+                   elementwise=True, doc=doc, views=views, tex=tex,
                    domain=lambda d: ([d.array(d.shape(), low, high, away_from_zero=away)], {}))
 
 
-def _binary(name, forward, vjp, fmt, code, away=False, doc="", weights=False):
+def _binary(name, forward, vjp, fmt, code, away=False, doc="", weights=False, tex=None):
     def domain(d):
         s = d.shape()
         return [d.array(s), d.array(d.broadcastable(s), away_from_zero=away)], {}
     return defprim(name, nargs=2, forward=forward, shape=_broadcast, vjp=vjp, fmt=fmt,
-                   code=code, elementwise=True, domain=domain, doc=doc, weights=weights)
+                   code=code, elementwise=True, domain=domain, doc=doc, weights=weights,
+                   tex=tex)
 
 
 add_p = _binary("add", lambda xp, a, b: a + b, lambda g, out, a, b: (g, g),
-                "{0} + {1}", "({0} + {1})", doc="a + b")
+                "{0} + {1}", "({0} + {1})", doc="a + b",
+        tex=("#0 + #1", "sum"))
 accumulate_p = defprim("accumulate", nargs=2, forward=lambda xp, acc, x: acc + x, shape=_broadcast,
                        vjp=lambda g, out, acc, x: (g, g), fmt="{0} + {1}", code="({0} + {1})",
                        elementwise=True, accumulates=True,
                        domain=lambda d: ([d.array(s := d.shape()), d.array(s)], {}),
-                       doc="a running sum over steps, Σ[t] = Σ[t-1] + x[t] (loss totals, shared weights)")
+                       doc="a running sum over steps, Σ[t] = Σ[t-1] + x[t] (loss totals, shared weights)",
+        tex=("#0 + #1", "sum"))
 sub_p = _binary("sub", lambda xp, a, b: a - b, lambda g, out, a, b: (g, -g),
-                "{0} - {1}", "({0} - {1})", doc="a - b")
+                "{0} - {1}", "({0} - {1})", doc="a - b",
+        tex=("#0 - #1", "sum"))
 mul_p = _binary("mul", lambda xp, a, b: a * b, lambda g, out, a, b: (g * b, g * a),
-                "{0} * {1}", "({0} * {1})", doc="a * b (elementwise)", weights=True)
+                "{0} * {1}", "({0} * {1})", doc="a * b (elementwise)", weights=True,
+        tex=(r"#0 \odot #1", "product"))
 div_p = _binary("div", lambda xp, a, b: a / b, lambda g, out, a, b: (g / b, -(g * out) / b),
-                "{0} / {1}", "({0} / {1})", away=True, doc="a / b (elementwise)")
+                "{0} / {1}", "({0} / {1})", away=True, doc="a / b (elementwise)",
+        tex=r"\frac{#0}{#1}")
 
-neg_p = _unary("neg", lambda xp, x: -x, lambda g, out, x: (-g,), "-{0}", "(-{0})", doc="-x")
+neg_p = _unary("neg", lambda xp, x: -x, lambda g, out, x: (-g,), "-{0}", "(-{0})", doc="-x",
+        tex=("-#0", "unary"))
 exp_p = _unary("exp", lambda xp, x: xp.exp(x), lambda g, out, x: (g * out,), "exp({0})",
-               "xp.exp({0})", doc="e^x")
+               "xp.exp({0})", doc="e^x",
+        tex=r"\exp\left(#0\right)")
 log_p = _unary("log", lambda xp, x: xp.log(x), lambda g, out, x: (g / x,), "log({0})",
-               "xp.log({0})", low=0.3, high=3.0, doc="natural logarithm")
+               "xp.log({0})", low=0.3, high=3.0, doc="natural logarithm",
+        tex=r"\log\left(#0\right)")
 tanh_p = _unary("tanh", lambda xp, x: xp.tanh(x), lambda g, out, x: (bind(dtanh_p, g, out),),
-                "tanh({0})", "xp.tanh({0})", doc="hyperbolic tangent")
+                "tanh({0})", "xp.tanh({0})", doc="hyperbolic tangent",
+        tex=r"\tanh\left(#0\right)")
 # 1/(1 + e^-x), e^-x capped where it would overflow: the backend's kernel (in place on NumPy)
 sigmoid_p = _unary("sigmoid", lambda xp, x: xp.sigmoid(x),
                    lambda g, out, x: (bind(dsigmoid_p, g, out),), "σ({0})", "xp.sigmoid({0})",
-                   doc="logistic sigmoid 1/(1+e^-x)")
+                   doc="logistic sigmoid 1/(1+e^-x)",
+        tex=r"\sigma\left(#0\right)")
 
 
 # The activations' VJPs from their values, one equation each (eq. 10.22's diag(1 - h²) ∂h):
 # the backward pass of an LSTM step has five of them.
-def _act_grad(name, forward, vjp, fmt, code, doc):
+def _act_grad(name, forward, vjp, fmt, code, doc, tex=None):
     return defprim(name, nargs=2, forward=forward, shape=_broadcast, vjp=vjp, fmt=fmt,
-                   code=code, elementwise=True, doc=doc,
+                   code=code, elementwise=True, doc=doc, tex=tex,
                    domain=lambda d: ([d.array(s := d.shape()), d.array(s, -0.99, 0.99)], {}))
 
 
 dtanh_p = _act_grad("dtanh", lambda xp, g, y: g * (1.0 - y * y),
                     lambda ct, out, g, y: (bind(dtanh_p, ct, y), ct * g * (-2.0 * y)),
                     "{0} * (1 - {1}²)", "({0} * (1.0 - {1} * {1}))",
-                    "tanh's VJP from its value y: g (1 - y²)")
+                    "tanh's VJP from its value y: g (1 - y²)",
+        tex=(r"\operatorname{diag}\left(1 - #1^{2}\right) #0", "product"))
 dsigmoid_p = _act_grad("dsigmoid", lambda xp, g, y: g * (y * (1.0 - y)),
                        lambda ct, out, g, y: (bind(dsigmoid_p, ct, y), ct * g * (1.0 - 2.0 * y)),
                        "{0} * {1}(1 - {1})", "({0} * ({1} * (1.0 - {1})))",
-                       "σ's VJP from its value y: g y(1 - y)")
+                       "σ's VJP from its value y: g y(1 - y)",
+        tex=(r"\operatorname{diag}\left(#1 \odot \left(1 - #1\right)\right) #0", "product"))
 relu_p = _unary("relu", lambda xp, x: xp.maximum(x, 0.0), lambda g, out, x: (g * bind(step_p, x),),
-                "relu({0})", "xp.maximum({0}, 0.0)", away=True, doc="max(x, 0)")
+                "relu({0})", "xp.maximum({0}, 0.0)", away=True, doc="max(x, 0)",
+        tex=r"\operatorname{relu}\left(#0\right)")
 step_p = _unary("step", lambda xp, x: xp.astype(x > 0, x.dtype), None, "[{0} > 0]", None, away=True,
-                doc="Heaviside step (x > 0) as a float; no gradient")
+                doc="Heaviside step (x > 0) as a float; no gradient",
+        tex=r"\left[#0 > 0\right]")
 sin_p = _unary("sin", lambda xp, x: xp.sin(x), lambda g, out, x: (g * bind(cos_p, x),),
-               "sin({0})", "xp.sin({0})", low=-3.0, high=3.0, doc="sine")
+               "sin({0})", "xp.sin({0})", low=-3.0, high=3.0, doc="sine",
+        tex=r"\sin\left(#0\right)")
 cos_p = _unary("cos", lambda xp, x: xp.cos(x), lambda g, out, x: (-(g * bind(sin_p, x)),),
-               "cos({0})", "xp.cos({0})", low=-3.0, high=3.0, doc="cosine")
+               "cos({0})", "xp.cos({0})", low=-3.0, high=3.0, doc="cosine",
+        tex=r"\cos\left(#0\right)")
 abs_p = _unary("abs", lambda xp, x: xp.abs(x), lambda g, out, x: (g * x / out,),
-               "|{0}|", "xp.abs({0})", away=True, doc="|x| (its derivative x/|x| away from 0)")
+               "|{0}|", "xp.abs({0})", away=True, doc="|x| (its derivative x/|x| away from 0)",
+        tex=r"\left|#0\right|")
 sqrt_p = _unary("sqrt", lambda xp, x: xp.sqrt(x), lambda g, out, x: (g * 0.5 / out,),
-                "√{0}", "xp.sqrt({0})", low=0.3, high=3.0, doc="square root (x > 0)")
+                "√{0}", "xp.sqrt({0})", low=0.3, high=3.0, doc="square root (x > 0)",
+        tex=r"\sqrt{#0}")
 # log(1 + e^x) without overflow: max(x, 0) + log(1 + e^-|x|)
 softplus_p = _unary("softplus", lambda xp, x: xp.maximum(x, 0.0) + xp.log(1.0 + xp.exp(-xp.abs(x))),
                     lambda g, out, x: (g * bind(sigmoid_p, x),), "softplus({0})",
                     "(xp.maximum({0}, 0.0) + xp.log(1.0 + xp.exp(-xp.abs({0}))))",
-                    low=-4.0, high=4.0, doc="log(1 + e^x), a smooth relu")
+                    low=-4.0, high=4.0, doc="log(1 + e^x), a smooth relu",
+        tex=r"\operatorname{softplus}\left(#0\right)")
 
 
 def _apart(d):
@@ -151,17 +171,21 @@ maximum_p = defprim("maximum", nargs=2, forward=lambda xp, a, b: xp.maximum(a, b
                     shape=_broadcast, elementwise=True, domain=_apart,
                     vjp=lambda g, out, a, b: (g * bind(step_p, a - b), g * bind(step_p, b - a)),
                     fmt="max({0}, {1})", code="xp.maximum({0}, {1})",
-                    doc="elementwise maximum (at a tie the gradient goes to neither)")
+                    doc="elementwise maximum (at a tie the gradient goes to neither)",
+        tex=r"\max\left(#0, #1\right)")
 minimum_p = defprim("minimum", nargs=2, forward=lambda xp, a, b: xp.minimum(a, b),
                     shape=_broadcast, elementwise=True, domain=_apart,
                     vjp=lambda g, out, a, b: (g * bind(step_p, b - a), g * bind(step_p, a - b)),
                     fmt="min({0}, {1})", code="xp.minimum({0}, {1})",
-                    doc="elementwise minimum (at a tie the gradient goes to neither)")
+                    doc="elementwise minimum (at a tie the gradient goes to neither)",
+        tex=r"\min\left(#0, #1\right)")
 copy_p = _unary("copy", lambda xp, x: x, lambda g, out, x: (g,), "{0}", "{0}", views=True,
-                doc="identity (gives a value a second name)")
+                doc="identity (gives a value a second name)",
+        tex="#0")
 stop_gradient_p = defprim("stop_gradient", nargs=1, forward=lambda xp, x: x, shape=_same, vjp=None, views=True,
                           fmt="stop_gradient({0})", code="{0}", doc="identity whose gradient is zero",
-                          domain=lambda d: ([d.array(d.shape())], {}))
+                          domain=lambda d: ([d.array(d.shape())], {}),
+        tex=r"\operatorname{sg}\left(#0\right)")
 
 
 def _pow_vjp(g, out, x, *, p):
@@ -174,7 +198,8 @@ pow_p = defprim("pow", nargs=1, forward=lambda xp, x, *, p: x * x if p == 2.0 el
                 vjp=_pow_vjp, fmt="{0}**{p:g}", elementwise=True,
                 code=lambda avals, p: "({0} * {0})" if p == 2.0 else "({0} ** %r)" % p,
                 domain=lambda d: ([d.array(d.shape(), 0.3, 2.0)], {"p": d.choice([2.0, 3.0, 0.5, -1.0])}),
-                doc="x ** p for a constant p")
+                doc="x ** p for a constant p",
+        tex=(lambda a, p: a[0] + "^{%g}" % p, "power"))
 
 
 # --- products --------------------------------------------------------------------------------
@@ -215,7 +240,8 @@ def _matvec_domain(d):
 matvec_p = defprim("matvec", nargs=2, forward=_matvec_forward, shape=_matvec_shape, vjp=_matvec_vjp,
                    fmt="{0} @ {1}", domain=_matvec_domain, weights=True,
                    code=lambda avals: None if avals[0].batched else "({1} @ {0}.T)",
-                   doc="matrix times vector, W @ h (per example)")
+                   doc="matrix times vector, W @ h (per example)",
+        tex=("#0 #1", "product"))
 
 
 def _outer_forward(xp, a, b, *, reduce):
@@ -247,7 +273,8 @@ outer_p = defprim("outer", nargs=2, forward=_outer_forward, shape=_outer_shape, 
                                               and avals[1].batched else None),
                   domain=lambda d: ([d.array((d.integer(1, 4),)), d.array((d.integer(1, 4),))],
                                     {"reduce": d.choice([False, True])}),
-                  doc="outer product a b^T; reduce=True also sums over the batch (weight gradients)")
+                  doc="outer product a b^T; reduce=True also sums over the batch (weight gradients)",
+        tex=(r"#0 #1^{\top}", "product"))
 
 
 def _matmul_shape(A, B):
@@ -262,14 +289,16 @@ matmul_p = defprim("matmul", nargs=2, forward=lambda xp, A, B: A @ B, shape=_mat
                    fmt="{0} @ {1}", code="({0} @ {1})", weights=True,
                    domain=lambda d: ([d.array((d.integer(1, 3), k := d.integer(1, 3))),
                                       d.array((k, d.integer(1, 3)))], {}),
-                   doc="matrix product (per example)")
+                   doc="matrix product (per example)",
+        tex=("#0 #1", "product"))
 
 transpose_p = defprim("transpose", nargs=1, forward=lambda xp, A: xp.matrix_transpose(A),
                       shape=lambda A: Aval(A.shape[::-1], FLOAT, A.batched),
                       vjp=lambda g, out, A: (bind(transpose_p, g),), fmt="{0}ᵀ",
                       code="xp.matrix_transpose({0})",
                       domain=lambda d: ([d.array((d.integer(1, 3), d.integer(1, 3)))], {}),
-                      views=True, doc="matrix transpose")
+                      views=True, doc="matrix transpose",
+        tex=(r"#0^{\top}", "power"))
 
 
 # --- reductions and (un)broadcasting ---------------------------------------------------------
@@ -297,7 +326,8 @@ def _sum_domain(d):
 sum_p = defprim("sum", nargs=1, forward=lambda xp, x, *, axes, keepdims: xp.sum(x, axis=axes,
                                                                                 keepdims=keepdims),
                 shape=_sum_shape, vjp=_sum_vjp, fmt="sum({0}, axes={axes})", domain=_sum_domain,
-                code="xp.sum({0}, axis={axes}, keepdims={keepdims})", doc="sum over per-example axes")
+                code="xp.sum({0}, axis={axes}, keepdims={keepdims})", doc="sum over per-example axes",
+        tex=r"\operatorname{sum}\left(#0\right)")
 
 
 def _mean_batch_forward(xp, x, *, rank):
@@ -395,11 +425,13 @@ broadcast_like_p = defprim("broadcast_like", nargs=2, forward=_broadcast_like_fo
 
 zeros_like_p = defprim("zeros_like", nargs=1, forward=lambda xp, x: xp.zeros_like(x), shape=_same, vjp=None,
                        fmt="zeros_like({0})", code="xp.zeros_like({0})",
-                       domain=lambda d: ([d.array(d.shape())], {}), doc="zeros of an operand's shape")
+                       domain=lambda d: ([d.array(d.shape())], {}), doc="zeros of an operand's shape",
+        tex="0")
 zeros_p = defprim("zeros", nargs=0, forward=lambda xp, *, shape: xp.zeros(shape, dtype=xp.float_dtype),
                   shape=lambda *, shape: Aval(tuple(shape), FLOAT, False), vjp=None, fmt="0",
                   code="xp.zeros({shape}, dtype=xp.float_dtype)",
-                  domain=lambda d: ([], {"shape": d.shape()}), doc="a zero array (start of a sum)")
+                  domain=lambda d: ([], {"shape": d.shape()}), doc="a zero array (start of a sum)",
+        tex="0")
 batch_zeros_p = defprim("batch_zeros", nargs=1,
                         forward=lambda xp, ref, *, shape, rank: xp.zeros(ref.shape[:ref.ndim - rank] + shape,
                                                                         dtype=xp.float_dtype),
@@ -409,10 +441,12 @@ batch_zeros_p = defprim("batch_zeros", nargs=1,
                                                                   if avals[0].batched else None),
                         domain=lambda d: ([d.array(s := d.shape())], {"shape": d.shape(), "rank": len(s)}),
                         doc="zeros of a per-example shape with the batch axes of an operand (a running sum's "
-                            "start, one per sequence)")
+                            "start, one per sequence)",
+        tex="0")
 ones_like_p = defprim("ones_like", nargs=1, forward=lambda xp, x: xp.ones_like(x), shape=_same, vjp=None,
                       fmt="ones_like({0})", code="xp.ones_like({0})",
-                      domain=lambda d: ([d.array(d.shape())], {}), doc="ones of an operand's shape")
+                      domain=lambda d: ([d.array(d.shape())], {}), doc="ones of an operand's shape",
+        tex="1")
 
 
 # --- shapes: reshape, index, split, concat ---------------------------------------------------
@@ -560,7 +594,8 @@ concat_p = defprim("concat", nargs=None, forward=_concat_forward, shape=_concat_
                    fmt=lambda a, **p: "concat(%s)" % ", ".join(a),
                    domain=lambda d: ([d.array((d.integer(1, 3),)) for _ in range(d.integer(1, 3))],
                                      {"axis": -1, "rank": 1}),
-                   doc="join along an axis")
+                   doc="join along an axis",
+        tex=lambda a, **p: r"\left[" + "; ".join(a) + r"\right]")
 
 
 # --- classification --------------------------------------------------------------------------
@@ -579,7 +614,8 @@ log_softmax_p = defprim("log_softmax", nargs=1, forward=_log_softmax_forward,
                         shape=lambda x: _same(x) if x.shape else _raise("log_softmax needs a vector, got {0}"),
                         vjp=_log_softmax_vjp, fmt="log_softmax({0})",
                         domain=lambda d: ([d.array(d.shape(1, 2))], {}),
-                        doc="log of the softmax over the last axis, computed stably")
+                        doc="log of the softmax over the last axis, computed stably",
+        tex=r"\log\operatorname{softmax}\left(#0\right)")
 
 
 def _raise(msg):
@@ -611,21 +647,24 @@ def _pick_vjp(g, out, x, y):
 pick_p = defprim("pick", nargs=2, forward=_pick_forward, shape=_pick_shape, vjp=_pick_vjp,
                  fmt="{0}[{1}]", bounds=lambda x, y: {1: x.shape[-1]},
                  domain=lambda d: ([d.array((k := d.integer(1, 4),)), d.ints((), k)], {}),
-                 doc="x[y]: the entry of the class y (cross-entropy)")
+                 doc="x[y]: the entry of the class y (cross-entropy)",
+        tex=r"\left[#0\right]_{#1}")
 
 hardmax_p = defprim("hardmax", nargs=1,
                     forward=lambda xp, x: xp.astype(x == xp.max(x, axis=-1, keepdims=True), x.dtype),
                     shape=lambda x: _same(x) if x.shape else _raise("hardmax needs a vector, got {0}"),
                     vjp=None, fmt="hardmax({0})",
                     domain=lambda d: ([d.array(d.shape(1, 2))], {}),
-                    doc="one-hot vector of the largest entry (greedy decoding); no gradient")
+                    doc="one-hot vector of the largest entry (greedy decoding); no gradient",
+        tex=r"\operatorname{hardmax}\left(#0\right)")
 one_hot_p = defprim("one_hot", nargs=1,
                     forward=lambda xp, y, *, n: xp.astype(y[..., None] == xp.arange(n), xp.float_dtype),
                     shape=lambda y, *, n: (Aval(y.shape + (n,), FLOAT, y.batched) if y.dtype == INT else
                                            _raise("{0} must be an integer class index")),
                     vjp=None, fmt="onehot({0}, {n})", bounds=lambda y, *, n: {0: n},
                     domain=lambda d: ([d.ints((), k := d.integer(1, 4))], {"n": k}),
-                    doc="one-hot float vector of an integer class index")
+                    doc="one-hot float vector of an integer class index",
+        tex=r"\mathbf{1}_{#0}")
 
 
 # --- the helpers users call (composites first: no gradient rule of their own) -----------------
@@ -1086,7 +1125,8 @@ part_p = defprim("part", nargs=1, forward=lambda xp, whole, *, i: whole[i],
 # --- your own primitives ------------------------------------------------------------------------
 
 def primitive(name: str, forward, vjp, *, shape=None, fmt: str | None = None, code=None,
-              domain=None, nargs: int | None = None, views: bool = False, doc: str = ""):
+              domain=None, nargs: int | None = None, views: bool = False, doc: str = "",
+              tex=None):
     """Define a primitive of your own: it then works everywhere a built-in one does
     (unrolling, reverse mode of any order, the compiler and both executors, printing, the
     ``detail="ops"`` diagram, gradcheck, checkpointing, the random circuits).
@@ -1107,6 +1147,9 @@ def primitive(name: str, forward, vjp, *, shape=None, fmt: str | None = None, co
         NumPy, per example).
     fmt : str, optional
         How it prints, e.g. ``"softplus({0})"`` (the default).
+    tex : str, optional
+        How :func:`unroll.latex` writes it, with operands ``#0``, ``#1``, ...: e.g.
+        ``r"\\operatorname{softplus}\\left(#0\\right)"`` (the default, from the name).
     code : str or callable, optional
         An inline template for the compiled program, e.g. ``"xp.log(1.0 + xp.exp({0}))"``;
         default: a call of ``forward``.
@@ -1191,7 +1234,7 @@ def primitive(name: str, forward, vjp, *, shape=None, fmt: str | None = None, co
                               f"{type(got).__name__} of shape {getattr(got, 'shape', None)} "
                               "for (2, 3) operands; an elementwise primitive returns an array "
                               "of its operands' shape (else give shape=...)")
-    for what, v in (("fmt", fmt), ("doc", doc)):
+    for what, v in (("fmt", fmt), ("doc", doc), ("tex", tex)):
         if v is not None and not isinstance(v, str):
             raise UnrollError(f"ur.primitive {name}: {what} must be a str, not {v!r:.40}")
     if code is not None and not (isinstance(code, str) or callable(code)):
@@ -1205,7 +1248,7 @@ def primitive(name: str, forward, vjp, *, shape=None, fmt: str | None = None, co
                 shape=shape or (_same if nargs == 1 else _broadcast),
                 fmt=fmt or f"{name}({', '.join('{%d}' % i for i in range(nargs))})",
                 code=code, domain=domain, elementwise=elementwise,
-                views=flag(views, f"ur.primitive {name}: views"), doc=doc or name)
+                views=flag(views, f"ur.primitive {name}: views"), doc=doc or name, tex=tex)
 
     def op(*operands, **params):
         bad = [k for k in params if k not in kwargs] if not open_kw else []

@@ -6,8 +6,9 @@ Graphviz from PyPI (see :mod:`unroll.render.backend`).
 """
 from .backend import Picture, has_system_dot, pdf, png, render, svg
 from .circuit import circuit_dot
+from .equations import Equations, latex
 from .unrolled import unrolled_dot
 
 __all__ = ["circuit_dot", "unrolled_dot", "render", "svg", "png", "pdf", "has_system_dot",
-           "Picture"]
+           "Picture", "latex", "Equations"]
 

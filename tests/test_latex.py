@@ -1,0 +1,246 @@
+"""ur.latex: a circuit's forward and BPTT equations in rolled form, in the book's notation.
+
+The Elman circuit of fig. 10.3 must give eq. 10.8-10.11 and 10.18-10.28 of Goodfellow et
+al. term by term; every derivation must evaluate (the derived equations themselves, step by
+step, not the graph) to what ``value_and_grad`` computes, for the textbook models, the
+library's LSTM and GRU, the book's LSTM and GRU cells, delays of 2 and states running
+backward, at a τ other than the one they were read from. Random circuits: tests/
+test_differential.py.
+"""
+import re
+
+import numpy as np
+import pytest
+
+import unroll as ur
+from unroll.models import layers, textbook
+
+TOL = dict(rtol=1e-10, atol=1e-12)
+
+# eq. 10.8-10.11 (forward) and 10.17-10.28 (BPTT) of the book, written as unroll writes them:
+# ŷ(t) = softmax(o(t)) put in, e_y(t) as 1_y(t), and the parentheses the book puts around
+# every gradient that a matrix multiplies (10.21) put around it in 10.18 too
+THE_BOOK = [
+    ("forward", "a^{(t)}", r"b + W h^{(t-1)} + U x^{(t)}", ""),                     # 10.8
+    ("forward", "h^{(0)}", r"h_{0}", ""),
+    ("forward", "h^{(t)}", r"\tanh\left(a^{(t)}\right)", ""),                      # 10.9
+    ("forward", "o^{(t)}", r"c + V h^{(t)}", ""),                                  # 10.10
+    ("forward", "L^{(t)}",                                                  # 10.11-10.14
+     r"-\left[\log\operatorname{softmax}\left(o^{(t)}\right)\right]_{y^{(t)}}", ""),
+    ("forward", "L", r"\sum_{t} L^{(t)}", ""),
+    ("backward", r"\nabla_{o^{(t)}} L",                                           # 10.17
+     r"\operatorname{softmax}\left(o^{(t)}\right) - \mathbf{1}_{y^{(t)}}", ""),
+    ("backward", r"\nabla_{h^{(\tau)}} L",                                        # 10.18
+     r"V^{\top} \left(\nabla_{o^{(\tau)}} L\right)", ""),
+    ("backward", r"\nabla_{h^{(t)}} L",                                           # 10.21
+     r"W^{\top} \operatorname{diag}\left(1 - \left(h^{(t+1)}\right)^{2}\right) "
+     r"\left(\nabla_{h^{(t+1)}} L\right) + V^{\top} \left(\nabla_{o^{(t)}} L\right)",
+     r"1 \le t \le \tau-1"),
+    ("gradients", r"\nabla_{U} L", r"\sum_{t} \operatorname{diag}\left(1 - \left(h^{(t)}"  # 10.28
+     r"\right)^{2}\right) \left(\nabla_{h^{(t)}} L\right) x^{(t)\top}", ""),
+    ("gradients", r"\nabla_{W} L", r"\sum_{t} \operatorname{diag}\left(1 - \left(h^{(t)}"  # 10.26
+     r"\right)^{2}\right) \left(\nabla_{h^{(t)}} L\right) h^{(t-1)\top}", ""),
+    ("gradients", r"\nabla_{V} L",                                                # 10.24
+     r"\sum_{t} \left(\nabla_{o^{(t)}} L\right) h^{(t)\top}", ""),
+    ("gradients", r"\nabla_{b} L", r"\sum_{t} \operatorname{diag}\left(1 - \left(h^{(t)}"  # 10.23
+     r"\right)^{2}\right) \left(\nabla_{h^{(t)}} L\right)", ""),
+    ("gradients", r"\nabla_{c} L", r"\sum_{t} \nabla_{o^{(t)}} L", ""),          # 10.22
+]
+
+
+def test_the_elman_circuit_gives_the_books_equations_term_by_term():
+    eq = ur.latex(textbook.elman(3, 4, 2), grad=True)
+    assert eq.rows == THE_BOOK
+    # the forward equations alone are the first six
+    assert ur.latex(textbook.elman(3, 4, 2)).rows == THE_BOOK[:6]
+    text = str(eq)
+    assert text.startswith(r"\begin{aligned}") and text.endswith(r"\end{aligned}")
+    assert r"\nabla_{h^{(t)}} L &= W^{\top}" in text and r"&& 1 \le t \le \tau-1" in text
+    assert eq._repr_latex_() == f"$${text}$$"
+
+
+def _arguments(g, rng, batch=3):
+    inputs = {}
+    for k, xs in g.seq_inputs.items():
+        v = xs[0]
+        if v.aval.dtype == "int":
+            inputs[k] = rng.integers(0, g.bounds[k], size=(g.steps, batch) + v.shape)
+        else:
+            inputs[k] = rng.standard_normal((g.steps, batch) + v.shape)
+    for k, v in g.static_inputs.items():
+        inputs[k] = rng.integers(0, g.bounds[k], size=(batch,) + v.shape) \
+            if v.aval.dtype == "int" else 0.5 * rng.standard_normal((batch,) + v.shape)
+    return inputs
+
+
+def _agree(eq, c, steps, seed=0, batch=3):
+    rng = np.random.default_rng(seed)
+    g = c.unroll(steps=steps)
+    params = {k: 0.7 * v for k, v in c.init_params(seed=seed).items()}
+    inputs = _arguments(g, rng, batch)
+    loss, grads = g.value_and_grad(params, **inputs)
+    mine, derived = eq.evaluate(params, **inputs)
+    np.testing.assert_allclose(mine, loss, **TOL)
+    assert set(derived) == set(grads)
+    for k in grads:
+        np.testing.assert_allclose(derived[k], grads[k], err_msg=k, **TOL)
+
+
+def _book_lstm():
+    """The LSTM cell of eq. 10.40-10.44: forget gate f, input gate g, output gate q."""
+    c = ur.Circuit("book_lstm")
+    x = c.input("x", (3,))
+    h, s = c.state("h", (4,)), c.state("s", (4,))
+
+    def gate(n):
+        return ur.sigmoid(c.param(f"b_{n}", (4,)) + c.param(f"U_{n}", (4, 3)) @ x
+                          + c.param(f"W_{n}", (4, 4)) @ h.prev).named(n)
+    f, g, q = gate("f"), gate("g"), gate("q")
+    i = ur.tanh(c.param("b", (4,)) + c.param("U", (4, 3)) @ x + c.param("W", (4, 4)) @ h.prev)
+    s.next = f * s.prev + g * i
+    h.next = ur.tanh(s) * q
+    y = c.input("y", (), dtype="int")
+    c.loss(ur.softmax_cross_entropy(c.output("o", c.param("V", (2, 4)) @ h), y))
+    return c
+
+
+def _book_gru():
+    """The GRU of eq. 10.45-10.46: update gate u, reset gate r."""
+    c = ur.Circuit("book_gru")
+    x = c.input("x", (3,))
+    h = c.state("h", (4,))
+
+    def gate(n):
+        return ur.sigmoid(c.param(f"b_{n}", (4,)) + c.param(f"U_{n}", (4, 3)) @ x
+                          + c.param(f"W_{n}", (4, 4)) @ h.prev).named(n)
+    u, r = gate("u"), gate("r")
+    h.next = u * h.prev + (1.0 - u) * ur.sigmoid(
+        c.param("b", (4,)) + c.param("U", (4, 3)) @ x + c.param("W", (4, 4)) @ (r * h.prev))
+    c.loss(ur.mse(c.output("o", c.param("V", (3, 4)) @ h), c.input("y", (3,))))
+    return c
+
+
+def _delay_two():
+    c = ur.Circuit("delay2")
+    x = c.input("x", (2,))
+    h = c.state("h", (3,))
+    h.next = ur.tanh(c.param("W", (3, 3)) @ h.delayed(2) + c.param("A", (3, 3)) @ h.prev
+                     + c.param("U", (3, 2)) @ x)
+    c.loss(ur.sum(h * h), at="last")
+    return c
+
+
+def _with_loss(c, state="h"):
+    c.loss(ur.sum(c[state] * c[state]))
+    return c
+
+
+MODELS = {
+    "elman": lambda: textbook.elman(3, 4, 2),
+    "elman relu, mse": lambda: textbook.elman(3, 4, 2, nonlinearity="relu", loss="mse"),
+    "jordan": lambda: textbook.jordan(3, 4, 2),
+    "many_to_one": lambda: textbook.many_to_one(3, 4, 2),
+    "bidirectional": lambda: textbook.bidirectional(3, 4, 2),
+    "teacher forcing": lambda: textbook.teacher_forcing(3, 4, 2),
+    "library rnn": lambda: _with_loss(layers.rnn(3, 4)),
+    "library lstm": lambda: _with_loss(layers.lstm(3, 4)),
+    "library lstm, peepholes": lambda: _with_loss(layers.lstm(3, 4, variant="FGR")),
+    "library gru": lambda: _with_loss(layers.gru(3, 4)),
+    "book lstm": _book_lstm,
+    "book gru": _book_gru,
+    "delay 2, loss at the last step": _delay_two,
+}
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_the_derived_equations_evaluate_to_the_computed_gradients(name):
+    """Read from an unrolling of 2k + 4 steps or more, evaluated at 9 and 13 steps."""
+    c = MODELS[name]()
+    eq = ur.latex(c, grad=True)
+    assert eq.derivation.steps < 13
+    for steps in (9, 13):
+        _agree(eq, c, steps, seed=steps)
+
+
+def test_equations_read_from_a_graph_hold_at_its_own_steps():
+    c = textbook.elman(3, 4, 2)
+    c.loss(ur.sum(c["h"] * c["h"]), at=[2, -1])
+    g = c.unroll(steps=5)
+    eq = ur.latex(g, grad=True)
+    _agree(eq, c, 5)
+    with pytest.raises(ur.InputError, match="τ = 5"):
+        eq.evaluate(c.init_params(seed=0), **_arguments(c.unroll(steps=6),
+                                                        np.random.default_rng(0)))
+
+
+def test_boundary_cases_are_stated_with_their_steps():
+    """A loss at the last step only: ∇h(τ) has no recurrent term, the others no output
+    term; a delay of 2 has two boundary steps at each end."""
+    rows = ur.latex(_delay_two(), grad=True).rows
+    lhs = [r[1] for r in rows]
+    assert r"\nabla_{h^{(\tau)}} L" in lhs and r"\nabla_{h^{(\tau-1)}} L" in lhs
+    assert "h^{(0)}" in lhs and "h^{(-1)}" in lhs
+    assert any(r[3] == r"1 \le t \le \tau-2" for r in rows)
+
+
+def test_long_sums_are_cut_into_lines():
+    eq = ur.latex(_book_lstm(), grad=True)
+    text = str(eq)
+    long = [r for r in eq.rows if len(r[2]) > 150]
+    assert long
+    assert text.count(r"&\quad +") >= 2
+    # every line's braces balance
+    for line in text.split("\\\\\n"):
+        assert line.count("{") == line.count("}"), line
+
+
+def test_names_are_written_as_the_book_writes_them():
+    from unroll.render.equations import tex_name
+    assert tex_name("h") == "h"
+    assert tex_name("h0") == "h_{0}"
+    assert tex_name("W_hh") == "W_{hh}"
+    assert tex_name("sigma") == r"\sigma"
+    assert tex_name("weight_ih_l0") == r"\mathrm{weight}_{ih\_l0}"
+
+
+def test_a_primitive_of_ones_own_is_written_with_its_tex_or_its_name():
+    c = ur.Circuit("own")
+    x = c.input("x", (2,))
+    h = c.state("h", (2,))
+    sq = ur.primitive("half_tex", lambda xp, a: 0.5 * a, lambda g, out, a: (0.5 * g,),
+                      tex=r"\frac{#0}{2}")
+    sp = ur.primitive("soft_sign", lambda xp, a: a / (1.0 + xp.abs(a)),
+                      lambda g, out, a: (g / ((1.0 + ur.abs(a)) * (1.0 + ur.abs(a))),))
+    try:
+        h.next = sp(sq(h.prev) + x)
+        c.loss(ur.sum(h))
+        eq = ur.latex(c, grad=True)
+        rhs = dict(eq.lines)["h^{(t)}"]
+        assert rhs == r"\operatorname{soft\_sign}\left(\frac{h^{(t-1)}}{2} + x^{(t)}\right)"
+        _agree(eq, c, 7)
+    finally:
+        ur.unregister(sq)
+        ur.unregister(sp)
+
+
+@pytest.mark.parametrize("suffix", ["png", "svg", "pdf"])
+def test_the_equations_are_drawn_without_tex(tmp_path, suffix):
+    eq = ur.latex(_book_lstm(), grad=True)
+    path = eq.render(tmp_path / f"eqs.{suffix}")
+    data = path.read_bytes()
+    assert data[:8] == {"png": b"\x89PNG\r\n\x1a\n", "svg": data[:8], "pdf": b"%PDF-1.4"}[suffix]
+    if suffix == "png":
+        from PIL import Image
+        w, h = Image.open(path).size
+        # one line per row, long sums on several lines, three headings
+        assert h > 25 * (len(eq.rows) + 3) and w > 800
+    if suffix == "svg":
+        assert b"<svg" in data
+
+
+def test_a_changed_circuit_asks_for_the_equations_again():
+    c = textbook.elman(3, 4, 2)
+    eq = ur.latex(c, grad=True)
+    c.param("extra", (2,))
+    with pytest.raises(ur.InputError, match="changed"):
+        _agree(eq, c, 9)

@@ -1,0 +1,703 @@
+"""The rolled equations of a circuit, forward and BPTT, read off its gradient graph.
+
+The gradient graph (:mod:`unroll.reverse`) is τ copies of a step body followed by τ copies
+of a backward body; every copy does the same work relative to its step but for a few at the
+ends. :func:`derive` writes each named value and each gradient once, as a *term* of
+``t`` (``h(t-1)``, ``∇_{h(t+1)} L``), by inlining the anonymous values and the VJP's pieces
+(``∂_1.2`` becomes ``Wᵀ ∂a(t+1)``), and groups the steps whose terms agree into pieces (the
+interior ``1 ≤ t < τ`` and the boundary ``t = τ``), exactly as the re-roller groups the
+chunks of a loop. Gradients are per example, seeded with ∂L/∂L(t) = 1 (the engine averages
+them over the batch).
+
+A :class:`Derivation` is data: :mod:`unroll.render.equations` prints it in the book's notation,
+and :meth:`Derivation.evaluate` runs the derived equations themselves (not the graph) with
+NumPy, so that they can be compared with ``value_and_grad``.
+"""
+from __future__ import annotations
+
+import sys
+from typing import NamedTuple
+
+import numpy as np
+
+from .core import Lit
+from .errors import InputError, UnrollError
+from .ir import Graph, Value
+from .ops import accumulate_p, add_p, broadcast_like_p, copy_p, mul_p, neg_p, one_hot_p, reshape_p, sub_p, sum_p
+from .reverse import backward_graph
+from .runtime import bind_arguments
+
+__all__ = ["Ref", "Const", "App", "Sum", "Step", "Piece", "Equation", "Derivation", "derive"]
+
+#: inlining stops at a term of this many nodes: a larger one is kept as its own equation
+MAX_INLINE = 60
+#: a value the backward pass reads twice or more is inlined up to this many nodes
+SHARED_INLINE = 12
+
+
+class Ref:
+    """A value the equations read: a parameter ``W``, an input ``x(t+shift)``, a static
+    input ``h0``, a named value ``h(t+shift)`` or a gradient ``∇_{h(t+shift)} L``
+    (``kind`` "param", "input", "static", "value", "grad"; ``shift`` None if untimed)."""
+    __slots__ = ("kind", "name", "shift", "shape")
+
+    def __init__(self, kind: str, name: str, shift: int | None, shape=None):
+        self.kind, self.name, self.shift = kind, name, shift
+        self.shape = shape                       # per-example shape
+
+    def key(self):
+        return ("ref", self.kind, self.name, self.shift)
+
+    def __repr__(self):
+        t = "" if self.shift is None else "(t%+d)" % self.shift if self.shift else "(t)"
+        return ("∇" if self.kind == "grad" else "") + self.name + t
+
+
+class Const:
+    """A constant: a scalar, or an array (``array``: passed to a primitive as one, as the
+    seed ∂L/∂L(t) = 1 and a constant array operand are)."""
+    __slots__ = ("value", "array")
+
+    def __init__(self, value, array: bool = False):
+        self.value = value
+        self.array = array or np.ndim(value) > 0
+
+    def key(self):
+        v = self.value
+        return ("const", tuple(np.ravel(v).tolist()), np.shape(v), self.array)
+
+    def __repr__(self):
+        return repr(self.value) if np.ndim(self.value) == 0 else f"const{np.shape(self.value)}"
+
+
+class App:
+    """A primitive applied to terms (``index``: which result of a multi-result one)."""
+    __slots__ = ("prim", "args", "params", "index", "shape", "_key")
+
+    def __init__(self, prim, args: tuple, params: dict, index=None, shape=None):
+        self.prim, self.args, self.params, self.index = prim, args, params, index
+        self.shape = shape                       # per-example shape of the result
+        self._key = None
+
+    def key(self):
+        if self._key is None:                    # terms share subterms: computed once
+            self._key = ("app", self.prim.name, tuple(a.key() for a in self.args),
+                         repr(sorted(self.params.items())), self.index)
+        return self._key
+
+    def __repr__(self):
+        return f"{self.prim.name}({', '.join(map(repr, self.args))})" + (
+            "" if self.index is None else f"[{self.index}]")
+
+
+class Sum:
+    """Σ over the steps of its pieces, each term relative to its own step: the gradient of a
+    value computed once and read at every step (work hoisted out of the loop)."""
+    __slots__ = ("pieces",)
+
+    def __init__(self, pieces: list):
+        self.pieces = pieces
+
+    def key(self):
+        return ("sum", tuple((p.first, p.last, p.term.key()) for p in self.pieces))
+
+    def __repr__(self):
+        return "Σ[" + " + ".join(f"{p.term!r} for {p.first}..{p.last}"
+                                 for p in self.pieces) + "]"
+
+
+class Step(NamedTuple):
+    """A step counted from the start (``k``) or from the end (``τ - k``, ``end`` True)."""
+    end: bool
+    k: int
+
+    def at(self, steps: int) -> int:
+        return steps - self.k if self.end else self.k
+
+
+class Piece(NamedTuple):
+    """``term`` holds for ``first ≤ t ≤ last`` (both None: a term without t)."""
+    first: Step | None
+    last: Step | None
+    term: object
+
+
+class Equation:
+    """``target`` = its pieces: one per run of steps whose terms agree. A parameter's
+    gradient (``summed``) is the sum of every piece over its steps."""
+
+    def __init__(self, target: Ref, pieces: list, summed: bool = False):
+        self.target, self.pieces, self.summed = target, pieces, summed
+
+    def __repr__(self):
+        return f"{self.target!r} = " + " | ".join(
+            f"{p.term!r}" + ("" if p.first is None else f" for {p.first}..{p.last}")
+            for p in self.pieces)
+
+
+class Derivation:
+    """The derived equations of one graph (see :func:`derive`)."""
+
+    def __init__(self, name, steps, general, forward, backward, gradients, loss,
+                 directions, graph, version=None):
+        self.name = name
+        self.steps = steps              # τ of the graph they were read from
+        self.general = general          # do they hold for every τ (read from a circuit)?
+        self.forward = forward          # [Equation]: the named values, initial values too
+        self.backward = backward        # [Equation]: the gradients of states, outputs, ...
+        self.gradients = gradients      # [Equation]: the parameters' gradients (summed)
+        self.loss = loss                # Equation (summed): L = Σ_t L(t); None: no loss
+        self.directions = directions    # state -> "forward" | "backward"
+        self.graph = graph              # the forward graph (for binding arguments)
+        self.version = version          # its circuit's version when they were read
+
+    def __repr__(self):
+        return "\n".join(map(repr, self.forward + self.backward + self.gradients))
+
+    # --- running the equations themselves ------------------------------------------------
+
+    def evaluate(self, params: dict, **inputs) -> tuple:
+        """Evaluate the derived equations step by step with the arrays given (one batch at
+        once; each example seeded with 1, the sums over t and the batch divided by B as the
+        engine's mean loss is). Returns ``(loss, grads)`` like ``value_and_grad``.
+
+        A derivation read from a circuit holds for any τ: the inputs may have another
+        number of steps than the graph it was read from, down to the shortest τ at which its
+        boundary pieces do not overlap."""
+        steps = self.steps
+        if self.graph.seq_inputs:
+            name = next(iter(self.graph.seq_inputs))
+            if name in inputs and hasattr(inputs[name], "shape"):
+                steps = int(inputs[name].shape[0])
+        if self.loss is None:
+            raise InputError(f"{self.name} has no loss: its equations compute none to "
+                             "evaluate; add c.loss(...) and derive them again")
+        g = self.graph
+        if steps != self.steps:
+            c = g.circuit
+            if not self.general:
+                raise InputError(f"these equations were read from a graph of τ = "
+                                 f"{self.steps} steps, and hold for that τ only, not "
+                                 f"{steps}; derive them from the circuit (ur.latex(c)) or "
+                                 f"pass {self.steps} steps")
+            if c is None or c._version != self.version:
+                raise InputError(f"circuit {self.name} has changed since these equations "
+                                 "were derived; derive them again (ur.latex(c))")
+            g = c.unroll(steps=steps)
+        bound = bind_arguments(g, params, inputs)
+        return _Evaluator(self, bound, steps).run()
+
+
+def _resolve(pieces: list, steps: int, what: str, tiled: bool = True) -> list:
+    """[(first, last, term)] at τ = ``steps``; refused where a piece has no step left or
+    (``tiled``: the pieces of one value) two overlap: τ is then shorter than the boundary
+    steps at both ends and one step between them."""
+    out = []
+    for p in pieces:
+        if p.first is None:
+            out.append((None, None, p.term))
+            continue
+        a, b = p.first.at(steps), p.last.at(steps)
+        if a > b or tiled and out and out[-1][0] is not None and a <= out[-1][1]:
+            raise InputError(f"τ = {steps} is too short for the derived equations of {what}: "
+                             "their boundary steps overlap; pass a longer sequence")
+        out.append((a, b, p.term))
+    return out
+
+
+def xp_array(xp, value):
+    return xp.asarray(value, dtype=xp.float_dtype)
+
+
+class _Evaluator:
+    def __init__(self, d: Derivation, bound, steps: int):
+        self.d, self.b, self.steps, self.xp = d, bound, steps, bound.xp
+        self.eqs = {}
+        for e in d.forward + d.backward:
+            self.eqs[(e.target.kind, e.target.name)] = _resolve(e.pieces, steps,
+                                                                repr(e.target))
+        self.memo = {}
+
+    def value(self, kind: str, name: str, t: int):
+        key = (kind, name, t)
+        got = self.memo.get(key)
+        if got is None:
+            for a, b, term in self.eqs[(kind, name)]:
+                if a <= t <= b:
+                    got = self.memo[key] = self.ev(term, t)
+                    break
+            else:
+                raise UnrollError(f"the derived equations define no {kind} {name} at t = {t}")
+        return got
+
+    def ev(self, term, t):
+        if type(term) is Const:
+            return xp_array(self.xp, term.value) if term.array else term.value
+        if type(term) is Sum:                        # the same at every t: computed once
+            got = self.memo.get(id(term))
+            if got is None:
+                got = self.memo[id(term)] = self.summed(Equation(term, term.pieces))
+            return got
+        if type(term) is Ref:
+            k = term.kind
+            if k == "param":
+                return self.b.params[term.name]
+            if k == "static":
+                return self.b.arrays[term.name]
+            if k == "input":
+                return self.b.arrays[term.name][t + term.shift - 1]
+            return self.value(k, term.name, t if term.shift is None else t + term.shift)
+        key = (id(term), t)
+        got = self.memo.get(key)
+        if got is None:
+            args = [self.ev(a, t) for a in term.args]
+            out = term.prim.forward(self.xp, *args, **term.params)
+            got = self.memo[key] = out if term.index is None else out[term.index]
+        return got
+
+    def summed(self, e: Equation):
+        """Σ over every piece and its steps (None if it has none)."""
+        acc = None
+        for a, b, term in _resolve(e.pieces, self.steps, repr(e.target), tiled=False):
+            for t in ([None] if a is None else range(a, b + 1)):
+                v = self.ev(term, t)
+                acc = v if acc is None else acc + v
+        return acc
+
+    def run(self) -> tuple:
+        d, steps, xp = self.d, self.steps, self.xp
+        limit = sys.getrecursionlimit()
+        sys.setrecursionlimit(max(limit, 200 * steps + 1000))
+        try:
+            # warm the memo in each state's own direction, so that the recursion stays short
+            for kinds, rev in ((("value",), False), (("grad", "aux"), True)):
+                for e in d.forward + d.backward:
+                    if e.target.kind not in kinds:
+                        continue
+                    back = d.directions.get(e.target.name) == "backward"
+                    order = range(1, steps + 1)
+                    for t in (reversed(order) if back != rev else order):
+                        if any(a is not None and a <= t <= b
+                               for a, b, _ in self.eqs[(e.target.kind, e.target.name)]):
+                            self.value(e.target.kind, e.target.name, t)
+            B = self.b.batch
+            total = self.summed(d.loss)
+            loss = xp.sum(xp.zeros(B) + total) / B              # a loss per example, averaged
+            grads = {}
+            for e in d.gradients:
+                acc = self.summed(e)
+                grads[e.target.name] = xp.zeros_like(self.b.params[e.target.name]) \
+                    if acc is None else acc / B             # a parameter nothing reads
+            return loss, grads
+        finally:
+            sys.setrecursionlimit(limit)
+
+
+# --- reading the equations off the gradient graph -------------------------------------------
+
+def _running(v) -> bool:
+    """Is ``v`` a running sum of the reverse pass, Σ∂u[t] (Σ∂′u[t] in a second one)?"""
+    return v.name.startswith("Σ∂")
+
+
+def _anonymous(name: str) -> bool:
+    return name.startswith(("_", "Σ", "∂")) or "." in name
+
+
+def derive(g: Graph, grad: bool = True, general: bool = False) -> Derivation:
+    """The rolled equations of ``g`` (``grad``: its BPTT equations too)."""
+    if not g.step_losses and grad:
+        raise UnrollError(f"{g.name} has no per-step loss to differentiate; add c.loss(...) "
+                          "to the circuit")
+    gg = backward_graph(g, tuple(g.params)) if grad else g
+    return _Reader(g, gg, grad, general).run()
+
+
+class _Reader:
+    def __init__(self, g: Graph, gg: Graph, grad: bool, general: bool):
+        self.g, self.gg, self.grad, self.general = g, gg, grad, general
+        self.defs = {}                               # Value -> (Eqn, index of the result)
+        for e in gg.eqns:
+            for i, v in enumerate(e.outs):
+                self.defs[v] = (e, None if len(e.outs) == 1 else i)
+        self.states = set(g.states)
+        self.outputs = set(g.outputs)
+        self.seeds = self._seeds() if grad else set()
+        self.names = {}                              # kept Value -> (kind, display name)
+        self.memo = {}                               # (Value, step) -> term
+        self.sums = {}                               # running sum Value -> Sum
+        self.taken = {v.name for e in gg.eqns for v in e.outs} | set(g.params) | \
+            set(g.seq_inputs) | set(g.static_inputs)
+        self.fresh = {}                              # base name -> generated name
+        self._keep_forward()
+
+    def _seeds(self) -> set:
+        """The cotangents ∂L/∂L(t) that stand for 1: those of the running loss total
+        ΣL[t] = ΣL[t∓1] + L(t) (per example; the engine's 1/B is put in at the end), and of
+        each step's loss where that is the same value."""
+        g, gg, seeds = self.g, self.gg, set()
+        e = self.defs.get(g.loss)
+        x = e[0].inputs[0] if e is not None and e[0].inputs else None
+        while type(x) is Value and x in self.defs and self.defs[x][0].prim is accumulate_p:
+            c = gg.cotangents.get(x)
+            if c is not None:
+                seeds.add(c)
+            x = self.defs[x][0].inputs[0]
+        for vs in g.step_losses.values():
+            for v in vs:
+                c = gg.cotangents.get(v)
+                if c is not None and not _running(c):   # an untimed loss: a sum of seeds
+                    seeds.add(c)
+        return seeds
+
+    # -- which values get an equation of their own --
+
+    def _keep_forward(self):
+        g = self.g
+        reads = {}
+        for e in g.eqns:
+            for x in e.inputs:
+                if type(x) is Value:
+                    reads[x] = reads.get(x, 0) + 1
+        fresh = self._fresh
+        for e in g.eqns:
+            multi = len(e.outs) > 1 and sum(reads.get(v, 0) for v in e.outs) > 1
+            for v in e.outs:
+                if v.t is None or v.role is not None:
+                    continue
+                if not _anonymous(v.name):
+                    self.names[v] = ("value", v.name)
+                elif reads.get(v, 0) > 1 and len(e.outs) == 1:
+                    self.names[v] = ("value", fresh(v.name))
+            if multi:      # the operand of a split read several times: kept once
+                for x in e.inputs:
+                    if type(x) is Value and x.t is not None and x.role is None and \
+                            x not in self.names:
+                        self.names[x] = ("value", fresh(x.name))
+
+    def _forget(self):
+        """Drop the terms built so far (which values are kept has changed)."""
+        self.memo.clear()
+        self.sums.clear()
+
+    def _fresh(self, base: str, letter: str = "ζ") -> str:
+        """A generated name (ζ1, ζ2, ...; ξ1, ... in the backward pass) for an anonymous
+        value that gets an equation of its own: one per base name, none a name in use."""
+        if base not in self.fresh:
+            k = 1 + sum(n.startswith(letter) for n in self.fresh.values())
+            while f"{letter}{k}" in self.taken:
+                k += 1
+            self.fresh[base] = f"{letter}{k}"
+        return self.fresh[base]
+
+    def _keep_shared(self):
+        """An anonymous value of the backward pass read more than once whose term is not
+        small gets an equation of its own (ξ1(t) = ...), so that no term repeats it; the
+        small ones (the -1_y of a cross-entropy, read twice) stay inlined."""
+        reads = {}
+        for e in self.gg.eqns:
+            for x in e.inputs:
+                if type(x) is Value:
+                    reads[x] = reads.get(x, 0) + 1
+        base = {}
+        for e in self.gg.eqns[len(self.g.eqns):]:
+            for v in e.outs:
+                if v.t is None or v in self.names or v in self.seeds or reads.get(v, 0) < 2 \
+                        or not _anonymous(v.name) or v.name.startswith("Σ"):
+                    continue
+                if v.name in base:
+                    if base[v.name]:
+                        self.names[v] = ("aux", base[v.name])
+                    continue
+                keep = _size(self.term(v, v.t)) > SHARED_INLINE
+                base[v.name] = self._fresh(v.name, "ξ") if keep else None
+                if keep:
+                    self.names[v] = ("aux", base[v.name])
+                    self._forget()
+
+    def _keep_backward(self):
+        """The gradient of each kept forward value; those of values that are neither states
+        nor outputs are inlined where they are one term (∇a = diag(1 - h²) ∇h, as the book
+        writes eq. 10.23-10.28)."""
+        gg = self.gg
+        order = []
+        for v, (kind, name) in list(self.names.items()):
+            c = gg.cotangents.get(v)
+            if c is None or c.t is None or c in self.names or c in self.seeds or \
+                    c not in self.defs:
+                continue
+            self.names[c] = ("grad", name)
+            order.append((c, name))
+        family = {}
+        for c, name in order:
+            if name not in self.states and name not in self.outputs:
+                family.setdefault(name, []).append(c)
+        for name, cs in family.items():
+            self._forget()
+            for c in cs:
+                del self.names[c]
+            if any(_count_grads(t) > 1 or _size(t) > MAX_INLINE
+                   for t in (self.term(c, c.t) for c in cs)):
+                for c in cs:
+                    self.names[c] = ("grad", name)
+        self._forget()
+        self._keep_shared()
+
+    # -- terms --
+
+    def term(self, v, s):
+        """The term of value ``v`` relative to step ``s`` (anonymous values inlined; one
+        term object per value and step, so that terms share their subterms)."""
+        if type(v) is Lit:
+            return self._term(v, s)
+        key = (v, s)
+        got = self.memo.get(key)
+        if got is None:
+            got = self.memo[key] = self._term(v, s)
+        return got
+
+    def _term(self, v, s):
+        if type(v) is Lit:
+            if hasattr(v.val, "shape"):
+                return Const(np.asarray(v.val, dtype=float), array=True)
+            return Const(float(v.val))
+        if v in self.seeds:
+            return Const(1.0, array=True)
+        if v.role == "param":
+            return Ref("param", v.name, None, v.shape)
+        if v.role == "input":
+            return Ref("input", v.name, v.t - s, v.shape)
+        if v.role == "static":
+            return Ref("static", v.name, None, v.shape)
+        kept = self.names.get(v)
+        if kept is not None:
+            return Ref(kept[0], kept[1], None if v.t is None else v.t - s, v.shape)
+        e, index = self.defs[v]
+        if e.prim.nouts != 1 and index is None:      # the only result of a split
+            index = 0
+        if _running(v) and (e.prim is accumulate_p or e.prim is copy_p):
+            got = self.sums.get(v)                   # the same at every step
+            if got is None:
+                got = self.sums[v] = self._running_sum(v)
+            return got
+        if e.prim is copy_p:
+            return self.term(e.inputs[0], s)
+        return _simplify(App(e.prim, tuple(self.term(x, s) for x in e.inputs), e.params,
+                             index, v.shape))
+
+    def _once(self, v) -> Piece:
+        """The term of work done once. One that reads a step (an initial value's gradient
+        reads ∇h(0), or ∇h(τ+1) of a state running backward) is written at that step."""
+        at = _steps_read(self.term(v, 0))
+        if not at:
+            return Piece(None, None, self.term(v, 0))
+        r = min(at)
+        return self._pieces({r: self.term(v, r)})[0]
+
+    def _running_sum(self, v):
+        """Σ∂u[t] = Σ∂u[t±1] + ∂u.t[t] (the reverse pass's running sum of the gradient of a
+        value u computed once) as Σ over the steps of one term each."""
+        by_step, once = {}, []
+        while True:
+            e, _ = self.defs[v]
+            last = e.prim is copy_p
+            piece = e.inputs[0] if last else e.inputs[1]
+            if isinstance(e.step, int):
+                by_step[e.step] = self.term(piece, e.step)
+            else:                                    # what work done once adds
+                once.append(self._once(piece))
+            if last:
+                break
+            v = e.inputs[0]
+            if type(v) is not Value or not _running(v) or \
+                    self.defs[v][0].prim not in (accumulate_p, copy_p):
+                once.append(self._once(v))           # the sum started from another value
+                break
+        return Sum(self._pieces(by_step) + once)
+
+    def run(self) -> Derivation:
+        g, gg = self.g, self.gg
+        if self.grad:
+            self._keep_backward()
+        fam = {}                                     # (kind, name) -> {t: Value}
+        for v, (kind, name) in self.names.items():
+            if v.t is not None:
+                fam.setdefault((kind, name), {})[v.t] = v
+        # the body's order: forward values as computed at a middle step, gradients likewise
+        mid = max(1, (g.steps + 1) // 2)
+        rank = {}
+        for late in (False, True):
+            for i, e in enumerate(gg.eqns):
+                for v in e.outs:
+                    k = self.names.get(v)
+                    if k is not None and (late or v.t == mid):
+                        rank.setdefault(k, (late, i))
+        forward, backward = [], []
+        for key in sorted(fam, key=lambda k: rank.get(k, (True, 0))):
+            steps = fam[key]
+            eq = Equation(Ref(key[0], key[1], 0), self._pieces(
+                {t: self.term_of_def(v) for t, v in steps.items()}))
+            (forward if key[0] == "value" else backward).append(eq)
+        gradients = []
+        if self.grad:
+            for p in g.params:
+                pieces = []
+                timed = {}
+                for t, v in gg.contributions.get(p, []):
+                    if t is not None:
+                        timed[t] = self.term(v, t)
+                    else:
+                        pieces.append(self._once(v))
+                gradients.append(Equation(Ref("grad", p, None),
+                                          self._pieces(timed) + pieces, summed=True))
+        loss = None
+        if g.step_losses:                           # L = Σ_t L(t), where the losses count
+            by_step = {}
+            for t, vs in g.step_losses.items():
+                terms = [Ref("value", v.name, v.t - t, v.shape) if v in self.names
+                         else self.term(v, t) for v in vs]
+                term = terms[0]
+                for u in terms[1:]:
+                    term = App(add_p, (term, u), {}, None, ())
+                by_step[t] = term
+            loss = Equation(Ref("value", "L", None, ()), self._pieces(by_step), summed=True)
+        return Derivation(g.name, g.steps, self.general, forward, backward, gradients,
+                          loss, dict(g.directions), g,
+                          g.recipe[0] if g.recipe else None)
+
+    def term_of_def(self, v):
+        """The right-hand side of kept value ``v``, relative to its own step."""
+        kept = self.names.pop(v)
+        try:
+            return self._term(v, v.t)
+        finally:
+            self.names[v] = kept
+
+    def _pieces(self, by_step: dict) -> list:
+        """Runs of consecutive steps with equal terms, each end anchored to the nearer end
+        of the sequence (so that the pieces hold for any τ)."""
+        steps = self.g.steps
+        runs = []
+        for t in sorted(by_step):
+            k = by_step[t].key()
+            if runs and runs[-1][1] == t - 1 and runs[-1][2] == k:
+                runs[-1][1] = t
+            else:
+                runs.append([t, t, k, by_step[t]])
+        half = (steps + 1) / 2
+
+        def anchor(t):
+            return Step(False, t) if t < half or t < 1 else Step(True, steps - t)
+        return [Piece(anchor(a), anchor(b), term) for a, b, _, term in runs]
+
+
+def _steps_read(term, memo=None) -> frozenset:
+    """The shifts of the timed values a term reads."""
+    memo = {} if memo is None else memo
+    got = memo.get(id(term))
+    if got is None:
+        if type(term) is Ref:
+            got = frozenset() if term.shift is None or term.kind in ("param", "static") \
+                else frozenset({term.shift})
+        elif type(term) is App:
+            got = frozenset().union(*(_steps_read(a, memo) for a in term.args))
+        else:                                    # a constant, or a Sum over its own steps
+            got = frozenset()
+        memo[id(term)] = got
+    return got
+
+
+def _count_grads(term, memo=None) -> int:
+    """How many gradients a term reads (counted as a tree)."""
+    memo = {} if memo is None else memo
+    got = memo.get(id(term))
+    if got is None:
+        if type(term) is Ref:
+            got = int(term.kind == "grad")
+        elif type(term) is App:
+            got = sum(_count_grads(a, memo) for a in term.args)
+        elif type(term) is Sum:
+            got = sum(_count_grads(p.term, memo) for p in term.pieces)
+        else:
+            got = 0
+        memo[id(term)] = got
+    return got
+
+
+def _size(term, memo=None) -> int:
+    """The number of nodes of a term written out as a tree."""
+    memo = {} if memo is None else memo
+    got = memo.get(id(term))
+    if got is None:
+        if type(term) is Sum:
+            got = 1 + sum(_size(p.term, memo) for p in term.pieces)
+        elif type(term) is App:
+            got = 1 + sum(_size(a, memo) for a in term.args)
+        else:
+            got = 1
+        memo[id(term)] = got
+    return got
+
+
+# --- simplification: rewrites that keep the value (checked by evaluate) ------------------------
+
+def _c(term, value=None) -> bool:
+    """Is ``term`` a constant scalar (equal to ``value``)?"""
+    return type(term) is Const and np.ndim(term.value) == 0 and (
+        value is None or term.value == value)
+
+
+def _neg(term):
+    if _c(term):
+        return Const(-term.value, term.array)
+    if type(term) is App and term.prim is neg_p:
+        return term.args[0]
+    return App(neg_p, (term,), {}, None, getattr(term, "shape", None))
+
+
+def _simplify(t: App):
+    p, a = t.prim, t.args
+    if p is reshape_p and _c(a[0]) or p is broadcast_like_p and _c(a[0]) and \
+            not t.params.get("mean"):
+        return a[0]                      # a constant scalar, whatever its shape
+    if p is neg_p:
+        return _neg(a[0])
+    if p is mul_p:
+        x, y = a
+        if _c(x) and _c(y):
+            return Const(x.value * y.value, x.array or y.array)
+        if _c(y) and not _c(x):                            # the constant first: 2 x
+            return _simplify(App(mul_p, (y, x), t.params, None, t.shape))
+        for u, w in ((x, y), (y, x)):
+            if _c(w, 1.0):
+                return u
+            if _c(w, -1.0):
+                return _neg(u)
+        if type(x) is App and x.prim is neg_p:
+            return _neg(_simplify(App(mul_p, (x.args[0], y), t.params, None, t.shape)))
+        if type(y) is App and y.prim is neg_p:
+            return _neg(_simplify(App(mul_p, (x, y.args[0]), t.params, None, t.shape)))
+    if p is sum_p and type(a[0]) is App:
+        inner = a[0]
+        if inner.prim is neg_p:
+            return _neg(_simplify(App(sum_p, inner.args, t.params, None, t.shape)))
+        if inner.prim is one_hot_p and tuple(t.params.get("axes", ())) in ((-1,),):
+            return Const(1.0, array=True)            # a one-hot row sums to one
+    if p in (add_p, accumulate_p, sub_p):
+        x, y = a
+        if _c(y, 0.0):
+            return x
+        if p is not sub_p and x.key() == y.key():          # x + x = 2 x
+            return _simplify(App(mul_p, (Const(2.0), x), {}, None, t.shape))
+        xn = type(x) is App and x.prim is neg_p
+        yn = type(y) is App and y.prim is neg_p
+        if p is sub_p:
+            if xn and yn:                # -u - (-w) = w - u
+                return App(sub_p, (y.args[0], x.args[0]), {}, None, t.shape)
+            if yn:
+                return App(add_p, (x, y.args[0]), {}, None, t.shape)
+        elif yn:
+            return App(sub_p, (x, y.args[0]), {}, None, t.shape)
+        elif xn:
+            return App(sub_p, (y, x.args[0]), {}, None, t.shape)
+    return t
