@@ -1261,3 +1261,53 @@ case(E, "a missing input", lambda: ur.compare_gradients(_GR, G, P, x=XS), InputE
 case(E, "the transpose of U", lambda: ur.compare_gradients({"U": _GR["U"].T}, G, P, x=XS, y=YS), check=lambda r: not r.ok and "transposed?" in str(r))
 case(E, "unroll's own gradients (control)", lambda: ur.compare_gradients(_GR, G, P, x=XS, y=YS), check=lambda r: r.ok)
 case(E, "a gradient that is text", lambda: ur.compare_gradients({"W": "zeros"}, G, P, x=XS, y=YS), InputError, "W")
+case(E, "plot() of totals only", lambda: ur.compare_gradients({"W": 2 * _GR["W"]}, G, P, x=XS, y=YS).plot(), InputError, "per step")
+case(E, "plot() of gradients that all match", lambda: ur.compare_gradients(_GR, G, P, x=XS, y=YS).plot(), InputError, "matches")
+case(E, "plot() to a .gif", lambda: ur.compare_gradients({"W": np.zeros((4, 3, 3)) + 1.0}, G, P, x=XS, y=YS).plot("departures.gif"), RenderError, ".png")
+
+E = "ur.latex"
+
+
+def _no_loss():
+    c, x = fresh()
+    h = c.state("h", (4,))
+    h.next = ur.tanh(x + h.prev)
+    return c
+
+
+def _delay2():
+    c, x = fresh()
+    h = c.state("h", (4,))
+    h.next = ur.tanh(x + c.param("W", (4, 4)) @ h.delayed(2))
+    c.loss(ur.sum(h * h))
+    return c
+
+
+def _changed():
+    c = elman()
+    eq = ur.latex(c, grad=True)
+    c.param("extra", (2,))
+    return eq.evaluate(P, x=np.eye(4)[[0, 1, 2, 2, 3]], y=np.array([1, 2, 2, 3, 0]))
+
+
+def _agrees(eq, g, **inputs):
+    loss, grads = eq.evaluate(P, **inputs)
+    want_loss, want = g.value_and_grad(P, **inputs)
+    return np.allclose(loss, want_loss, rtol=1e-10) and all(
+        np.allclose(grads[k], want[k], rtol=1e-10, atol=1e-12) for k in want)
+
+
+case(E, "a number instead of a circuit", lambda: ur.latex(42), InputError, "Circuit")
+case(E, "grad='yes'", lambda: ur.latex(C, grad="yes"), InputError, "grad")
+case(E, "grad=True for a circuit with no loss", lambda: ur.latex(_no_loss(), grad=True), InputError, "c.loss")
+case(E, "a gradient graph", lambda: ur.latex(ur.grad(G), grad=True), InputError, "forward graph")
+case(E, "render to a .gif", lambda: ur.latex(C).render("eqs.gif"), RenderError, ".png")
+case(E, "render into a missing folder", lambda: ur.latex(C).render("no/such/eqs.png"), RenderError, "no/such")
+case(E, "evaluate without the targets", lambda: ur.latex(C, grad=True).evaluate(P, x=XS), InputError, "missing input y")
+case(E, "evaluate an unknown parameter", lambda: ur.latex(C, grad=True).evaluate({**P, "Q": P["W"]}, x=XS, y=YS), ParamError, "Q")
+case(E, "evaluate a graph's equations at another τ", lambda: ur.latex(G, grad=True).evaluate(P, x=XS[:3], y=YS[:3]), InputError, "τ = 4")
+case(E, "evaluate a delay of 2 over 2 steps", lambda: ur.latex(_delay2(), grad=True).evaluate({"W": np.eye(4)}, x=np.ones((2, 4))), InputError, "too short")
+case(E, "evaluate after the circuit changed", _changed, InputError, "changed")
+case(E, "evaluate forward-only equations of a circuit with no loss", lambda: ur.latex(_no_loss()).evaluate({}, x=np.ones((3, 4))), InputError, "c.loss")
+case(E, "a graph's equations at its τ (control)", lambda: _agrees(ur.latex(G, grad=True), G, x=XS, y=YS), check=bool)
+case(E, "a circuit's equations at 5 steps (control)", lambda: _agrees(ur.latex(C, grad=True), C.unroll(steps=5), x=np.eye(4)[[0, 1, 2, 2, 3]], y=np.array([1, 2, 2, 3, 0])), check=bool)

@@ -136,3 +136,29 @@ def test_losses_placed_otherwise_than_the_circuit_get_no_recurrence_verdict(prob
     mine["W"][hw.T - 2] *= 0.5
     r = ur.compare_gradients(mine, g, params, x=x, y=y)
     assert r["W"].step == hw.T - 1 and (r["W"].cause is None or "recurrent" not in r["W"].cause)
+
+
+@pytest.mark.parametrize("name, wrong, step, cause", CASES, ids=[c[0] for c in CASES])
+def test_the_per_step_errors_depart_where_the_report_says(problem, name, wrong, step, cause,
+                                                          tmp_path):
+    """Verdict.per_step: max |Δ| of ∂W(t) for t = 1..τ, zero after the departure step (in
+    the order BPTT runs) and not at it; plot() draws one panel per wrong parameter."""
+    r = report(problem, name)
+    for p in wrong:
+        errs = r[p].per_step
+        assert errs.shape == (hw.T,)
+        assert np.all(errs[step:] < 1e-12) and errs[step - 1] > 1e-6, (p, errs)
+    fig = r.plot(tmp_path / "departures.png")
+    assert len(fig.axes) == len(wrong)
+    assert (tmp_path / "departures.png").read_bytes()[:4] == b"\x89PNG"
+    bars = fig.axes[0].patches
+    assert len(bars) == hw.T
+    red = [i + 1 for i, b in enumerate(bars) if b.get_facecolor()[0] > 0.7]
+    assert red == [step]
+
+
+def test_a_plot_needs_per_step_gradients(problem):
+    with pytest.raises(ur.InputError, match="per step"):
+        report(problem, "no_recurrence", totals=True).plot()
+    with pytest.raises(ur.InputError, match="every gradient matches"):
+        report(problem, "correct").plot()

@@ -244,3 +244,22 @@ def test_a_changed_circuit_asks_for_the_equations_again():
     c.param("extra", (2,))
     with pytest.raises(ur.InputError, match="changed"):
         _agree(eq, c, 9)
+
+
+def test_the_lstm_cell_state_and_forget_gate_gradients_read_as_by_hand():
+    """∇s(t) = diag(f(t+1)) ∇s(t+1) + diag(1 - tanh²(s(t))) diag(q(t)) ∇h(t), stated at
+    t = τ without the first term; ∇W_f = Σ_t diag(σ′) diag(s(t-1)) ∇s(t) h(t-1)ᵀ: an
+    elementwise product with a gradient is written diag(·) ∇, the Jacobian first."""
+    rows = {r[1]: (r[2], r[3]) for r in ur.latex(_book_lstm(), grad=True).rows}
+    tanh2 = r"\operatorname{diag}\left(1 - \left(\tanh\left(s^{(%s)}\right)\right)^{2}\right)"
+    assert rows[r"\nabla_{s^{(\tau)}} L"] == (
+        tanh2 % r"\tau" + r" \operatorname{diag}\left(q^{(\tau)}\right) "
+        r"\left(\nabla_{h^{(\tau)}} L\right)", "")
+    assert rows[r"\nabla_{s^{(t)}} L"] == (
+        r"\operatorname{diag}\left(f^{(t+1)}\right) \left(\nabla_{s^{(t+1)}} L\right) + "
+        + tanh2 % "t" + r" \operatorname{diag}\left(q^{(t)}\right) "
+        r"\left(\nabla_{h^{(t)}} L\right)", r"1 \le t \le \tau-1")
+    assert rows[r"\nabla_{W_{f}} L"] == (
+        r"\sum_{t} \operatorname{diag}\left(f^{(t)} \odot \left(1 - f^{(t)}\right)\right) "
+        r"\operatorname{diag}\left(s^{(t-1)}\right) \left(\nabla_{s^{(t)}} L\right) "
+        r"h^{(t-1)\top}", "")

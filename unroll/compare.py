@@ -20,10 +20,12 @@ against the same slips made at every step.
 from __future__ import annotations
 
 import numbers
+import textwrap
+from pathlib import Path
 
 import numpy as np
 
-from .errors import InputError, UnrollError
+from .errors import InputError, RenderError, UnrollError
 from .ir import Graph, Value
 
 __all__ = ["compare_gradients", "GradientReport", "Verdict"]
@@ -43,6 +45,7 @@ class Verdict:
         self.cause = cause                  # the slip it equals, in words, or None
         self.note = note                    # a shape problem, or the per-step format
         self.up = False                     # BPTT runs up in time (every state backward)
+        self.per_step = None                # max |Δ| of ∂W(t), t = 1..τ (per-step input)
 
     def __repr__(self) -> str:
         return f"<Verdict {self.name}: {'ok' if self.ok else 'wrong'}>"
@@ -57,6 +60,49 @@ class GradientReport:
     @property
     def ok(self) -> bool:
         return all(v.ok for v in self.verdicts)
+
+    def plot(self, path=None, *, ax=None):
+        """Bars of max |Δ| of each wrong parameter's per-step contribution ∂W(t) against t
+        (those given per step), the step where the derivation departs marked; the slip it
+        matches in the title. Draws into ``ax`` or a new figure, saved to ``path`` if given
+        (PNG, SVG or PDF). Returns the figure."""
+        import matplotlib
+        from matplotlib.figure import Figure
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        wrong = [v for v in self.verdicts if not v.ok and v.per_step is not None]
+        if not wrong:
+            raise InputError("GradientReport.plot: no wrong gradient was given per step; "
+                             "pass each ∂W(t) stacked, shape (τ, *shape), to see where "
+                             "they depart" if not self.ok else
+                             "GradientReport.plot: every gradient matches; nothing to draw")
+        if ax is None:
+            fig = Figure(figsize=(6.4, 1.2 + 1.6 * len(wrong)))
+            FigureCanvasAgg(fig)
+            axes = fig.subplots(len(wrong), 1, squeeze=False)[:, 0]
+        else:
+            fig, axes = ax.figure, [ax] * len(wrong)
+        steps = np.arange(1, self.steps + 1)
+        for a, v in zip(axes, wrong):
+            colours = ["#c0392b" if t == v.step else "#95a5a6" for t in steps]
+            a.bar(steps, np.maximum(v.per_step, 1e-18), color=colours)
+            a.set_yscale("log")
+            a.set_ylabel(f"max |Δ ∂{v.name}(t)|", fontsize=8)
+            a.set_xticks(steps)
+            a.set_title(textwrap.fill(f"∂{v.name}: departs at t = {v.step}" + (
+                f" — {v.cause}" if v.cause else ""), 95), fontsize=8, loc="left")
+        axes[-1].set_xlabel("t")
+        with matplotlib.rc_context({"svg.fonttype": "path"}):
+            fig.tight_layout()
+            if path is not None:
+                path = Path(path)
+                if path.suffix.lower() not in (".png", ".svg", ".pdf"):
+                    raise RenderError(f"GradientReport.plot: cannot draw to {path.name!r}; "
+                                      "name a .png, .svg or .pdf file")
+                if not (path.parent if str(path.parent) else Path(".")).is_dir():
+                    raise RenderError(f"cannot write {str(path)!r}: the folder "
+                                      f"{str(path.parent)!r} does not exist; create it first")
+                fig.savefig(path, dpi=120)
+        return fig
 
     def __getitem__(self, name: str) -> Verdict:
         for v in self.verdicts:
@@ -191,6 +237,8 @@ def compare_gradients(mine, g: Graph, params: dict, *, rtol: float = 1e-6,
                 up = bool(g.directions) and all(d == "backward"
                                                 for d in g.directions.values())
                 order = range(1, T + 1) if up else range(T, 0, -1)
+                v.per_step = np.array([float(np.max(np.abs(yours[t - 1] - contributions[t]),
+                                                    initial=0.0)) for t in range(1, T + 1)])
                 for t in order:
                     if not np.allclose(yours[t - 1], contributions[t], rtol=rtol, atol=atol):
                         v.step, v.up = t, up

@@ -64,7 +64,9 @@ class Const:
 
     def key(self):
         v = self.value
-        return ("const", tuple(np.ravel(v).tolist()), np.shape(v), self.array)
+        if np.ndim(v) == 0:                      # 2 is 2, passed as an array or not
+            return ("const", float(v))
+        return ("const", tuple(np.ravel(v).tolist()), np.shape(v))
 
     def __repr__(self):
         return repr(self.value) if np.ndim(self.value) == 0 else f"const{np.shape(self.value)}"

@@ -117,7 +117,7 @@ def tex_name(name: str) -> str:
         base = "\\" + _UNICODE_GREEK[base]
     elif len(base) > 1:
         base = r"\mathrm{%s}" % base
-    sub = "".join(x for x in (digits, _escape(sub or "")) if x)
+    sub = ",".join(x for x in (digits, _escape(sub or "")) if x)
     return base + (f"_{{{sub}}}" if sub else "")
 
 
@@ -345,8 +345,11 @@ class Equations:
             rhs = " + ".join(t for t, _ in terms) if terms else "0"
             return [(lhs, rhs, "")]
         out = []
-        # a gradient runs from τ down: its boundary case first (eq. 10.18, then 10.21)
-        for p in (reversed(e.pieces) if target.kind == "grad" else e.pieces):
+        # a gradient is computed from where the backward sweep starts: t = τ first (eq.
+        # 10.18, then 10.21), or t = 1 for a state running backward in time
+        sweep = target.kind == "grad" and \
+            self.derivation.directions.get(target.name) != "backward"
+        for p in (reversed(e.pieces) if sweep else e.pieces):
             if p.first == p.last:
                 w = _When(p.first)
                 lhs = w_ref(w, target)
@@ -387,6 +390,10 @@ class Equations:
         if fmt not in ("png", "svg", "pdf"):
             raise RenderError(f"ur.latex: cannot draw to {path.name!r}; name a .png, .svg "
                               "or .pdf file")
+        parent = path.parent if str(path.parent) else Path(".")
+        if not parent.is_dir():
+            raise RenderError(f"cannot write {str(path)!r}: the folder {str(parent)!r} does "
+                              "not exist; create it first (e.g. Path(...).mkdir(parents=True))")
         import matplotlib
         from matplotlib.figure import Figure
         from matplotlib.backends.backend_agg import FigureCanvasAgg
