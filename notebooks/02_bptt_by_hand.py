@@ -35,8 +35,8 @@ loss = -sum(np.log(yhat[t][np.arange(B), ys[t]]) for t in range(tau)).mean()
 # %% [markdown]
 # ## Backward (eq. 10.18–10.28)
 #
-# - ∇_{o⁽ᵗ⁾} L = ŷ⁽ᵗ⁾ − 1_{y⁽ᵗ⁾} (eq. 10.18)
-# - ∇_{h⁽ᵗ⁾} L = V^⊤ ∇_{o⁽ᵗ⁾} L at t = τ (eq. 10.19)
+# - ∇_{o⁽ᵗ⁾} L = ŷ⁽ᵗ⁾ − 1_{y⁽ᵗ⁾} (eq. 10.17)
+# - ∇_{h⁽ᵗ⁾} L = V^⊤ ∇_{o⁽ᵗ⁾} L at t = τ (eq. 10.18)
 # - ∇_{h⁽ᵗ⁾} L = W^⊤ diag(1 − (h⁽ᵗ⁺¹⁾)²) ∇_{h⁽ᵗ⁺¹⁾} L + V^⊤ ∇_{o⁽ᵗ⁾} L (eq. 10.21)
 # - each parameter's gradient sums its per-step copies (eq. 10.22–10.28).
 
@@ -49,9 +49,9 @@ for t in reversed(range(tau)):
     do /= B                                           # the loss is averaged over the batch
     dh = do @ V + dh_next                             # eq. 10.20-10.21
     da = dh * (1 - h[t + 1] ** 2)                     # diag(1 - h²)
-    grads["c"] += do.sum(0)                           # eq. 10.24
-    grads["V"] += do.T @ h[t + 1]                     # eq. 10.25
-    grads["b"] += da.sum(0)                           # eq. 10.22
+    grads["c"] += do.sum(0)                           # eq. 10.22
+    grads["V"] += do.T @ h[t + 1]                     # eq. 10.24
+    grads["b"] += da.sum(0)                           # eq. 10.23
     grads["W"] += da.T @ h[t]                         # eq. 10.26
     grads["U"] += da.T @ xs[t]                        # eq. 10.28
     dh_next = da @ W                                  # Wᵀ, one step back
@@ -65,6 +65,23 @@ print(f"loss: by hand {loss:.12f}, unroll {float(l2):.12f}")
 for k in grads:
     print(f"∂{k}: max |by hand - unroll| = {np.max(np.abs(grads[k] - g2[k])):.1e}")
 assert all(np.allclose(grads[k], g2[k], rtol=1e-10, atol=1e-12) for k in grads)
+
+# %% [markdown]
+# ## unroll derives the same equations
+#
+# `ur.latex(c, grad=True)` reads the rolled equations off the gradient graph that unroll
+# runs: eq. 10.8–10.11 forward, 10.17–10.28 backward, with t = τ on its own line (Jupyter
+# shows them typeset; `.render("elman.png")` draws them). `evaluate` runs the derived
+# equations themselves, step by step, and they give our hand-written gradients.
+
+# %%
+eq = ur.latex(c, grad=True)
+eq
+
+# %%
+_, derived = eq.evaluate(params, x=xs, y=ys)
+assert all(np.allclose(derived[k], grads[k], rtol=1e-10, atol=1e-12) for k in grads)
+print("the derived equations give the hand-written gradients")
 
 # %% [markdown]
 # unroll's backward pass is a graph too. The gradient of W is the sum of its per-step

@@ -32,6 +32,11 @@ def _display(value) -> str:
         bundle = value._repr_mimebundle_()
         assert "<svg" in bundle["image/svg+xml"]
         return "svg"
+    if hasattr(value, "_repr_latex_"):                 # equations, typeset by MathJax
+        text = value._repr_latex_()
+        assert text.startswith("$$\\begin{aligned}") and text.endswith("\\end{aligned}$$")
+        assert text.count("{") == text.count("}")
+        return "latex"
     return repr(value)
 
 
