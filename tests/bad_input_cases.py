@@ -1283,6 +1283,14 @@ def _delay2():
     return c
 
 
+def _every_other():
+    c, x = fresh()
+    h = c.state("h", (4,))
+    h.next = ur.tanh(x + c.param("W", (4, 4)) @ h.delayed(2))
+    c.loss(ur.sum(h * h), at="last")
+    return c
+
+
 def _changed():
     c = elman()
     eq = ur.latex(c, grad=True)
@@ -1311,3 +1319,15 @@ case(E, "evaluate after the circuit changed", _changed, InputError, "changed")
 case(E, "evaluate forward-only equations of a circuit with no loss", lambda: ur.latex(_no_loss()).evaluate({}, x=np.ones((3, 4))), InputError, "c.loss")
 case(E, "a graph's equations at its τ (control)", lambda: _agrees(ur.latex(G, grad=True), G, x=XS, y=YS), check=bool)
 case(E, "a circuit's equations at 5 steps (control)", lambda: _agrees(ur.latex(C, grad=True), C.unroll(steps=5), x=np.eye(4)[[0, 1, 2, 2, 3]], y=np.array([1, 2, 2, 3, 0])), check=bool)
+case(E, "render(None)", lambda: ur.latex(C).render(None), RenderError, "path")
+case(E, "render(dpi=0)", lambda: ur.latex(C).render("eqs.png", dpi=0), InputError, "dpi")
+case(E, "render(fontsize='a')", lambda: ur.latex(C).render("eqs.png", fontsize="a"), InputError, "fontsize")
+case(E, "render(headings='no')", lambda: ur.latex(C).render("eqs.png", headings="no"), InputError, "headings")
+case(E, "render into a folder", lambda: ur.latex(C).render("."), RenderError, "folder")
+case(E, "evaluate a scalar sequence", lambda: ur.latex(C, grad=True).evaluate(P, x=np.float64(1.0), y=YS), InputError, "x")
+case(E, "evaluate(steps=0)", lambda: ur.latex(C, grad=True).evaluate(P, steps=0, x=XS, y=YS), InputError, "steps")
+case(E, "evaluate(steps=) other than the sequences'", lambda: ur.latex(C, grad=True).evaluate(P, steps=5, x=XS, y=YS), InputError, "steps")
+case(E, "a chained graph", lambda: ur.latex(ur.models.encoder_decoder(3, 4, 3).unroll(3, 2), grad=True), InputError, "each circuit")
+case(E, "equations that depend on τ itself", lambda: ur.latex(_every_other(), grad=True), UnrollError, "c.unroll(steps=T)")
+case(E, "plot(5)", lambda: ur.compare_gradients({"W": np.zeros((4, 3, 3)) + 1.0}, G, P, x=XS, y=YS).plot(5), RenderError, "path")
+case(E, "plot(ax=5)", lambda: ur.compare_gradients({"W": np.zeros((4, 3, 3)) + 1.0}, G, P, x=XS, y=YS).plot(ax=5), InputError, "Axes")

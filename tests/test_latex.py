@@ -130,6 +130,37 @@ def _delay_two():
     return c
 
 
+def _through_add(outside: bool):
+    """h(t) = tanh(h(t-1) + U x(t)), or h(t-1) + tanh(U x(t)): an add passes ∇h(t) on
+    unchanged, so the gradient of h(t-1) is a value of step t's backward work."""
+    c = ur.Circuit("through_add")
+    x = c.input("x", (2,))
+    h = c.state("h", (3,))
+    u = c.param("U", (3, 2)) @ x
+    h.next = h.prev + ur.tanh(u) if outside else ur.tanh(h.prev + u)
+    c.loss(ur.sum(h * h), at="last")
+    return c
+
+
+def _loss_reads_a_parameter():
+    c = ur.Circuit("reads_b")
+    x = c.input("x", (2,))
+    h = c.state("h", (3,))
+    b = c.param("b", (3,))
+    h.next = ur.tanh(c.param("W", (3, 3)) @ h.prev + c.param("U", (3, 2)) @ x + b)
+    c.loss(ur.sum(h) + ur.sum(b) + ur.sum(b * b))   # ∇b: 1 per example, summed over B
+    return c
+
+
+def _delay_two_and_one(at="last"):
+    c = ur.Circuit("delays")
+    x = c.input("x", (2,))
+    h = c.state("h", (3,))
+    h.next = ur.tanh(c.param("W", (3, 3)) @ h.delayed(2) + c.param("U", (3, 2)) @ x + h.prev)
+    c.loss(ur.sum(h * h), at=at)
+    return c
+
+
 def _with_loss(c, state="h"):
     c.loss(ur.sum(c[state] * c[state]))
     return c
@@ -149,6 +180,10 @@ MODELS = {
     "book lstm": _book_lstm,
     "book gru": _book_gru,
     "delay 2, loss at the last step": _delay_two,
+    "gradient passed on by an add": lambda: _through_add(False),
+    "state plus a term": lambda: _through_add(True),
+    "a loss reading a parameter": _loss_reads_a_parameter,
+    "delays 1 and 2, loss at the last step": _delay_two_and_one,
 }
 
 
@@ -171,6 +206,73 @@ def test_equations_read_from_a_graph_hold_at_its_own_steps():
     with pytest.raises(ur.InputError, match="τ = 5"):
         eq.evaluate(c.init_params(seed=0), **_arguments(c.unroll(steps=6),
                                                         np.random.default_rng(0)))
+
+
+@pytest.mark.parametrize("at", ["last", "first", [2], [2, -2]])
+def test_a_graph_with_delays_1_and_2_and_placed_losses(at):
+    """Equations read from a graph hold at its τ, wherever its losses sit."""
+    c = _delay_two_and_one(at)
+    _agree(ur.latex(c.unroll(steps=5), grad=True), c, 5)
+
+
+def test_equations_that_depend_on_tau_itself_are_read_from_a_graph_only():
+    """A delay of 2 alone with the loss at the last step reaches every other step: the
+    equations differ between odd and even τ, so a circuit's are refused, a graph's hold."""
+    c = ur.Circuit("every_other")
+    x = c.input("x", (2,))
+    h = c.state("h", (3,))
+    h.next = ur.tanh(c.param("W", (3, 3)) @ h.delayed(2) + c.param("U", (3, 2)) @ x)
+    c.loss(ur.sum(h * h), at="last")
+    with pytest.raises(ur.UnrollError, match="not the same at every step"):
+        ur.latex(c, grad=True)
+    for steps in (5, 6):
+        _agree(ur.latex(c.unroll(steps=steps), grad=True), c, steps)
+
+
+def test_a_circuit_without_sequence_inputs_is_evaluated_at_the_steps_given():
+    c = ur.Circuit("driven")
+    z = c.input("z", (3,), per_step=False)
+    h = c.state("h", (3,))
+    h.next = ur.tanh(c.param("W", (3, 3)) @ h.prev + z)
+    c.loss(ur.sum(h * h))
+    eq = ur.latex(c, grad=True)
+    params = c.init_params(seed=0)
+    z0 = np.random.default_rng(0).standard_normal((2, 3))
+    for steps in (7, 9):
+        loss, grads = eq.evaluate(params, steps=steps, z=z0)
+        want_loss, want = c.unroll(steps=steps).value_and_grad(params, z=z0)
+        np.testing.assert_allclose(loss, want_loss, **TOL)
+        np.testing.assert_allclose(grads["W"], want["W"], **TOL)
+
+
+# (how it is declared, what h(t) must read): parentheses where precedence needs them, signs
+# folded, powers of superscripted symbols parenthesised, indexing shown
+WRITTEN = [
+    (lambda h, x, W, a: h ** 2 + x, r"\left(h^{(t-1)}\right)^{2} + x^{(t)}"),
+    (lambda h, x, W, a: W @ (a * h) + x, r"W \left(a \odot h^{(t-1)}\right) + x^{(t)}"),
+    (lambda h, x, W, a: (W @ h) * a + x, r"W h^{(t-1)} \odot a + x^{(t)}"),
+    (lambda h, x, W, a: W @ (-h) + x, r"W \left(-h^{(t-1)}\right) + x^{(t)}"),
+    (lambda h, x, W, a: W @ (2 * h) + x, r"W \left(2 h^{(t-1)}\right) + x^{(t)}"),
+    (lambda h, x, W, a: -2 * (-h) - 3 + x, r"2 h^{(t-1)} - 3 + x^{(t)}"),
+    (lambda h, x, W, a: a - (-2 * h) + x, r"a + 2 h^{(t-1)} + x^{(t)}"),
+    (lambda h, x, W, a: a * (-2 * h) + x, r"a \odot \left(-2 h^{(t-1)}\right) + x^{(t)}"),
+    (lambda h, x, W, a: h[0] + x, r"\left[h^{(t-1)}\right]_{0} + x^{(t)}"),
+    (lambda h, x, W, a: (W.T @ h) ** 2 + x, r"\left(W^{\top} h^{(t-1)}\right)^{2} + x^{(t)}"),
+]
+
+
+@pytest.mark.parametrize("build, want", WRITTEN, ids=[w for _, w in WRITTEN])
+def test_terms_are_written_unambiguously(build, want, tmp_path):
+    c = ur.Circuit("written")
+    x = c.input("x", (3,))
+    h = c.state("h", (3,))
+    W, a = c.param("W", (3, 3)), c.param("a", (3,))
+    h.next = ur.tanh(build(h.prev, x, W, a))
+    c.loss(ur.sum(h * h))
+    eq = ur.latex(c, grad=True)
+    assert dict(eq.lines)["h^{(t)}"] == rf"\tanh\left({want}\right)"
+    eq.render(tmp_path / "eqs.png")            # mathtext reads every line
+    _agree(eq, c, 7)
 
 
 def test_boundary_cases_are_stated_with_their_steps():

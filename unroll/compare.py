@@ -21,11 +21,10 @@ from __future__ import annotations
 
 import numbers
 import textwrap
-from pathlib import Path
 
 import numpy as np
 
-from .errors import InputError, RenderError, UnrollError
+from .errors import InputError, RenderError, UnrollError, output_file
 from .ir import Graph, Value
 
 __all__ = ["compare_gradients", "GradientReport", "Verdict"]
@@ -64,8 +63,9 @@ class GradientReport:
     def plot(self, path=None, *, ax=None):
         """Bars of max |Δ| of each wrong parameter's per-step contribution ∂W(t) against t
         (those given per step), the step where the derivation departs marked; the slip it
-        matches in the title. Draws into ``ax`` or a new figure, saved to ``path`` if given
-        (PNG, SVG or PDF). Returns the figure."""
+        matches in the title. Draws into a new figure, or into ``ax`` (one matplotlib Axes
+        per such parameter), saved to ``path`` if given (PNG, SVG or PDF). Returns the
+        figure."""
         import matplotlib
         from matplotlib.figure import Figure
         from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -75,12 +75,22 @@ class GradientReport:
                              "pass each ∂W(t) stacked, shape (τ, *shape), to see where "
                              "they depart" if not self.ok else
                              "GradientReport.plot: every gradient matches; nothing to draw")
+        if path is not None:
+            path = output_file(path, (".png", ".svg", ".pdf"), "GradientReport.plot")
         if ax is None:
             fig = Figure(figsize=(6.4, 1.2 + 1.6 * len(wrong)))
             FigureCanvasAgg(fig)
             axes = fig.subplots(len(wrong), 1, squeeze=False)[:, 0]
         else:
-            fig, axes = ax.figure, [ax] * len(wrong)
+            from matplotlib.axes import Axes
+            axes = [ax] if isinstance(ax, Axes) else list(ax) \
+                if isinstance(ax, (list, tuple)) else None
+            if axes is None or len(axes) != len(wrong) or \
+                    not all(isinstance(a, Axes) for a in axes):
+                raise InputError(f"GradientReport.plot: ax must be {len(wrong)} matplotlib "
+                                 f"Axes, one per wrong parameter given per step "
+                                 f"({', '.join(v.name for v in wrong)}), not {ax!r:.60}")
+            fig = axes[0].figure
         steps = np.arange(1, self.steps + 1)
         for a, v in zip(axes, wrong):
             colours = ["#c0392b" if t == v.step else "#95a5a6" for t in steps]
@@ -94,14 +104,11 @@ class GradientReport:
         with matplotlib.rc_context({"svg.fonttype": "path"}):
             fig.tight_layout()
             if path is not None:
-                path = Path(path)
-                if path.suffix.lower() not in (".png", ".svg", ".pdf"):
-                    raise RenderError(f"GradientReport.plot: cannot draw to {path.name!r}; "
-                                      "name a .png, .svg or .pdf file")
-                if not (path.parent if str(path.parent) else Path(".")).is_dir():
-                    raise RenderError(f"cannot write {str(path)!r}: the folder "
-                                      f"{str(path.parent)!r} does not exist; create it first")
-                fig.savefig(path, dpi=120)
+                try:
+                    fig.savefig(path, dpi=120)
+                except OSError as e:
+                    raise RenderError(f"cannot write {str(path)!r}: {e.strerror or e}") \
+                        from None
         return fig
 
     def __getitem__(self, name: str) -> Verdict:

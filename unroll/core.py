@@ -125,7 +125,7 @@ class Primitive:
     doc: str = ""                      # one line for the docs
     tex: str | tuple | Callable | None = None  # LaTeX (ur.latex): "\tanh\left(#0\right)" with
     #                                    operands #0, #1, ...; or (template, "sum" | "unary" |
-    #                                    "product" | "power" | "atom") for an operator's
+    #                                    "elementwise" | "product" | "power" | "atom") for its
     #                                    precedence; or tex(args, **params); None:
     #                                    \operatorname{name}(...)
     circuit_only: bool = False         # appears in circuit bodies only, never in a Graph

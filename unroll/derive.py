@@ -15,7 +15,7 @@ NumPy, so that they can be compared with ``value_and_grad``.
 """
 from __future__ import annotations
 
-import sys
+import numbers
 from typing import NamedTuple
 
 import numpy as np
@@ -39,11 +39,13 @@ class Ref:
     """A value the equations read: a parameter ``W``, an input ``x(t+shift)``, a static
     input ``h0``, a named value ``h(t+shift)`` or a gradient ``∇_{h(t+shift)} L``
     (``kind`` "param", "input", "static", "value", "grad"; ``shift`` None if untimed)."""
-    __slots__ = ("kind", "name", "shift", "shape")
+    __slots__ = ("kind", "name", "shift", "shape", "batched")
 
-    def __init__(self, kind: str, name: str, shift: int | None, shape=None):
+    def __init__(self, kind: str, name: str, shift: int | None, shape=None,
+                 batched: bool = False):
         self.kind, self.name, self.shift = kind, name, shift
         self.shape = shape                       # per-example shape
+        self.batched = batched                   # one per example (else shared by all)
 
     def key(self):
         return ("ref", self.kind, self.name, self.shift)
@@ -54,18 +56,21 @@ class Ref:
 
 
 class Const:
-    """A constant: a scalar, or an array (``array``: passed to a primitive as one, as the
-    seed ∂L/∂L(t) = 1 and a constant array operand are)."""
-    __slots__ = ("value", "array")
+    """A constant: a scalar, or an array (``array``: passed to a primitive as one). The seed
+    ∂L/∂L(t) = 1 is one per example (``batched``, of per-example ``shape``): summed over
+    the batch it counts B times, as the engine's does."""
+    __slots__ = ("value", "array", "batched", "shape")
 
-    def __init__(self, value, array: bool = False):
+    def __init__(self, value, array: bool = False, batched: bool = False, shape=()):
         self.value = value
-        self.array = array or np.ndim(value) > 0
+        self.array = array or batched or np.ndim(value) > 0
+        self.batched, self.shape = batched, tuple(shape)
 
     def key(self):
         v = self.value
         if np.ndim(v) == 0:                      # 2 is 2, passed as an array or not
-            return ("const", float(v))
+            return ("const", float(v)) if not self.batched else \
+                ("const", float(v), self.shape)
         return ("const", tuple(np.ravel(v).tolist()), np.shape(v))
 
     def __repr__(self):
@@ -74,11 +79,13 @@ class Const:
 
 class App:
     """A primitive applied to terms (``index``: which result of a multi-result one)."""
-    __slots__ = ("prim", "args", "params", "index", "shape", "_key")
+    __slots__ = ("prim", "args", "params", "index", "shape", "batched", "_key")
 
-    def __init__(self, prim, args: tuple, params: dict, index=None, shape=None):
+    def __init__(self, prim, args: tuple, params: dict, index=None, shape=None,
+                 batched: bool = True):
         self.prim, self.args, self.params, self.index = prim, args, params, index
         self.shape = shape                       # per-example shape of the result
+        self.batched = batched                   # one per example
         self._key = None
 
     def key(self):
@@ -158,19 +165,28 @@ class Derivation:
 
     # --- running the equations themselves ------------------------------------------------
 
-    def evaluate(self, params: dict, **inputs) -> tuple:
+    def evaluate(self, params: dict, *, steps: int | None = None, **inputs) -> tuple:
         """Evaluate the derived equations step by step with the arrays given (one batch at
         once; each example seeded with 1, the sums over t and the batch divided by B as the
         engine's mean loss is). Returns ``(loss, grads)`` like ``value_and_grad``.
 
         A derivation read from a circuit holds for any τ: the inputs may have another
         number of steps than the graph it was read from, down to the shortest τ at which its
-        boundary pieces do not overlap."""
-        steps = self.steps
-        if self.graph.seq_inputs:
-            name = next(iter(self.graph.seq_inputs))
-            if name in inputs and hasattr(inputs[name], "shape"):
-                steps = int(inputs[name].shape[0])
+        boundary pieces do not overlap. ``steps`` is τ where no input is a sequence (else
+        the sequences' length is)."""
+        given = steps
+        if given is not None and (isinstance(given, bool) or
+                                  not isinstance(given, numbers.Integral) or given < 1):
+            raise InputError(f"evaluate: steps must be a whole number ≥ 1, not {given!r}")
+        steps = self.steps if given is None else int(given)
+        for name in self.graph.seq_inputs:
+            a = inputs.get(name)
+            if getattr(a, "ndim", 0) >= 1:
+                if given is not None and a.shape[0] != given:
+                    raise InputError(f"evaluate: steps={given}, but input {name} has "
+                                     f"{a.shape[0]} steps; leave steps out")
+                steps = int(a.shape[0])
+                break
         if self.loss is None:
             raise InputError(f"{self.name} has no loss: its equations compute none to "
                              "evaluate; add c.loss(...) and derive them again")
@@ -207,11 +223,10 @@ def _resolve(pieces: list, steps: int, what: str, tiled: bool = True) -> list:
     return out
 
 
-def xp_array(xp, value):
-    return xp.asarray(value, dtype=xp.float_dtype)
-
-
 class _Evaluator:
+    """Runs the equations at τ = ``steps`` on bound arguments. A value is computed once its
+    operands are (an explicit stack, not recursion: τ may be long)."""
+
     def __init__(self, d: Derivation, bound, steps: int):
         self.d, self.b, self.steps, self.xp = d, bound, steps, bound.xp
         self.eqs = {}
@@ -219,22 +234,60 @@ class _Evaluator:
             self.eqs[(e.target.kind, e.target.name)] = _resolve(e.pieces, steps,
                                                                 repr(e.target))
         self.memo = {}
+        self.deps = {}                               # id(term) -> the values it reads
+
+    def _term_at(self, kind, name, t):
+        for a, b, term in self.eqs.get((kind, name), ()):
+            if a <= t <= b:
+                return term
+        raise UnrollError(f"the derived equations define no {'∇' if kind == 'grad' else ''}"
+                          f"{name} at t = {t} for τ = {self.steps}")
+
+    def _reads(self, term) -> list:
+        """(kind, name, shift) of every value or gradient ``term`` reads at its own t."""
+        got = self.deps.get(id(term))
+        if got is None:
+            found = set()
+
+            def walk(u):
+                if type(u) is Ref and u.kind in ("value", "grad", "aux"):
+                    found.add((u.kind, u.name, u.shift))
+                elif type(u) is App:
+                    for a in u.args:
+                        walk(a)
+            walk(term)
+            got = self.deps[id(term)] = sorted(found, key=repr)
+        return got
 
     def value(self, kind: str, name: str, t: int):
         key = (kind, name, t)
-        got = self.memo.get(key)
-        if got is None:
-            for a, b, term in self.eqs[(kind, name)]:
-                if a <= t <= b:
-                    got = self.memo[key] = self.ev(term, t)
-                    break
-            else:
-                raise UnrollError(f"the derived equations define no {kind} {name} at t = {t}")
-        return got
+        if key in self.memo:
+            return self.memo[key]
+        stack = [key]
+        while stack:
+            k = stack[-1]
+            if k in self.memo:
+                stack.pop()
+                continue
+            term = self._term_at(*k)
+            missing = [(kd, n, k[2] + (sh or 0)) for kd, n, sh in self._reads(term)
+                       if (kd, n, k[2] + (sh or 0)) not in self.memo]
+            if missing:
+                stack.extend(missing)
+                if len(stack) > 100 * (self.steps + 10) * (len(self.eqs) + 1):
+                    raise UnrollError("the derived equations read each other in a cycle")
+                continue
+            self.memo[k] = self.ev(term, k[2])
+            stack.pop()
+        return self.memo[key]
 
     def ev(self, term, t):
+        xp = self.xp
         if type(term) is Const:
-            return xp_array(self.xp, term.value) if term.array else term.value
+            if term.batched:
+                return xp.full((self.b.batch,) + term.shape, term.value,
+                               dtype=xp.float_dtype)
+            return xp.asarray(term.value, dtype=xp.float_dtype) if term.array else term.value
         if type(term) is Sum:                        # the same at every t: computed once
             got = self.memo.get(id(term))
             if got is None:
@@ -253,7 +306,7 @@ class _Evaluator:
         got = self.memo.get(key)
         if got is None:
             args = [self.ev(a, t) for a in term.args]
-            out = term.prim.forward(self.xp, *args, **term.params)
+            out = term.prim.forward(xp, *args, **term.params)
             got = self.memo[key] = out if term.index is None else out[term.index]
         return got
 
@@ -267,35 +320,28 @@ class _Evaluator:
         return acc
 
     def run(self) -> tuple:
-        d, steps, xp = self.d, self.steps, self.xp
-        limit = sys.getrecursionlimit()
-        sys.setrecursionlimit(max(limit, 200 * steps + 1000))
-        try:
-            # warm the memo in each state's own direction, so that the recursion stays short
-            for kinds, rev in ((("value",), False), (("grad", "aux"), True)):
-                for e in d.forward + d.backward:
-                    if e.target.kind not in kinds:
-                        continue
-                    back = d.directions.get(e.target.name) == "backward"
-                    order = range(1, steps + 1)
-                    for t in (reversed(order) if back != rev else order):
-                        if any(a is not None and a <= t <= b
-                               for a, b, _ in self.eqs[(e.target.kind, e.target.name)]):
-                            self.value(e.target.kind, e.target.name, t)
-            B = self.b.batch
-            total = self.summed(d.loss)
-            loss = xp.sum(xp.zeros(B) + total) / B              # a loss per example, averaged
-            grads = {}
-            for e in d.gradients:
-                acc = self.summed(e)
-                grads[e.target.name] = xp.zeros_like(self.b.params[e.target.name]) \
-                    if acc is None else acc / B             # a parameter nothing reads
-            return loss, grads
-        finally:
-            sys.setrecursionlimit(limit)
+        d, xp, B = self.d, self.xp, self.b.batch
+        total = self.summed(d.loss)
+        loss = xp.sum(xp.zeros(B, dtype=xp.float_dtype) + total) / B   # per example, averaged
+        grads = {}
+        for e in d.gradients:
+            acc = self.summed(e)
+            grads[e.target.name] = xp.zeros_like(self.b.params[e.target.name]) \
+                if acc is None else acc / B                 # a parameter nothing reads
+        return loss, grads
 
 
 # --- reading the equations off the gradient graph -------------------------------------------
+
+def _reads(eqns) -> dict:
+    """Value -> how many times ``eqns`` read it."""
+    reads = {}
+    for e in eqns:
+        for x in e.inputs:
+            if type(x) is Value:
+                reads[x] = reads.get(x, 0) + 1
+    return reads
+
 
 def _running(v) -> bool:
     """Is ``v`` a running sum of the reverse pass, Σ∂u[t] (Σ∂′u[t] in a second one)?"""
@@ -303,11 +349,25 @@ def _running(v) -> bool:
 
 
 def _anonymous(name: str) -> bool:
-    return name.startswith(("_", "Σ", "∂")) or "." in name
+    """A name unroll made up: ``_3``, a part ``_7.1`` of a split, a running sum, a
+    gradient piece. (``decoder.s``, a chained graph's name, is the user's.)"""
+    return name.startswith(("_", "Σ", "∂")) or name.rpartition(".")[2].isdigit()
+
+
+def shape_key(d: Derivation) -> tuple:
+    """Every equation's pieces, anchored, with their terms: two derivations with the same
+    key say the same thing (read at two lengths, they hold for every τ)."""
+    eqs = d.forward + d.backward + d.gradients + ([d.loss] if d.loss else [])
+    return tuple((e.target.kind, e.target.name, tuple((p.first, p.last, p.term.key())
+                                                      for p in e.pieces)) for e in eqs)
 
 
 def derive(g: Graph, grad: bool = True, general: bool = False) -> Derivation:
     """The rolled equations of ``g`` (``grad``: its BPTT equations too)."""
+    if g.parts:
+        raise InputError(f"ur.latex: {g.name} joins several graphs (ur.models.chain, an "
+                         "encoder-decoder); derive the equations of each circuit: "
+                         "ur.latex(c, grad=True)")
     if not g.step_losses and grad:
         raise UnrollError(f"{g.name} has no per-step loss to differentiate; add c.loss(...) "
                           "to the circuit")
@@ -325,7 +385,8 @@ class _Reader:
         self.states = set(g.states)
         self.outputs = set(g.outputs)
         self.seeds = self._seeds() if grad else set()
-        self.names = {}                              # kept Value -> (kind, display name)
+        self.names = {}                              # kept Value -> (kind, name, step)
+        self.aliases = {}                            # gradient Value -> [steps] it is at
         self.memo = {}                               # (Value, step) -> term
         self.sums = {}                               # running sum Value -> Sum
         self.taken = {v.name for e in gg.eqns for v in e.outs} | set(g.params) | \
@@ -356,11 +417,7 @@ class _Reader:
 
     def _keep_forward(self):
         g = self.g
-        reads = {}
-        for e in g.eqns:
-            for x in e.inputs:
-                if type(x) is Value:
-                    reads[x] = reads.get(x, 0) + 1
+        reads = _reads(g.eqns)
         fresh = self._fresh
         for e in g.eqns:
             multi = len(e.outs) > 1 and sum(reads.get(v, 0) for v in e.outs) > 1
@@ -368,14 +425,14 @@ class _Reader:
                 if v.t is None or v.role is not None:
                     continue
                 if not _anonymous(v.name):
-                    self.names[v] = ("value", v.name)
+                    self.names[v] = ("value", v.name, v.t)
                 elif reads.get(v, 0) > 1 and len(e.outs) == 1:
-                    self.names[v] = ("value", fresh(v.name))
+                    self.names[v] = ("value", fresh(v.name), v.t)
             if multi:      # the operand of a split read several times: kept once
                 for x in e.inputs:
                     if type(x) is Value and x.t is not None and x.role is None and \
                             x not in self.names:
-                        self.names[x] = ("value", fresh(x.name))
+                        self.names[x] = ("value", fresh(x.name), x.t)
 
     def _forget(self):
         """Drop the terms built so far (which values are kept has changed)."""
@@ -396,11 +453,7 @@ class _Reader:
         """An anonymous value of the backward pass read more than once whose term is not
         small gets an equation of its own (ξ1(t) = ...), so that no term repeats it; the
         small ones (the -1_y of a cross-entropy, read twice) stay inlined."""
-        reads = {}
-        for e in self.gg.eqns:
-            for x in e.inputs:
-                if type(x) is Value:
-                    reads[x] = reads.get(x, 0) + 1
+        reads = _reads(self.gg.eqns)
         base = {}
         for e in self.gg.eqns[len(self.g.eqns):]:
             for v in e.outs:
@@ -409,12 +462,12 @@ class _Reader:
                     continue
                 if v.name in base:
                     if base[v.name]:
-                        self.names[v] = ("aux", base[v.name])
+                        self.names[v] = ("aux", base[v.name], v.t)
                     continue
                 keep = _size(self.term(v, v.t)) > SHARED_INLINE
                 base[v.name] = self._fresh(v.name, "ξ") if keep else None
                 if keep:
-                    self.names[v] = ("aux", base[v.name])
+                    self.names[v] = ("aux", base[v.name], v.t)
                     self._forget()
 
     def _keep_backward(self):
@@ -423,25 +476,35 @@ class _Reader:
         writes eq. 10.23-10.28)."""
         gg = self.gg
         order = []
-        for v, (kind, name) in list(self.names.items()):
+        for v, (kind, name, t) in list(self.names.items()):
             c = gg.cotangents.get(v)
-            if c is None or c.t is None or c in self.names or c in self.seeds or \
-                    c not in self.defs:
+            if c is None or c.t is None or c in self.seeds or c not in self.defs:
                 continue
-            self.names[c] = ("grad", name)
-            order.append((c, name))
+            if c in self.names:
+                # h(t) = h(t-1) + ...: an add passes the gradient on, so ∇h(t-1) is the very
+                # value ∇h(t) is: one value at several steps, each written ∇h(t) = ∇h(t+1)
+                if self.names[c][:2] == ("grad", name):
+                    self.aliases.setdefault(c, [self.names[c][2]]).append(t)
+                continue
+            # ∂h[t-1] may be the very value ∂_2[t] of step t (an add passes its gradient
+            # on): it is ∇h at h's step t - 1, whatever step computed it
+            self.names[c] = ("grad", name, t)
+            order.append((c, name, t))
+        for c, at in self.aliases.items():            # computed at its own step, c.t
+            if c.t in at:
+                self.names[c] = self.names[c][:2] + (c.t,)
         family = {}
-        for c, name in order:
+        for c, name, t in order:
             if name not in self.states and name not in self.outputs:
-                family.setdefault(name, []).append(c)
+                family.setdefault(name, []).append((c, t))
         for name, cs in family.items():
             self._forget()
-            for c in cs:
+            for c, _ in cs:
                 del self.names[c]
-            if any(_count_grads(t) > 1 or _size(t) > MAX_INLINE
-                   for t in (self.term(c, c.t) for c in cs)):
-                for c in cs:
-                    self.names[c] = ("grad", name)
+            if any(_count_grads(u) > 1 or _size(u) > MAX_INLINE
+                   for u in (self.term(c, t) for c, t in cs)):
+                for c, t in cs:
+                    self.names[c] = ("grad", name, t)
         self._forget()
         self._keep_shared()
 
@@ -464,16 +527,20 @@ class _Reader:
                 return Const(np.asarray(v.val, dtype=float), array=True)
             return Const(float(v.val))
         if v in self.seeds:
-            return Const(1.0, array=True)
+            return Const(1.0, batched=True, shape=v.shape)
         if v.role == "param":
             return Ref("param", v.name, None, v.shape)
+        b = v.aval.batched
         if v.role == "input":
-            return Ref("input", v.name, v.t - s, v.shape)
+            return Ref("input", v.name, v.t - s, v.shape, b)
         if v.role == "static":
-            return Ref("static", v.name, None, v.shape)
+            return Ref("static", v.name, None, v.shape, b)
         kept = self.names.get(v)
         if kept is not None:
-            return Ref(kept[0], kept[1], None if v.t is None else v.t - s, v.shape)
+            at = kept[2]
+            if v in self.aliases:                     # the one of its steps nearest s
+                at = min(self.aliases[v], key=lambda u: (abs(u - s), -u))
+            return Ref(kept[0], kept[1], None if at is None else at - s, v.shape, b)
         e, index = self.defs[v]
         if e.prim.nouts != 1 and index is None:      # the only result of a split
             index = 0
@@ -485,7 +552,7 @@ class _Reader:
         if e.prim is copy_p:
             return self.term(e.inputs[0], s)
         return _simplify(App(e.prim, tuple(self.term(x, s) for x in e.inputs), e.params,
-                             index, v.shape))
+                             index, v.shape, b))
 
     def _once(self, v) -> Piece:
         """The term of work done once. One that reads a step (an initial value's gradient
@@ -522,9 +589,10 @@ class _Reader:
         if self.grad:
             self._keep_backward()
         fam = {}                                     # (kind, name) -> {t: Value}
-        for v, (kind, name) in self.names.items():
-            if v.t is not None:
-                fam.setdefault((kind, name), {})[v.t] = v
+        for v, (kind, name, t) in self.names.items():
+            for u in self.aliases.get(v, [t]):
+                if u is not None:
+                    fam.setdefault((kind, name), {})[u] = v
         # the body's order: forward values as computed at a middle step, gradients likewise
         mid = max(1, (g.steps + 1) // 2)
         rank = {}
@@ -532,13 +600,13 @@ class _Reader:
             for i, e in enumerate(gg.eqns):
                 for v in e.outs:
                     k = self.names.get(v)
-                    if k is not None and (late or v.t == mid):
-                        rank.setdefault(k, (late, i))
+                    if k is not None and (late or k[2] == mid):
+                        rank.setdefault(k[:2], (late, i))
         forward, backward = [], []
         for key in sorted(fam, key=lambda k: rank.get(k, (True, 0))):
             steps = fam[key]
             eq = Equation(Ref(key[0], key[1], 0), self._pieces(
-                {t: self.term_of_def(v) for t, v in steps.items()}))
+                {t: self.term_of_def(v, t) for t, v in steps.items()}))
             (forward if key[0] == "value" else backward).append(eq)
         gradients = []
         if self.grad:
@@ -556,8 +624,7 @@ class _Reader:
         if g.step_losses:                           # L = Σ_t L(t), where the losses count
             by_step = {}
             for t, vs in g.step_losses.items():
-                terms = [Ref("value", v.name, v.t - t, v.shape) if v in self.names
-                         else self.term(v, t) for v in vs]
+                terms = [self.term(v, t) for v in vs]
                 term = terms[0]
                 for u in terms[1:]:
                     term = App(add_p, (term, u), {}, None, ())
@@ -567,11 +634,19 @@ class _Reader:
                           loss, dict(g.directions), g,
                           g.recipe[0] if g.recipe else None)
 
-    def term_of_def(self, v):
-        """The right-hand side of kept value ``v``, relative to its own step."""
+    def term_of_def(self, v, t):
+        """The right-hand side of kept value ``v`` at step ``t``, relative to t: a value at
+        several steps is computed at its own and passed on at the others (∇h(t+1))."""
+        at = self.aliases.get(v)
+        if at is not None and t != self.names[v][2]:
+            home = self.names[v][2]
+            others = [u for u in at if u != t and (u - t) * (home - t) > 0]
+            near = min(others, key=lambda u: abs(u - t))
+            return Ref(self.names[v][0], self.names[v][1], near - t, v.shape,
+                       v.aval.batched)
         kept = self.names.pop(v)
         try:
-            return self._term(v, v.t)
+            return self._term(v, kept[2])
         finally:
             self.names[v] = kept
 
@@ -649,40 +724,53 @@ def _c(term, value=None) -> bool:
         value is None or term.value == value)
 
 
+def _batched(term) -> bool:
+    return bool(getattr(term, "batched", False))
+
+
+def _const(value, t, *like) -> Const:
+    """A folded constant where ``t`` was: one per example if an operand was."""
+    batched = any(_batched(c) for c in like)
+    return Const(value, array=any(c.array for c in like), batched=batched,
+                 shape=(t.shape or ()) if batched else ())
+
+
 def _neg(term):
     if _c(term):
-        return Const(-term.value, term.array)
+        return Const(-term.value, term.array, term.batched, term.shape)
     if type(term) is App and term.prim is neg_p:
         return term.args[0]
-    return App(neg_p, (term,), {}, None, getattr(term, "shape", None))
+    return App(neg_p, (term,), {}, None, getattr(term, "shape", None), _batched(term))
 
 
 def _simplify(t: App):
     p, a = t.prim, t.args
     if p is reshape_p and _c(a[0]) or p is broadcast_like_p and _c(a[0]) and \
             not t.params.get("mean"):
-        return a[0]                      # a constant scalar, whatever its shape
+        return _const(a[0].value, t, a[0])       # the same constant, in its new shape
     if p is neg_p:
         return _neg(a[0])
     if p is mul_p:
         x, y = a
         if _c(x) and _c(y):
-            return Const(x.value * y.value, x.array or y.array)
+            return _const(x.value * y.value, t, x, y)
         if _c(y) and not _c(x):                            # the constant first: 2 x
-            return _simplify(App(mul_p, (y, x), t.params, None, t.shape))
+            return _simplify(App(mul_p, (y, x), t.params, None, t.shape, t.batched))
         for u, w in ((x, y), (y, x)):
+            if _c(w) and w.batched and not _batched(u):   # one per example: summed over
+                continue                                  # the batch, it counts B times
             if _c(w, 1.0):
                 return u
             if _c(w, -1.0):
                 return _neg(u)
         if type(x) is App and x.prim is neg_p:
-            return _neg(_simplify(App(mul_p, (x.args[0], y), t.params, None, t.shape)))
+            return _neg(_simplify(App(mul_p, (x.args[0], y), t.params, None, t.shape, t.batched)))
         if type(y) is App and y.prim is neg_p:
-            return _neg(_simplify(App(mul_p, (x, y.args[0]), t.params, None, t.shape)))
+            return _neg(_simplify(App(mul_p, (x, y.args[0]), t.params, None, t.shape, t.batched)))
     if p is sum_p and type(a[0]) is App:
         inner = a[0]
         if inner.prim is neg_p:
-            return _neg(_simplify(App(sum_p, inner.args, t.params, None, t.shape)))
+            return _neg(_simplify(App(sum_p, inner.args, t.params, None, t.shape, t.batched)))
         if inner.prim is one_hot_p and tuple(t.params.get("axes", ())) in ((-1,),):
             return Const(1.0, array=True)            # a one-hot row sums to one
     if p in (add_p, accumulate_p, sub_p):
@@ -690,16 +778,16 @@ def _simplify(t: App):
         if _c(y, 0.0):
             return x
         if p is not sub_p and x.key() == y.key():          # x + x = 2 x
-            return _simplify(App(mul_p, (Const(2.0), x), {}, None, t.shape))
+            return _simplify(App(mul_p, (Const(2.0), x), {}, None, t.shape, t.batched))
         xn = type(x) is App and x.prim is neg_p
         yn = type(y) is App and y.prim is neg_p
         if p is sub_p:
             if xn and yn:                # -u - (-w) = w - u
-                return App(sub_p, (y.args[0], x.args[0]), {}, None, t.shape)
+                return App(sub_p, (y.args[0], x.args[0]), {}, None, t.shape, t.batched)
             if yn:
-                return App(add_p, (x, y.args[0]), {}, None, t.shape)
+                return App(add_p, (x, y.args[0]), {}, None, t.shape, t.batched)
         elif yn:
-            return App(sub_p, (x, y.args[0]), {}, None, t.shape)
+            return App(sub_p, (x, y.args[0]), {}, None, t.shape, t.batched)
         elif xn:
-            return App(sub_p, (y, x.args[0]), {}, None, t.shape)
+            return App(sub_p, (y, x.args[0]), {}, None, t.shape, t.batched)
     return t

@@ -150,6 +150,28 @@ def number(value, what: str, lo: float | None = None, hi: float | None = None, *
     return v
 
 
+def output_file(path, suffixes: tuple, what: str):
+    """``path`` as a Path to write a picture to: a str or Path with one of ``suffixes``,
+    not a folder, in a folder that exists (else a RenderError naming it and the fix)."""
+    import os
+    from pathlib import Path
+    if not isinstance(path, (str, os.PathLike)):
+        raise RenderError(f"{what}: the file to write must be a path (str or Path), not "
+                          f"{type(path).__name__} {_short(path)}")
+    path = Path(path)
+    if path.is_dir():
+        raise RenderError(f"{what}: {str(path)!r} is a folder; give a file name such as "
+                          f"picture{suffixes[0]}")
+    if path.suffix.lower() not in suffixes:
+        raise RenderError(f"{what}: cannot draw to {path.name!r}; name a "
+                          f"{', '.join(suffixes[:-1])} or {suffixes[-1]} file")
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise RenderError(f"cannot write {str(path)!r}: the folder {str(parent)!r} does not "
+                          "exist; create it first (e.g. Path(...).mkdir(parents=True))")
+    return path
+
+
 def expect(value, types, what: str, fix: str = "", err: type = UnrollError):
     """``value`` itself if it is one of ``types``; else an error naming what it is instead."""
     if not isinstance(value, types):

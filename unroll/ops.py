@@ -93,7 +93,7 @@ sub_p = _binary("sub", lambda xp, a, b: a - b, lambda g, out, a, b: (g, -g),
         tex=("#0 - #1", "sum"))
 mul_p = _binary("mul", lambda xp, a, b: a * b, lambda g, out, a, b: (g * b, g * a),
                 "{0} * {1}", "({0} * {1})", doc="a * b (elementwise)", weights=True,
-        tex=(r"#0 \odot #1", "product"))
+        tex=(r"#0 \odot #1", "elementwise"))
 div_p = _binary("div", lambda xp, a, b: a / b, lambda g, out, a, b: (g / b, -(g * out) / b),
                 "{0} / {1}", "({0} / {1})", away=True, doc="a / b (elementwise)",
         tex=r"\frac{#0}{#1}")
@@ -520,7 +520,8 @@ index_p = defprim("index", nargs=1, forward=lambda xp, x, *, idx, rank: x[_index
                   vjp=lambda g, out, x, *, idx, rank: (bind(unindex_p, g, idx=idx, shape=x.shape),),
                   fmt=lambda a, idx, rank: a[0] + _index_text(idx),
                   code=lambda avals, idx, rank: "{0}" + _index_src(idx, rank),
-                  domain=_index_domain, views=True, doc="indexing / slicing of per-example axes, a[:H]")
+                  domain=_index_domain, views=True, doc="indexing / slicing of per-example axes, a[:H]",
+                  tex=lambda a, idx, rank: r"\left[%s\right]_{%s}" % (a[0], _index_text(idx)[1:-1]))
 unindex_p = defprim("unindex", nargs=1, forward=_unindex_forward,
                     shape=lambda g, *, idx, shape: Aval(tuple(shape), FLOAT, g.batched),
                     vjp=lambda ct, out, g, *, idx, shape: (bind(index_p, ct, idx=idx, rank=len(shape)),),

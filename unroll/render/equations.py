@@ -16,28 +16,30 @@ from pathlib import Path
 import numpy as np
 
 from ..circuit import Circuit
-from ..derive import App, Const, Derivation, Ref, Step, Sum, derive
-from ..errors import InputError, RenderError, flag
+from ..derive import App, Const, Derivation, Ref, Step, Sum, derive, shape_key
+from ..errors import (InputError, RenderError, UnrollError, flag, integer, number,
+                      output_file)
 from ..ir import Graph
-from ..ops import (accumulate_p, add_p, exp_p, log_softmax_p, mul_p, neg_p, outer_p, sub_p,
-                   sum_to_p, transpose_p)
+from ..ops import (accumulate_p, add_p, broadcast_like_p, exp_p, log_softmax_p, mul_p, neg_p,
+                   outer_p, reshape_p, sub_p, sum_to_p, transpose_p)
 
 __all__ = ["latex", "Equations"]
 
-SUM, GRAD, PROD, POW, ATOM = 1, 1.5, 2, 3, 4
-_PREC = {"sum": SUM, "unary": PROD, "product": PROD, "power": POW, "atom": ATOM}
+#: precedences, loosest first: a sum; -x; ∇L; a ⊙ b (or 2 x); a juxtaposed product W h;
+#: a power; an atom. An operand looser than its slot is parenthesised.
+SUM, UNARY, GRAD, ODOT, PROD, POW, ATOM = 1, 1.2, 1.5, 1.8, 2, 3, 4
+_PREC = {"sum": SUM, "unary": UNARY, "elementwise": ODOT, "product": PROD, "power": POW,
+         "atom": ATOM}
 _SUMS = (add_p, accumulate_p, sub_p, neg_p)
-_GREEK = {"alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta", "kappa",
-          "lambda", "mu", "nu", "xi", "pi", "rho", "sigma", "tau", "phi", "chi", "psi",
-          "omega", "Gamma", "Delta", "Theta", "Lambda", "Xi", "Pi", "Sigma", "Phi", "Psi",
-          "Omega"}
-
 
 _UNICODE_GREEK = dict(zip("αβγδεζηθκλμνξπρστφχψωΓΔΘΛΞΠΣΦΨΩ",
                           ["alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta",
                            "theta", "kappa", "lambda", "mu", "nu", "xi", "pi", "rho", "sigma",
                            "tau", "phi", "chi", "psi", "omega", "Gamma", "Delta", "Theta",
                            "Lambda", "Xi", "Pi", "Sigma", "Phi", "Psi", "Omega"]))
+
+
+_GREEK = set(_UNICODE_GREEK.values())          # "sigma" -> \sigma
 
 
 def latex(obj, grad: bool = False) -> "Equations":
@@ -99,7 +101,20 @@ def _from_circuit(c: Circuit, grad: bool) -> Derivation:
         if need <= steps:
             break
         steps = need
-    return derive(g, grad=grad, general=True)
+    # read again one step longer: equations that hold for every τ say the same thing (where
+    # they do not, the boundary steps of several states may reach the middle: read longer)
+    for _ in range(3):
+        d = derive(g, grad=grad, general=True)
+        if shape_key(d) == shape_key(derive(c.unroll(steps=steps + 1), grad=grad,
+                                            general=True)):
+            return d
+        steps *= 2
+        g = c.unroll(steps=steps)
+    raise UnrollError(
+        f"ur.latex: the equations of circuit {c.name} are not the same at every step: they "
+        "depend on τ itself (a delay of 2 alone, say, with the loss at one step, reaches "
+        "every other step); write them for one τ from its graph: "
+        "ur.latex(c.unroll(steps=T), grad=True)")
 
 
 # --- writing terms -----------------------------------------------------------------------------
@@ -150,7 +165,7 @@ class _Writer:
     def __init__(self, when: _When):
         self.when = when
 
-    def ref(self, r: Ref, top: bool = True) -> tuple:
+    def ref(self, r: Ref) -> tuple:
         name = tex_name(r.name)
         if r.kind == "grad":
             inner = name if r.shift is None else f"{name}^{{({self.when.time(r.shift)})}}"
@@ -173,12 +188,13 @@ class _Writer:
         """(LaTeX, precedence) of a term."""
         if type(term) is Const:
             v = term.value
-            if np.ndim(v) == 0:
-                return (_number(v), ATOM) if v >= 0 else ("-" + _number(-v), PROD)
+            if np.ndim(v) == 0 and not term.shape:
+                return (_number(v), ATOM) if v >= 0 else ("-" + _number(-v), UNARY)
             flat = np.ravel(v)
             if np.all(flat == flat[0]):                     # c 1: every entry c
                 c = "" if flat[0] == 1 else _number(flat[0]) + " "
-                return c + r"\mathbf{1}", ATOM if not c else PROD
+                return c + r"\mathbf{1}", ATOM if not c else \
+                    (UNARY if c.startswith("-") else ODOT)
             if np.ndim(v) == 1 and len(flat) <= 6:
                 return (r"\left(" + ", ".join(_number(x) for x in flat) + r"\right)^{\top}",
                         POW)
@@ -197,18 +213,20 @@ class _Writer:
             u, pu = self.write(a[0])
             v, _ = self.transposed(a[1])
             return f"{_wrap(u) if pu < PROD else u} {v}", PROD
-        if p is sum_to_p and getattr(a[0], "shape", None) == term.shape:
-            return self.write(a[0])                          # sums over the batch only
+        if p is sum_to_p and getattr(a[0], "shape", None) == term.shape or \
+                p in (reshape_p, broadcast_like_p) and not term.params.get("mean"):
+            return self.write(a[0])      # over the batch only, or the same entries laid out
         if p is exp_p and type(a[0]) is App and a[0].prim is log_softmax_p:
             z, _ = self.write(a[0].args[0])
             return rf"\operatorname{{softmax}}\left({z}\right)", ATOM
         if p is mul_p:
             grads = [_has_grad(x) for x in a]
-            if any(_scalar(x) for x in a):
+            if any(_scalar(x) for x in a):                  # 2 x, -2 x
                 c, x = (a[0], a[1]) if _scalar(a[0]) else (a[1], a[0])
                 cs, _ = self.write(c)
                 xs, px = self.write(x)
-                return f"{cs} {_wrap(xs) if px < PROD else xs}", PROD
+                return (f"{cs} {_wrap(xs) if px < PROD else xs}",
+                        UNARY if cs.startswith("-") else ODOT)
             if grads[0] != grads[1]:                         # diag(Jacobian) ∇
                 j, g = (a[1], a[0]) if grads[0] else (a[0], a[1])
                 js, _ = self.write(j)
@@ -233,20 +251,26 @@ class _Writer:
                     collect(t.args[1], -sign if t.prim is sub_p else sign)
             elif _scalar(t) and t.value < 0:
                 parts.append((-sign, Const(-t.value)))
+            elif type(t) is App and t.prim is mul_p and any(
+                    _scalar(x) and x.value < 0 for x in t.args):   # -2 x: a minus sign
+                c, x = (t.args[0], t.args[1]) if _scalar(t.args[0]) else \
+                    (t.args[1], t.args[0])
+                parts.append((-sign, App(mul_p, (Const(-c.value), x), t.params, None,
+                                         t.shape, t.batched)))
             else:
                 parts.append((sign, t))
         collect(term, 1)
         out = []
         for i, (sign, t) in enumerate(parts):
             text, prec = self.write(t)
-            if prec <= SUM or (sign < 0 and prec < PROD and text.startswith("-")):
+            if prec <= SUM or text.startswith("-") and (i > 0 or sign < 0):
                 text = _wrap(text)
             if i == 0:
                 out.append(text if sign > 0 else "-" + text)
             else:
                 out.append(("+ " if sign > 0 else "- ") + text)
         if len(out) == 1:
-            return out[0], PROD if parts[0][0] < 0 else self.write(parts[0][1])[1]
+            return out[0], UNARY if parts[0][0] < 0 else self.write(parts[0][1])[1]
         return " ".join(out), SUM
 
 
@@ -292,7 +316,10 @@ def _apply(p, args: list, params: dict) -> tuple:
         names = ", ".join(f"#{i}" for i in range(len(args)))
         spec = rf"\operatorname{{{_escape(p.name)}}}\left({names}\right)"
     if callable(spec):
-        texts = [t if q >= prec and (q >= POW or prec < POW) else _wrap(t) for t, q in args]
+        # an operand is parenthesised if looser than the result; under a power (x², the
+        # registry's pow), also if it has a superscript of its own: (h^{(t)})^{2}
+        texts = [_wrap(t) if q < prec or prec == POW and (q < ATOM or "^" in t) else t
+                 for t, q in args]
         return spec(texts, **params), prec
 
     def slot(m):
@@ -352,12 +379,12 @@ class Equations:
         for p in (reversed(e.pieces) if sweep else e.pieces):
             if p.first == p.last:
                 w = _When(p.first)
-                lhs = w_ref(w, target)
-                out.append((lhs, w_write(w, p.term), ""))
+                lhs = _ref_text(w, target)
+                out.append((lhs, _term_text(w, p.term), ""))
             else:
                 full, cond = _span(p.first, p.last)
                 w = _When()
-                out.append((w_ref(w, target), w_write(w, p.term), "" if full else cond))
+                out.append((_ref_text(w, target), _term_text(w, p.term), "" if full else cond))
         return out
 
     # --- output ---
@@ -365,7 +392,7 @@ class Equations:
     def __str__(self) -> str:
         body = []
         for _, lhs, rhs, cond in self.rows:
-            parts = wrap_terms(rhs)
+            parts = _wrap_terms(rhs)
             body.append(f"{lhs} &= {parts[0]}" + "".join(
                 f" \\\\\n&\\quad {p}" for p in parts[1:]) + (rf" && {cond}" if cond else ""))
         return "\\begin{aligned}\n" + " \\\\\n".join(body) + "\n\\end{aligned}"
@@ -385,15 +412,11 @@ class Equations:
                headings: bool = True) -> Path:
         """Draw the equations (PNG, SVG or PDF by the suffix) with matplotlib's mathtext,
         Computer Modern, one line each, the boundary cases with their steps."""
-        path = Path(path)
-        fmt = path.suffix.lower().lstrip(".")
-        if fmt not in ("png", "svg", "pdf"):
-            raise RenderError(f"ur.latex: cannot draw to {path.name!r}; name a .png, .svg "
-                              "or .pdf file")
-        parent = path.parent if str(path.parent) else Path(".")
-        if not parent.is_dir():
-            raise RenderError(f"cannot write {str(path)!r}: the folder {str(parent)!r} does "
-                              "not exist; create it first (e.g. Path(...).mkdir(parents=True))")
+        path = output_file(path, (".png", ".svg", ".pdf"), "Equations.render")
+        fontsize = number(fontsize, "Equations.render: fontsize", above=0, hi=200,
+                          err=InputError)
+        dpi = integer(dpi, "Equations.render: dpi", 10, 2400, err=InputError)
+        headings = flag(headings, "Equations.render: headings", err=InputError)
         import matplotlib
         from matplotlib.figure import Figure
         from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -404,7 +427,7 @@ class Equations:
             if headings and section != last:
                 items.append(("title", titles[section]))
                 last = section
-            parts = wrap_terms(rhs)
+            parts = _wrap_terms(rhs)
             for i, part in enumerate(parts):
                 math = f"${_mathtext(lhs)} = {_mathtext(part)}$" if i == 0 else \
                     f"$\\qquad {_mathtext(part)}$"
@@ -434,12 +457,15 @@ class Equations:
                 y -= height
                 t.set_position((0.02 if kind == "title" else 0.05, y / total))
                 y -= gap * (1.4 if kind == "title" else 1)
-            fig.savefig(path, dpi=dpi, bbox_inches="tight", pad_inches=0.15,
-                        facecolor="white")
+            try:
+                fig.savefig(path, dpi=dpi, bbox_inches="tight", pad_inches=0.15,
+                            facecolor="white")
+            except OSError as e:
+                raise RenderError(f"cannot write {str(path)!r}: {e.strerror or e}") from None
         return path
 
 
-def wrap_terms(rhs: str, width: int = 150) -> list:
+def _wrap_terms(rhs: str, width: int = 150) -> list:
     """A long sum cut before a top-level + or - into lines of about ``width`` characters of
     LaTeX (a continuation line starts with its sign)."""
     if len(rhs) <= width:
@@ -462,15 +488,14 @@ def wrap_terms(rhs: str, width: int = 150) -> list:
     return lines
 
 
-def w_ref(w: _When, r: Ref) -> str:
+def _ref_text(w: _When, r: Ref) -> str:
     return _Writer(w).ref(r)[0]
 
 
-def w_write(w: _When, term) -> str:
+def _term_text(w: _When, term) -> str:
     return _Writer(w).write(term)[0]
 
 
 def _mathtext(s: str) -> str:
-    """LaTeX that matplotlib's mathtext also reads (it has no \\le spacing issues, but
-    lacks a few macros)."""
+    """The LaTeX as matplotlib's mathtext reads it (\\le is \\leq there)."""
     return s.replace(r"\le ", r"\leq ")
