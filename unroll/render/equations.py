@@ -497,5 +497,7 @@ def _term_text(w: _When, term) -> str:
 
 
 def _mathtext(s: str) -> str:
-    """The LaTeX as matplotlib's mathtext reads it (\\le is \\leq there)."""
-    return s.replace(r"\le ", r"\leq ")
+    """The LaTeX as matplotlib's mathtext reads it (\\le is \\leq there; a sum with its
+    limits below needs a thin space after it)."""
+    s = s.replace(r"\le ", r"\leq ")
+    return re.sub(r"(\\sum_\{[^{}]*\}(?:\^\{[^{}]*\})?) ", r"\1\\, ", s)
