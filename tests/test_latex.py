@@ -250,7 +250,8 @@ def test_a_circuit_without_sequence_inputs_is_evaluated_at_the_steps_given():
 WRITTEN = [
     (lambda h, x, W, a: h ** 2 + x, r"\left(h^{(t-1)}\right)^{2} + x^{(t)}"),
     (lambda h, x, W, a: W @ (a * h) + x, r"W \left(a \odot h^{(t-1)}\right) + x^{(t)}"),
-    (lambda h, x, W, a: (W @ h) * a + x, r"W h^{(t-1)} \odot a + x^{(t)}"),
+    (lambda h, x, W, a: (W @ h) * a + x, r"\left(W h^{(t-1)}\right) \odot a + x^{(t)}"),
+    (lambda h, x, W, a: ur.square(a) - h + x, r"a^{2} - h^{(t-1)} + x^{(t)}"),
     (lambda h, x, W, a: W @ (-h) + x, r"W \left(-h^{(t-1)}\right) + x^{(t)}"),
     (lambda h, x, W, a: W @ (2 * h) + x, r"W \left(2 h^{(t-1)}\right) + x^{(t)}"),
     (lambda h, x, W, a: -2 * (-h) - 3 + x, r"2 h^{(t-1)} - 3 + x^{(t)}"),
@@ -365,3 +366,41 @@ def test_the_lstm_cell_state_and_forget_gate_gradients_read_as_by_hand():
         r"\sum_{t} \operatorname{diag}\left(f^{(t)} \odot \left(1 - f^{(t)}\right)\right) "
         r"\operatorname{diag}\left(s^{(t-1)}\right) \left(\nabla_{s^{(t)}} L\right) "
         r"h^{(t-1)\top}", "")
+
+
+def test_like_terms_are_counted_and_the_output_gradient_comes_first():
+    """∇h(t) of a state with loss Σ h⊙h at every step reads 2 h(t), as at t = τ (not
+    h(t) + h(t)); many-to-one states ∇o(τ) before ∇h(τ) = Vᵀ ∇o(τ) uses it."""
+    rows = ur.latex(_delay_two_and_one(at=None), grad=True).rows
+    interior = [r[2] for r in rows if r[1] == r"\nabla_{h^{(t)}} L"]
+    assert interior and "2 h^{(t)}" in interior[0] and "h^{(t)} + h^{(t)}" not in interior[0]
+    lhs = [r[1] for r in ur.latex(textbook.many_to_one(3, 4, 2), grad=True).rows]
+    assert lhs.index(r"\nabla_{o^{(\tau)}} L") < lhs.index(r"\nabla_{h^{(\tau)}} L")
+
+
+def test_a_value_the_backward_pass_reads_again_is_named_once():
+    """The GRU's candidate σ(b + U x + W (r ⊙ h)), unnamed, is read by its own gradient and
+    others': it is written once, as ζ1(t), and products with gradients keep the diag form."""
+    rows = {r[1]: r[2] for r in ur.latex(_book_gru(), grad=True).rows}
+    assert r"\zeta_{1}^{(t)}" in rows
+    text = " ".join(rows.values())
+    assert text.count(r"\sigma\left(b + U x^{(t)}") == 1
+    assert r"\odot \left(\nabla" not in text
+
+
+def test_a_circuits_equations_are_evaluated_at_a_length_given():
+    c = _book_gru()
+    eq = ur.latex(c, grad=True)
+    with pytest.raises(ur.InputError, match="pass the sequence input"):
+        eq.evaluate(c.init_params(seed=0))
+
+
+def test_a_product_with_a_backward_quantity_is_written_as_a_jacobian():
+    """diag(r) ξ(t): a ξ of the backward pass is a gradient quantity, as ∇h is (the
+    printer's rule, checked on terms directly)."""
+    from unroll.derive import App, Ref
+    from unroll.ops import mul_p
+    from unroll.render.equations import _term_text, _When
+    r, xi = Ref("value", "r", 0, (3,), True), Ref("aux", "ξ1", 1, (3,), True)
+    assert _term_text(_When(), App(mul_p, (xi, r), {}, None, (3,))) == \
+        r"\operatorname{diag}\left(r^{(t)}\right) \xi_{1}^{(t+1)}"

@@ -17,7 +17,7 @@ from . import ops
 from . import compile as _compile_module  # noqa: F401  (loaded now, not in a first call)
 from .circuit import Circuit, State
 from .core import Var
-from .errors import (AlgebraicLoopError, CircuitError, DTypeError, GradcheckError,
+from .errors import (AlgebraicLoopError, ArgumentError, CircuitError, DTypeError, GradcheckError,
                      InputError, NoSuchAttributeError, NoSuchVariableError, NonFiniteError,
                      ParamError, RenderError, ResourceError, ShapeError, UnrollError)
 from .ir import Eqn, Graph, Value
@@ -42,7 +42,7 @@ __all__ = [
     "matmul", "primitive", "unregister", "sin", "cos", "abs", "sqrt", "square", "softplus",
     "maximum", "minimum", "clip", "leaky_relu", "elu", "swish", "gelu", "where", "max", "min",
     "stack", "dropout", "dropout_masks", "layer_norm",
-    "reshape", "UnrollError", "CircuitError", "AlgebraicLoopError", "ShapeError", "DTypeError",
+    "reshape", "UnrollError", "ArgumentError", "CircuitError", "AlgebraicLoopError", "ShapeError", "DTypeError",
     "InputError", "ParamError", "NonFiniteError", "GradcheckError", "RenderError",
     "NoSuchAttributeError", "NoSuchVariableError", "ResourceError",
 ]

@@ -31,8 +31,12 @@ __all__ = ["Ref", "Const", "App", "Sum", "Step", "Piece", "Equation", "Derivatio
 
 #: inlining stops at a term of this many nodes: a larger one is kept as its own equation
 MAX_INLINE = 60
-#: a value the backward pass reads twice or more is inlined up to this many nodes
+#: a value the backward pass computes and reads twice or more is inlined up to this many
+#: nodes (the -1_y of a cross-entropy, read twice, stays inlined); one the forward pass
+#: computes and the backward pass reads again, up to this many (tanh(s) stays, an
+#: activation of a whole affine map gets a name)
 SHARED_INLINE = 12
+SHARED_FORWARD = 5
 
 
 class Ref:
@@ -187,6 +191,12 @@ class Derivation:
                                      f"{a.shape[0]} steps; leave steps out")
                 steps = int(a.shape[0])
                 break
+        else:
+            if given is None and self.general:       # they hold for every τ: which one?
+                seq = ", ".join(self.graph.seq_inputs)
+                raise InputError("evaluate: these equations hold for every τ; pass "
+                                 + (f"the sequence input(s) {seq}, (T, B, ...)"
+                                    if seq else "steps=T (no input is a sequence)"))
         if self.loss is None:
             raise InputError(f"{self.name} has no loss: its equations compute none to "
                              "evaluate; add c.loss(...) and derive them again")
@@ -365,8 +375,8 @@ def shape_key(d: Derivation) -> tuple:
 def derive(g: Graph, grad: bool = True, general: bool = False) -> Derivation:
     """The rolled equations of ``g`` (``grad``: its BPTT equations too)."""
     if g.parts:
-        raise InputError(f"ur.latex: {g.name} joins several graphs (ur.models.chain, an "
-                         "encoder-decoder); derive the equations of each circuit: "
+        raise InputError(f"ur.latex: {g.name} joins several graphs (unroll.compose.chain, "
+                         "an encoder-decoder); derive the equations of each circuit: "
                          "ur.latex(c, grad=True)")
     if not g.step_losses and grad:
         raise UnrollError(f"{g.name} has no per-step loss to differentiate; add c.loss(...) "
@@ -455,19 +465,23 @@ class _Reader:
         small ones (the -1_y of a cross-entropy, read twice) stay inlined."""
         reads = _reads(self.gg.eqns)
         base = {}
-        for e in self.gg.eqns[len(self.g.eqns):]:
+        forward = len(self.g.eqns)
+        for i, e in enumerate(self.gg.eqns):
             for v in e.outs:
                 if v.t is None or v in self.names or v in self.seeds or reads.get(v, 0) < 2 \
                         or not _anonymous(v.name) or v.name.startswith("Σ"):
                     continue
+                kind = "value" if i < forward else "aux"      # ζ1(t) = ..., or ξ1(t) = ...
                 if v.name in base:
                     if base[v.name]:
-                        self.names[v] = ("aux", base[v.name], v.t)
+                        self.names[v] = (kind, base[v.name], v.t)
                     continue
-                keep = _size(self.term(v, v.t)) > SHARED_INLINE
-                base[v.name] = self._fresh(v.name, "ξ") if keep else None
+                keep = _size(self.term(v, v.t)) > (SHARED_FORWARD if kind == "value"
+                                                    else SHARED_INLINE)
+                base[v.name] = self._fresh(v.name, "ζ" if kind == "value" else "ξ") \
+                    if keep else None
                 if keep:
-                    self.names[v] = ("aux", base[v.name], v.t)
+                    self.names[v] = (kind, base[v.name], v.t)
                     self._forget()
 
     def _keep_backward(self):
@@ -593,14 +607,15 @@ class _Reader:
             for u in self.aliases.get(v, [t]):
                 if u is not None:
                     fam.setdefault((kind, name), {})[u] = v
-        # the body's order: forward values as computed at a middle step, gradients likewise
+        # the body's order: forward values as computed at a middle step; gradients as the
+        # backward sweep first computes them (∇o(τ) before ∇h(τ) = Vᵀ ∇o(τ))
         mid = max(1, (g.steps + 1) // 2)
         rank = {}
         for late in (False, True):
             for i, e in enumerate(gg.eqns):
                 for v in e.outs:
                     k = self.names.get(v)
-                    if k is not None and (late or k[2] == mid):
+                    if k is not None and (late or k[2] == mid or k[0] != "value"):
                         rank.setdefault(k[:2], (late, i))
         forward, backward = [], []
         for key in sorted(fam, key=lambda k: rank.get(k, (True, 0))):

@@ -81,7 +81,10 @@ def latex(obj, grad: bool = False) -> "Equations":
                              "graph (or the circuit) with grad=True")
         d = derive(obj, grad=grad)
     else:
-        raise InputError(f"ur.latex takes a Circuit or a Graph, not {type(obj).__name__}")
+        hint = (f"; {getattr(obj, '__name__', 'it')} is a function: call it, e.g. "
+                "ur.latex(ur.models.elman(3, 4, 2))" if callable(obj) else "")
+        raise InputError(f"ur.latex takes a Circuit or a Graph, not {type(obj).__name__}"
+                         f"{hint}")
     return Equations(d)
 
 
@@ -219,6 +222,9 @@ class _Writer:
         if p is exp_p and type(a[0]) is App and a[0].prim is log_softmax_p:
             z, _ = self.write(a[0].args[0])
             return rf"\operatorname{{softmax}}\left({z}\right)", ATOM
+        if p is mul_p and a[0].key() == a[1].key() and not _has_grad(a[0]):   # x ⊙ x
+            x, q = self.write(a[0])
+            return (f"{_wrap(x) if q < ATOM or '^' in x else x}^{{2}}", POW)
         if p is mul_p:
             grads = [_has_grad(x) for x in a]
             if any(_scalar(x) for x in a):                  # 2 x, -2 x
@@ -260,6 +266,13 @@ class _Writer:
             else:
                 parts.append((sign, t))
         collect(term, 1)
+        merged = {}                                  # h + h: 2 h, in its first place
+        for sign, t in parts:
+            k = (sign, t.key())
+            merged[k] = (sign, t, merged[k][2] + 1) if k in merged else (sign, t, 1)
+        parts = [(sign, t if n == 1 else App(mul_p, (Const(float(n)), t), {}, None,
+                                             getattr(t, "shape", None)))
+                 for sign, t, n in merged.values()]
         out = []
         for i, (sign, t) in enumerate(parts):
             text, prec = self.write(t)
@@ -300,8 +313,9 @@ def _wrap(text: str) -> str:
 
 
 def _has_grad(term) -> bool:
+    """Does a term carry a gradient (∇L, or a ξ of the backward pass)?"""
     if type(term) is Ref:
-        return term.kind == "grad"
+        return term.kind in ("grad", "aux")
     return type(term) is App and any(_has_grad(a) for a in term.args)
 
 
@@ -330,6 +344,8 @@ def _apply(p, args: list, params: dict) -> tuple:
             after.lstrip().startswith((")", "}", "]", "|", ",", ";", r"\right"))
         if after.startswith("^"):
             return _wrap(text) if q < ATOM or "^" in text else text
+        if prec == ODOT and q == PROD:            # (W h) ⊙ a, not W h ⊙ a
+            return _wrap(text)
         if enclosed or q >= prec or q >= PROD and prec <= PROD:
             return text
         return _wrap(text)
