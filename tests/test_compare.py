@@ -155,6 +155,9 @@ def test_the_per_step_errors_depart_where_the_report_says(problem, name, wrong, 
     assert len(bars) == hw.T
     red = [i + 1 for i, b in enumerate(bars) if b.get_facecolor()[0] > 0.7]
     assert red == [step]
+    # the log axis starts a decade under the smallest bar: no bar is drawn as nothing
+    for ax in fig.axes:
+        assert ax.get_ylim()[0] <= min(b.get_height() for b in ax.patches) / 5
 
 
 def test_a_plot_needs_per_step_gradients(problem):

@@ -94,8 +94,10 @@ class GradientReport:
         steps = np.arange(1, self.steps + 1)
         for a, v in zip(axes, wrong):
             colours = ["#c0392b" if t == v.step else "#95a5a6" for t in steps]
-            a.bar(steps, np.maximum(v.per_step, 1e-18), color=colours)
-            a.set_yscale("log")
+            errs = np.maximum(v.per_step, 1e-18)
+            a.bar(steps, errs, color=colours)
+            a.set_yscale("log")                 # from a decade under the smallest bar: each
+            a.set_ylim(bottom=errs.min() / 10)  # bar's height shows its size
             a.set_ylabel(f"max |Δ ∂{v.name}(t)|", fontsize=8)
             a.set_xticks(steps)
             a.set_title(textwrap.fill(f"∂{v.name}: departs at t = {v.step}" + (

@@ -257,16 +257,7 @@ class _Evaluator:
         """(kind, name, shift) of every value or gradient ``term`` reads at its own t."""
         got = self.deps.get(id(term))
         if got is None:
-            found = set()
-
-            def walk(u):
-                if type(u) is Ref and u.kind in ("value", "grad", "aux"):
-                    found.add((u.kind, u.name, u.shift))
-                elif type(u) is App:
-                    for a in u.args:
-                        walk(a)
-            walk(term)
-            got = self.deps[id(term)] = sorted(found, key=repr)
+            got = self.deps[id(term)] = sorted(_values_read(term), key=repr)
         return got
 
     def value(self, kind: str, name: str, t: int):
@@ -679,56 +670,48 @@ class _Reader:
         half = (steps + 1) / 2
 
         def anchor(t):
-            return Step(False, t) if t < half or t < 1 else Step(True, steps - t)
+            return Step(False, t) if t < half else Step(True, steps - t)
         return [Piece(anchor(a), anchor(b), term) for a, b, _, term in runs]
 
 
-def _steps_read(term, memo=None) -> frozenset:
-    """The shifts of the timed values a term reads."""
+def _fold(term, leaf, combine, into_sums: bool = True, memo=None):
+    """A term's value computed bottom-up, each shared subterm once (terms are DAGs):
+    ``leaf(t)`` for a Ref or Const (and a Sum when not ``into_sums``), ``combine(t, values
+    of its children)`` for an App (and a Sum's pieces)."""
     memo = {} if memo is None else memo
     got = memo.get(id(term))
     if got is None:
-        if type(term) is Ref:
-            got = frozenset() if term.shift is None or term.kind in ("param", "static") \
-                else frozenset({term.shift})
-        elif type(term) is App:
-            got = frozenset().union(*(_steps_read(a, memo) for a in term.args))
-        else:                                    # a constant, or a Sum over its own steps
-            got = frozenset()
+        kids = term.args if type(term) is App else \
+            [p.term for p in term.pieces] if type(term) is Sum and into_sums else None
+        got = leaf(term) if kids is None else \
+            combine(term, [_fold(k, leaf, combine, into_sums, memo) for k in kids])
         memo[id(term)] = got
     return got
 
 
-def _count_grads(term, memo=None) -> int:
+def _steps_read(term) -> frozenset:
+    """The shifts of the timed values a term reads (a Sum reads its own steps only)."""
+    return _fold(term, lambda t: frozenset({t.shift}) if type(t) is Ref and t.shift is not None
+                 and t.kind not in ("param", "static") else frozenset(),
+                 lambda t, kids: frozenset().union(*kids), into_sums=False)
+
+
+def _values_read(term) -> frozenset:
+    """(kind, name, shift) of every value, gradient or ξ a term reads at its own t."""
+    return _fold(term, lambda t: frozenset({(t.kind, t.name, t.shift)})
+                 if type(t) is Ref and t.kind in ("value", "grad", "aux") else frozenset(),
+                 lambda t, kids: frozenset().union(*kids), into_sums=False)
+
+
+def _count_grads(term) -> int:
     """How many gradients a term reads (counted as a tree)."""
-    memo = {} if memo is None else memo
-    got = memo.get(id(term))
-    if got is None:
-        if type(term) is Ref:
-            got = int(term.kind == "grad")
-        elif type(term) is App:
-            got = sum(_count_grads(a, memo) for a in term.args)
-        elif type(term) is Sum:
-            got = sum(_count_grads(p.term, memo) for p in term.pieces)
-        else:
-            got = 0
-        memo[id(term)] = got
-    return got
+    return _fold(term, lambda t: int(type(t) is Ref and t.kind == "grad"),
+                 lambda t, kids: sum(kids))
 
 
-def _size(term, memo=None) -> int:
+def _size(term) -> int:
     """The number of nodes of a term written out as a tree."""
-    memo = {} if memo is None else memo
-    got = memo.get(id(term))
-    if got is None:
-        if type(term) is Sum:
-            got = 1 + sum(_size(p.term, memo) for p in term.pieces)
-        elif type(term) is App:
-            got = 1 + sum(_size(a, memo) for a in term.args)
-        else:
-            got = 1
-        memo[id(term)] = got
-    return got
+    return _fold(term, lambda t: 1, lambda t, kids: 1 + sum(kids))
 
 
 # --- simplification: rewrites that keep the value (checked by evaluate) ------------------------
