@@ -94,6 +94,10 @@ def test_an_lstm_step_is_one_product_and_one_fused_nest_per_shape(python_kernels
     fwd, bwd = sorted(_kernels(prog), key=lambda k: "d_" in k.source)
     body = fwd.source.split("for t in range", 1)[1]
     assert body.count("_mm_t(") == 1                   # W h[t-1]: one BLAS product
+    # ... against a contiguous Wᵀ made once before the loop (BLAS's no-transpose case: a
+    # step's few rows times a C-contiguous W transposed in the call take 2-3x as long)
+    head = fwd.source.split("for t in range", 1)[0]
+    assert "_T0 = _np.ascontiguousarray((W).T)" in head and "_mm_t(h_[t - 1, ...], _T0.T)" in body
     assert body.count("for _i0 in range(_B):") == 2    # (B, 4H) for the sum, (B, H) for gates
     assert body.count("_exp(") == 3 and body.count("_tanh(") == 2   # 3 σ, 2 tanh, fused
     assert "_np.empty" not in body                     # the (B, 4H) sum is a workspace
