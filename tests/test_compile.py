@@ -313,3 +313,70 @@ def test_a_one_piece_split_of_the_state_inside_the_loop():
     ref = g.value_and_grad({}, wrt=["x"], executor="interpret", x=xs)
     got = g.value_and_grad({}, wrt=["x"], x=xs)
     assert np.isclose(got[0], ref[0]) and np.allclose(got[1]["x"], ref[1]["x"])
+
+
+def test_stacked_arrays_are_kept_for_the_next_call_and_results_stay_the_callers():
+    """A program keeps the arrays over all steps it allocates (no fresh pages to fault in on
+    every call); what it returns is never one of them, so an earlier call's results do not
+    change, and a new batch size or dtype allocates again."""
+    c = elman()
+    g = c.unroll(steps=7)
+    p = c.init_params(seed=1)
+    rng = np.random.default_rng(0)
+    prog = g.program(grad=True)
+    assert "_ws.empty(xp, " in prog.source
+    seen, kept = [], None
+    for B, dtype in [(3, None), (3, None), (5, None), (5, "float32")]:
+        x, y = rng.standard_normal((7, B, 3)), rng.integers(0, 3, (7, B))
+        q = p
+        if dtype is not None:                           # the arrays give the dtype
+            x, q = x.astype(dtype), {k: v.astype(dtype) for k, v in p.items()}
+        loss, grads = g.value_and_grad(q, x=x, y=y)
+        o = g.run(q, x=x, outputs=["o"])["o"]
+        want = g.value_and_grad(q, x=x, y=y, executor="interpret")
+        tol = dict(rtol=1e-12, atol=1e-14) if dtype is None else dict(rtol=1e-5, atol=1e-6)
+        assert np.allclose(loss, want[0], **tol)
+        for k in p:
+            assert np.allclose(grads[k], want[1][k], **tol), k
+        seen.append((loss, grads, o, (np.copy(loss), {k: v.copy() for k, v in grads.items()},
+                                      o.copy())))
+        slots = {k: a for k, (_, a) in prog.workspace._slots().items()}
+        assert slots
+        if B == 3 and kept is not None:                 # the same arrays, the same batch
+            assert all(slots[k] is kept[k] for k in kept)
+        kept = slots
+    for loss, grads, o, (loss0, grads0, o0) in seen:    # later calls changed none of them
+        assert np.array_equal(loss, loss0) and np.array_equal(o, o0)
+        assert all(np.array_equal(grads[k], grads0[k]) for k in grads)
+
+
+def test_a_workspace_slot_is_per_thread_and_given_up_when_a_result_views_it():
+    import threading
+    from unroll.compile.program import Program, Workspace
+    xp, xp32 = backends.get(np, np.float64), backends.get(np, np.float32)
+    ws = Workspace()
+    a = ws.empty(xp, 0, (3, 2))
+    assert ws.empty(xp, 0, (3, 2)) is a and ws.empty(xp, 1, (3, 2)) is not a
+    assert ws.empty(xp, 0, (4, 2)).shape == (4, 2)
+    b = ws.empty(xp32, 0, (4, 2))
+    assert b.dtype == np.float32 and ws.empty(xp32, 0, (4, 2)) is b
+    other = []
+    t = threading.Thread(target=lambda: other.append(ws.empty(xp32, 0, (4, 2))))
+    t.start()
+    t.join()
+    assert other[0] is not b
+    ws.release((None, b[1:, ::2]))
+    assert ws.empty(xp32, 0, (4, 2)) is not b
+    assert ws.held == 3 * 2 * 8 + 4 * 2 * 4                  # slot 1 (float64), slot 0
+    ws.LIMIT = ws.held + 10 * 8                          # room for 10 more: kept up to it
+    big = ws.empty(xp, 2, (11,))
+    assert ws.empty(xp, 2, (11,)) is not big and ws.empty(xp, 3, (10,)) is ws.empty(xp, 3, (10,))
+    ws.clear()
+    assert ws.held == 0
+    # a program returning (a view of) a kept array gives it up: the next call's result is
+    # a new array, the first one stays the caller's
+    prog = Program("f", "def f(xp, P, A):\n    a = _ws.empty(xp, 0, (2,))\n"
+                        "    a[...] = A['x']\n    return (a[1:],)\n", {}, {})
+    r1, = prog(xp, {}, {"x": np.array([1.0, 2.0])})
+    r2, = prog(xp, {}, {"x": np.array([3.0, 4.0])})
+    assert r1[0] == 2.0 and r2[0] == 4.0 and not np.shares_memory(r1, r2)

@@ -389,13 +389,18 @@ class Lowering:
         for k, xs in self.g.seq_inputs.items():
             body.append(f"{self.kind[xs[0]].name} = A[{k!r}]")
         allocs = {var: f"{var} = [None] * {n}" for var, n in self.lists}
+        res = ", ".join(self._item(it) for it in self.items)
+        returned = set(_words(res))
         if any(self.layouts[var][1] for var in self.allocated):
             body.append(f"B = {self._batch_size()}")
         for var in self.allocated:
             n, batched, shape = self.layouts[var]
             full = f"({n}, B{', ' if shape else ''}{', '.join(map(str, shape))})" if batched \
                 else repr((n,) + tuple(shape))
-            allocs[var] = f"{var} = xp.empty({full}, dtype=xp.float_dtype)"
+            if var in returned:                    # the caller's: fresh every call
+                allocs[var] = f"{var} = xp.empty({full}, dtype=xp.float_dtype)"
+            else:                                  # kept for the next call (Workspace)
+                allocs[var] = f"{var} = _ws.empty(xp, {len(allocs)}, {full})"
         code = []
         if self.prologue:
             code.append("# once")
@@ -413,8 +418,7 @@ class Lowering:
                 code += self.straight_lines(b) if lines is None else lines
         for name in self.consts:
             body.append(f"{name} = xp.asarray(_{name}, dtype=xp.float_dtype)")
-        res = ", ".join(self._item(it) for it in self.items)
-        code = _lifetimes(code, allocs, self._stored(), set(_words(res)),
+        code = _lifetimes(code, allocs, self._stored(), returned,
                           self.layouts, self.recyclable)
         lines = head + ["    " + ln for ln in body + code + [f"return ({res},)"]]
         return "\n".join(lines) + "\n"
