@@ -340,7 +340,7 @@ def test_stacked_arrays_are_kept_for_the_next_call_and_results_stay_the_callers(
             assert np.allclose(grads[k], want[1][k], **tol), k
         seen.append((loss, grads, o, (np.copy(loss), {k: v.copy() for k, v in grads.items()},
                                       o.copy())))
-        slots = {k: a for k, (_, a) in prog.workspace._slots().items()}
+        slots = {k: a for k, (_, a, _) in prog.workspace._slots().items()}
         assert slots
         if B == 3 and kept is not None:                 # the same arrays, the same batch
             assert all(slots[k] is kept[k] for k in kept)

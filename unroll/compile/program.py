@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import itertools
+import math
 import linecache
 import threading
 import weakref
@@ -33,7 +34,7 @@ class Workspace:
     @property
     def held(self) -> int:
         """Bytes this thread's slots keep between calls."""
-        return sum(a.nbytes for _, a in self._slots().values())
+        return sum(n for _, _, n in self._slots().values())
 
     def _slots(self) -> dict:
         slots = getattr(self._local, "slots", None)
@@ -50,8 +51,9 @@ class Workspace:
         if held is not None:
             del slots[slot]
         a = xp.empty(shape, dtype=xp.float_dtype)
-        if a.nbytes + sum(b.nbytes for _, b in slots.values()) <= self.LIMIT:
-            slots[slot] = (xp, a)
+        n = math.prod(shape) * (xp.module.finfo(xp.float_dtype).bits // 8)
+        if n + sum(m for _, _, m in slots.values()) <= self.LIMIT:
+            slots[slot] = (xp, a, n)
         return a
 
     def release(self, results) -> None:
@@ -64,7 +66,7 @@ class Workspace:
             while getattr(r, "base", None) is not None:
                 r = r.base
             roots.add(id(r))
-        for slot in [k for k, (_, a) in slots.items() if id(a) in roots]:
+        for slot in [k for k, (_, a, _) in slots.items() if id(a) in roots]:
             del slots[slot]
 
     def clear(self) -> None:
