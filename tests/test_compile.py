@@ -380,3 +380,59 @@ def test_a_workspace_slot_is_per_thread_and_given_up_when_a_result_views_it():
     r1, = prog(xp, {}, {"x": np.array([1.0, 2.0])})
     r2, = prog(xp, {}, {"x": np.array([3.0, 4.0])})
     assert r1[0] == 2.0 and r2[0] == 4.0 and not np.shares_memory(r1, r2)
+
+
+def _forward_loop(src: str) -> list:
+    body = src.split("for t in range(1, ", 1)[1].split("\n")[1:]
+    return [ln for ln in body[:next(i for i, ln in enumerate(body)
+                                    if not ln.startswith("        "))]]
+
+
+@pytest.mark.parametrize("order", ["Ux + Wh + b", "b + (Ux + Wh)", "Wh + Ux + b"])
+def test_a_bias_after_the_recurrence_joins_the_stacked_input_projection(order):
+    """tanh(U x + W h + b): b is added to the stacked U x once, for all steps, and the loop
+    makes one call fewer per step (a reassociation: equal up to round-off)."""
+    c = ur.Circuit("biased")
+    x, y = c.input("x", (3,)), c.input("y", (2,))
+    h = c.state("h", (8,))
+    U, W, b = c.param("U", (8, 3)), c.param("W", (8, 8)), c.param("b", (8,))
+    ux, wh = U @ x, W @ h.prev
+    h.next = ur.tanh({"Ux + Wh + b": lambda: ux + wh + b, "b + (Ux + Wh)": lambda: b + (ux + wh),
+                      "Wh + Ux + b": lambda: wh + ux + b}[order]())
+    c.loss(ur.sum((c.param("V", (2, 8)) @ h - y) ** 2))
+    g = c.unroll(steps=6)
+    src = g.program(grad=True).source
+    loop = _forward_loop(src)
+    assert len(loop) == 3 and not any(" b)" in ln or "+ b" in ln for ln in loop), loop
+    assert "add_fn(xp, v1_[0:6, ...], b)" in src
+    p = c.init_params(seed=2)
+    rng = np.random.default_rng(1)
+    x, y = rng.standard_normal((6, 4, 3)), rng.standard_normal((6, 4, 2))
+    got, want = g.value_and_grad(p, x=x, y=y), g.value_and_grad(p, x=x, y=y, executor="interpret")
+    assert np.isclose(got[0], want[0], rtol=1e-13)
+    for k in p:
+        assert np.allclose(got[1][k], want[1][k], rtol=1e-12, atol=1e-14), k
+
+
+def test_two_biases_are_summed_once_and_added_to_the_stacked_projection():
+    """An LSTM written as PyTorch has it, U x + b_ih + W h + b_hh: one sum of the two biases
+    (done once), one stacked add, and the loop adds only the product W h."""
+    c = ur.Circuit("lstm")
+    x, y = c.input("x", (3,)), c.input("y", (2,))
+    h, cell = c.state("h", (4,)), c.state("cell", (4,))
+    U, W = c.param("U", (16, 3)), c.param("W", (16, 4))
+    b_ih, b_hh = c.param("b_ih", (16,)), c.param("b_hh", (16,))
+    i, f, g_, o = ur.split(U @ x + b_ih + W @ h.prev + b_hh, 4)
+    cell.next = ur.sigmoid(f) * cell.prev + ur.sigmoid(i) * ur.tanh(g_)
+    h.next = ur.sigmoid(o) * ur.tanh(cell)
+    c.loss(ur.sum((c.param("V", (2, 4)) @ h - y) ** 2))
+    g = c.unroll(steps=6)
+    src = g.program(grad=True).source
+    assert src.count("(b_ih + b_hh)") == 1 and "add_fn(xp, v1_[0:6, ...], b_ih_b_hh)" in src
+    assert sum(" + " in ln.split("  #")[0] for ln in _forward_loop(src)) == 2  # W h, cell
+    p = c.init_params(seed=2)
+    rng = np.random.default_rng(1)
+    x, y = rng.standard_normal((6, 4, 3)), rng.standard_normal((6, 4, 2))
+    got, want = g.value_and_grad(p, x=x, y=y), g.value_and_grad(p, x=x, y=y, executor="interpret")
+    for k in p:
+        assert np.allclose(got[1][k], want[1][k], rtol=1e-12, atol=1e-14), k

@@ -324,7 +324,7 @@ def test_the_generator_draws_every_feature_and_every_primitive():
     declaration feature and every registered primitive must appear."""
     seen = set()
 
-    @settings(max_examples=1000, derandomize=True, database=None)
+    @settings(max_examples=1500, derandomize=True, database=None)
     @given(ut.random_circuits())
     def collect(case):
         seen.update(case.features)
@@ -332,7 +332,8 @@ def test_the_generator_draws_every_feature_and_every_primitive():
     want = {"forward", "backward", "cross-direction", "same-step", "delay>1", "delay>τ",
             "init:zeros", "init:param", "init:input", "init:expr", "init_name", "static-input",
             "int-input", "int-static", "rank:0", "rank:1", "rank:2", "broadcast:ranks",
-            "unbatched-in-step", "at:last", "at:steps", "loss:sum", "loss:mse", "loss:ce"}
+            "unbatched-in-step", "at:last", "at:steps", "loss:sum", "loss:mse", "loss:ce",
+            "bias", "bias:2"}
     want |= {f"prim:{n}" for n in ut.drawable_primitives()}
     want |= {f"composite:{n}" for n in COMPOSITE_OPS}
     assert want <= seen, sorted(want - seen)

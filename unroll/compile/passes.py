@@ -7,8 +7,9 @@ from __future__ import annotations
 
 from ..core import Lit
 from ..ir import Eqn, Value, live_eqns
+from ..ops import add_p
 
-__all__ = ["dce", "cse", "hoist", "params_key", "ParamsKeys", "PASSES"]
+__all__ = ["dce", "cse", "fold_invariant_addends", "hoist", "params_key", "ParamsKeys", "PASSES"]
 
 
 def params_key(params: dict) -> tuple:
@@ -67,10 +68,70 @@ def cse(eqns: list, results: list) -> tuple:
     return out, [subst.get(v, v) for v in results]
 
 
+def fold_invariant_addends(eqns: list, results: list) -> tuple:
+    """``(p + r) + b`` -> ``(p + b) + r``, where ``b`` is the same at every step (a bias),
+    ``r`` depends on the recurrence and ``p`` does not (``U x[t]``): the bias then joins the
+    work done for all steps at once (time-batching adds it to the stacked input projection,
+    once), and the loop makes one call fewer per step. A reassociation of a float sum: the
+    same value up to round-off (the interpreter, the reference, keeps the order written).
+
+    "Depends on the recurrence": reads, directly or through other values of its step, a
+    value another step computed (a state, ``h[t-1]``)."""
+    made = {v: e for e in eqns for v in e.outs}
+    readers: dict = {}
+    for e in eqns:
+        for x in e.inputs:
+            if type(x) is Value:
+                readers[x] = readers.get(x, 0) + 1
+    for v in results:
+        readers[v] = readers.get(v, 0) + 1
+    recurrent = set()
+    for e in eqns:
+        if e.step is not None and any(
+                type(x) is Value and (x in recurrent or x in made and made[x].step != e.step)
+                for x in e.inputs):
+            recurrent.update(e.outs)
+    out, sums = [], {}
+    for e in eqns:
+        if e.prim is add_p and e.step is not None:
+            y, b = e.inputs
+            if type(y) is Value and type(b) is Value and y.t is None and b in made:
+                y, b = b, y                                  # b + (p + r)
+            m = made.get(y) if type(y) is Value else None
+            if type(b) is Value and b.t is None and m is not None and m.prim is add_p and \
+                    m.step == e.step and readers.get(y) == 1:
+                p, r = m.inputs
+                if type(p) is Value and p in recurrent:
+                    p, r = r, p
+                if type(p) is Value and type(r) is Value and r in recurrent and \
+                        p not in recurrent:
+                    pb = Value(y.name, y.t, add_p.shape(p.aval, b.aval))
+                    if pb.aval.shape == y.aval.shape and pb.aval.batched == y.aval.batched:
+                        # here, where b is known; y's own equation is left dead
+                        q = made.get(p)
+                        if q is not None and q.prim is add_p and q.step == e.step and \
+                                readers.get(p) == 1 and type(q.inputs[1]) is Value and \
+                                q.inputs[1].t is None and \
+                                add_p.shape(q.inputs[1].aval, b.aval).shape == b.shape:
+                            # (q + b1) + b: one sum of the two biases, made once
+                            b1 = q.inputs[1]
+                            bb = sums.get((b1, b))
+                            if bb is None:
+                                bb = sums[b1, b] = Value(f"{b1.name}+{b.name}", None,
+                                                         add_p.shape(b1.aval, b.aval))
+                                out.append(Eqn(add_p, (b1, b), {}, (bb,), None))
+                            p, b = q.inputs[0], bb
+                        out.append(Eqn(add_p, (p, b), {}, (pb,), e.step))
+                        out.append(Eqn(add_p, (pb, r), {}, e.outs, e.step))
+                        continue
+        out.append(e)
+    return out, results
+
+
 #: the rewrites compile_graph runs, in order, between dead-code elimination and hoisting:
 #: each is ``rewrite(eqns, results) -> (eqns, results)`` (the results with any value it
 #: replaced swapped for its replacement); dead code is dropped again after each
-PASSES: list = [cse]
+PASSES: list = [cse, fold_invariant_addends]
 
 
 def hoist(eqns: list, inputs: list) -> tuple:

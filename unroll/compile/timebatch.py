@@ -119,13 +119,17 @@ def split_loop(unit, chunks: list, sname, users: dict, fuses: bool = False) -> l
     # still in cache and allocates nothing new
     # -- except a step-invariant operand joined to one stacked product (``U x[t] + b``: the
     # bias added once to the stacked input projection instead of once per step)
-    stacked_products = {i for i in pre if not c.eqns[i].prim.elementwise}
+    # (or a chain of them: ``U x[t] + b_ih + b_hh``)
+    joined = {i for i in pre if not c.eqns[i].prim.elementwise}
+    for i in pre:
+        ps = [p for p in prods[i] if p is not None]
+        if c.eqns[i].prim.elementwise and len(ps) == 1 and ps[0][0] in joined and all(
+                type(x) is not Value or x.t is None
+                for x, p in zip(c.eqns[i].inputs, prods[i]) if p is None):
+            joined.add(i)
 
     def joins_product(i):
-        ps = [p for p in prods[i] if p is not None]
-        return len(ps) == 1 and ps[0][0] in stacked_products and all(
-            type(x) is not Value or x.t is None for x, p in zip(c.eqns[i].inputs, prods[i])
-            if p is None)
+        return c.eqns[i].prim.elementwise and i in joined
     for i in reversed(pre):
         if c.eqns[i].prim.elementwise and consumers[i] and \
                 all(j in core for j in consumers[i]) and (fuses or not joins_product(i)):

@@ -378,6 +378,11 @@ def _random_circuits(draw, max_states, max_delay, max_steps, max_ops, primitives
             if plans[j].direction != s.direction:
                 g.features.add("cross-direction")
         terms = [g.adapt(r, s.shape) for r in read_exprs + [g.choice(data)]]
+        bias = g.bool()
+        if bias and g.bool():         # two biases: (U x + b1) + W h + b2, as PyTorch's
+            terms[-1] = g.apply("add", [terms[-1], g.param(s.shape)])       # RNNs have them
+            terms.insert(0, terms.pop())
+            g.features.add("bias:2")
         pre = terms[0]
         for t in terms[1:]:
             pre = g.apply("add", [pre, t])
@@ -390,6 +395,9 @@ def _random_circuits(draw, max_states, max_delay, max_steps, max_ops, primitives
             g.operation(pool)
         if len(pool) > len(read_exprs) + len(data) + 1:
             pre = g.apply("add", [pre, g.adapt(pool[-1], s.shape)])
+        if bias:                      # a bias last: (W h + U x) + b, which the compiler
+            pre = g.apply("add", [pre, g.param(s.shape)])      # folds into U x + b
+            g.features.add("bias")
         act = g.choice(["tanh", "sigmoid", "gated"])
         if act == "gated":
             nxt = g.apply("mul", [g.apply("tanh", [pre]), g.adapt(g.choice(data), s.shape,
