@@ -91,6 +91,14 @@ class LoopKernel(targets.Target):
             lowering.body_lines(block)
 
 
+class Chunked(targets.Target):
+    """The default target with every time-batched loop done chunk by chunk, 2 steps a chunk
+    (the default chunks only loops whose stacked values are large: none of these circuits)."""
+    name = "test_chunked"
+    chunk_steps = 2
+    chunk_min = 0
+
+
 @contextlib.contextmanager
 def kernel_target():
     """The tests' LoopKernel, and the numba target's kernels run as Python (what numba would
@@ -98,7 +106,7 @@ def kernel_target():
     for the duration; yields every code target besides the default and the real numba one
     (tests/test_loopkernel.py compiles that, on fewer circuits: seconds per kernel)."""
     from unroll.compile.loopkernel import NumbaTarget
-    own = [LoopKernel(), NumbaTarget("numba_python", python=True)]
+    own = [LoopKernel(), NumbaTarget("numba_python", python=True), Chunked()]
     for t in own:
         targets.register(t)
     try:

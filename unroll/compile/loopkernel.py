@@ -923,6 +923,7 @@ class NumbaTarget(Target):
     name = "numba"
     stack_lists = True
     fuses_elementwise = True
+    chunk_steps = None              # a kernel takes the arrays over all steps
 
     def __init__(self, name: str = "numba", python: bool = False):
         self.name = name

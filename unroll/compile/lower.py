@@ -35,6 +35,7 @@ class Storage(NamedTuple):
     #                 SEQ: a sequence input's array
     name: str       # the variable's name in the source
     base: int = 0   # LIST, STACK, SEQ: the step stored at index 0
+    local: bool = False     # STACK over the steps of one chunk only (index 0: step _lo)
 
 
 VAR, LIST, STACK, SEQ = "var", "list", "stack", "seq"
@@ -109,17 +110,65 @@ class Lowering:
         self.units = reroll(self.chunks, self.sname if self.alias else None, self.key)
         self._uses()
         self.blocks = self._blocks(time_batching)
+        self.local = self._chunk_locals()
+        self._chunk = None                         # the chunked loop being emitted
         self._classify()
 
     def _blocks(self, time_batching: bool) -> list:
         blocks = []
+        self.groups = []                  # chunked loops: (first block, last block + 1, unit)
+        # (a target that takes over whole loops, Target.loop, gets them whole)
+        K = self.target.chunk_steps if type(self.target).loop is Target.loop else None
         for u in self.units:
             if u.looped and time_batching and self.target.time_batches(u.chunk):
-                blocks += split_loop(u, self.chunks, self.sname, self._users,
-                                     self.target.fuses_elementwise)
+                bs = split_loop(u, self.chunks, self.sname, self._users,
+                                self.target.fuses_elementwise)
+                # (chunk by chunk, a running sum adds each chunk's sum to its variable: the
+                # sum before the loop and after it must be one, as they are in a template)
+                if K and any(b.kind != "loop" for b in bs) and any(
+                        math.prod(v.shape) >= self.target.chunk_min
+                        for e in u.chunk.eqns for v in e.outs) and all(
+                        self._same_template(r.first.inputs[0], r.last.outs[0])
+                        for b in bs if b.kind == "reduce" for r in b.reductions):
+                    self.groups.append((len(blocks), len(blocks) + len(bs), u))
+                blocks += bs
             else:
                 blocks.append(Block("loop" if u.looped else "straight", u.chunk, u.steps))
         return blocks
+
+    def _same_template(self, a, b) -> bool:
+        return (self.sname(a), a.t is None, a.aval.batched, a.aval.shape) == \
+            (self.sname(b), b.t is None, b.aval.batched, b.aval.shape)
+
+    def _chunk_locals(self) -> dict:
+        """Value -> the chunked loop (its index in ``groups``) whose own step alone reads it:
+        stored over the steps of one chunk, not over all steps. A template is local in a
+        loop only if each of its values there is (its values outside the loop, in a step
+        peeled off its end, are stored apart)."""
+        local: dict = {}
+        if not self.groups:
+            return local
+        results = set(self.results)
+        for gid, (_, _, u) in enumerate(self.groups):
+            mine = {id(e) for c in self.chunks[u.index:u.index + len(u.steps)] for e in c.eqns}
+            cand = {v for c in self.chunks[u.index:u.index + len(u.steps)] for e in c.eqns
+                    for v in e.outs if v.t is not None and v.t == e.step and
+                    v.aval.dtype == "float" and v not in results}
+            bad = set()
+            for e in self.order:
+                for x in e.inputs:
+                    if type(x) is Value and x in cand and (id(e) not in mine or e.step != x.t):
+                        bad.add(x)
+            bad_t = {(self.sname(v), v.aval.batched, v.aval.shape) for v in bad}
+            for v in cand:
+                if v not in bad and (self.sname(v), v.aval.batched, v.aval.shape) not in bad_t:
+                    local[v] = gid
+        return local
+
+    def _tkey(self, v) -> tuple:
+        """The storage template of ``v``: its name, batchedness and shape, and the chunked
+        loop it is local to (or None)."""
+        return (self.sname(v), v.aval.batched, v.aval.shape, self.local.get(v))
 
     def _uses(self) -> None:
         """One sweep: where each value is defined and last read (as positions in execution
@@ -195,33 +244,39 @@ class Lowering:
         # a template is a name, a batchedness and a shape: an unbatched h[0] = h0 (a
         # parameter) is stored apart from the batched h[1], h[2], ..., and a rule's piece
         # whose number means another operand at another step (∂′o.3) apart from it
-        templates: dict = {}            # (name, once?, batched, shape) -> [(position, Value)]
-        kind, alias = self.kind, self.alias
+        templates: dict = {}   # (name, once?, batched, shape, group) -> [(position, Value)]
+        kind, alias, local = self.kind, self.alias, self.local
+        stacked, owned = self._stacked_templates()
         for v, pos in defined.items():          # in execution order: each list is sorted
             if v not in kind:
-                key = (alias.get(v, v.name) if alias else v.name, v.t is None, v.aval.batched,
-                       v.aval.shape)
+                name = alias.get(v, v.name) if alias else v.name
+                gid = local.get(v)
+                if gid is not None and (name, v.aval.batched, v.aval.shape, gid) not in stacked:
+                    gid = None                  # (a variable of the step: one template)
+                key = (name, v.t is None, v.aval.batched, v.aval.shape, gid)
                 insts = templates.get(key)
                 if insts is None:
                     templates[key] = [(pos, v)]
                 else:
                     insts.append((pos, v))
-        stacked, owned = self._stacked_templates()
-        for (name, once, batched, shape), insts in templates.items():
-            key = (name, batched, shape)
-            tname = name + "u" if not batched and (name, once, True, shape) in templates \
+        for (name, once, batched, shape, gid), insts in templates.items():
+            key = (name, batched, shape, gid)
+            tname = name + "u" if not batched and (name, once, True, shape, gid) in templates \
                 else name
             if not once and key in stacked:        # arrays over steps, sliced by stacked work
                 lo = min(v.t for _, v in insts)
                 hi = max(v.t for _, v in insts)
                 var = names.new(tname + "_")
-                self.layouts[var] = (hi - lo + 1, batched, insts[0][1].shape)
+                n = hi - lo + 1 if gid is None else self.target.chunk_steps
+                self.layouts[var] = (n, batched, insts[0][1].shape)
                 if owned.get(key) != {v.t for _, v in insts}:
                     self.allocated.add(var)
-                if not any(v in shared for _, v in insts):
+                # (an array one equation makes for each chunk may be shorter than a chunk)
+                if not any(v in shared for _, v in insts) and \
+                        (gid is None or var in self.allocated):
                     self.recyclable.add(var)
                 for _, v in insts:
-                    self.kind[v] = Storage(STACK, var, lo)
+                    self.kind[v] = Storage(STACK, var, lo, gid is not None)
                 continue
             nxt = [p for p, _ in insts[1:]] + [end + 1]
             single = all(last_use.get(v, p) <= n for (p, v), n in zip(insts, nxt))
@@ -253,23 +308,26 @@ class Lowering:
         """Templates that stacked work reads or writes, and those one stacked equation writes
         in full ({name: steps it writes}): those need no allocation."""
         names, owned, writers = set(), {}, {}
-        for b in self.blocks:
+        chunked = {i for first, last, _ in self.groups for i in range(first, last)}
+        for i, b in enumerate(self.blocks):
             if b.kind == "stacked":
                 for e in b.eqns:
                     for x in e.inputs:
                         if type(x) is Value and x.t is not None and x.role is None:
-                            names.add((self.sname(x), x.aval.batched, x.aval.shape))
+                            names.add(self._tkey(x))
                     for v in e.outs:
-                        n = (self.sname(v), v.aval.batched, v.aval.shape)
+                        n = self._tkey(v)
                         names.add(n)
-                        writers[n] = writers.get(n, 0) + 1
+                        # written chunk by chunk, an array over all steps is allocated first
+                        writers[n] = writers.get(n, 0) + (1 if n[3] is not None or
+                                                          i not in chunked else 2)
                         owned[n] = {st + v.t - b.chunk.step for st in b.steps}
             elif b.kind == "reduce":
                 for _, _, chain, fused in b.reductions:
                     src = fused.inputs if fused is not None else chain.inputs[1:]
                     for x in src:
                         if type(x) is Value and x.t is not None and x.role is None:
-                            names.add((self.sname(x), x.aval.batched, x.aval.shape))
+                            names.add(self._tkey(x))
         return names, {n: ts for n, ts in owned.items() if writers[n] == 1}
 
     # --- source ----------------------------------------------------------------------------------
@@ -282,14 +340,22 @@ class Lowering:
             return k.name
         if k.how is LIST:
             return f"{k.name}[{_index(x.t - k.base, step, symbolic)}]"
+        if k.local:                     # over the chunk's steps: the value of step t at t - _lo
+            return f"{k.name}[{_index(x.t - step, 0, True).replace('t', 't - _lo', 1)}, ...]"
         # an array (a sequence input, or stacked over steps): index every axis (array API)
         return f"{k.name}[{_index(x.t - k.base, step, symbolic)}, ...]"
 
     def span(self, x, step: int, steps: list) -> str:
-        """Operand ``x`` of a stacked equation: the slice of its template over ``steps``."""
+        """Operand ``x`` of a stacked equation: the slice of its template over ``steps`` (in
+        a chunked loop: over the chunk's steps, _lo.._hi)."""
         if type(x) is Lit or x.t is None:
             return self.ref(x, None, False)
         k = self.kind[x]
+        if self._chunk is not None:
+            if k.local:
+                return f"{k.name}[0:_hi - _lo + 1, ...]"
+            d = x.t - step - k.base
+            return f"{k.name}[{_plus('_lo', d)}:{_plus('_hi', d + 1)}, ...]"
         lo, hi = min(steps) + x.t - step - k.base, max(steps) + x.t - step - k.base
         return f"{k.name}[{lo}:{hi + 1}, ...]"
 
@@ -334,7 +400,8 @@ class Lowering:
 
     def _stacked_lines(self, b: Block) -> list:
         a, z = min(b.steps), max(b.steps)
-        lines = [f"# t = {a}..{z}, all steps at once"]
+        lines = [f"# t = {a}..{z}, all steps at once" if self._chunk is None else
+                 "# the chunk's steps at once"]
         for e in b.eqns:
             args = [self.span(x, b.chunk.step, b.steps) for x in e.inputs]
             outs = []
@@ -405,7 +472,15 @@ class Lowering:
         if self.prologue:
             code.append("# once")
             code += self._eqn_lines(Chunk(None, self.prologue), False, "")
-        for b in self.blocks:
+        starts = {first: last for first, last, _ in self.groups}
+        skip = 0
+        for i, b in enumerate(self.blocks):
+            if i < skip:
+                continue
+            if i in starts:
+                code += self._chunk_lines(i, starts[i])
+                skip = starts[i]
+                continue
             if b.kind == "loop":
                 lines = self.target.loop(self, b)
                 code += self.loop_lines(b) if lines is None else lines
@@ -424,10 +499,43 @@ class Lowering:
         return "\n".join(lines) + "\n"
 
     def loop_header(self, b: Block, var: str = "t") -> str:
-        """``for t in range(...):`` over the steps of loop block ``b``, in its direction."""
+        """``for t in range(...):`` over the steps of loop block ``b``, in its direction (in a
+        chunked loop: over the chunk's steps, _a to _b)."""
         a, z = b.steps[0], b.steps[-1]
         d = 1 if z > a else -1
+        if self._chunk is not None:
+            return f"for {var} in range(_a, {_plus('_b', d)}, {d}):  # t = _a.._b"
         return f"for {var} in range({a}, {z + d}, {d}):  # t = {a}..{z}"
+
+    def _chunk_lines(self, first: int, last: int) -> list:
+        """Blocks ``first``..``last - 1`` of one loop (its stacked work, the loop, its sums),
+        chunk by chunk: ``_a``.. ``_b`` the chunk's steps in the loop's order, ``_lo``..
+        ``_hi`` the same in increasing order; values local to the chunk are arrays over its
+        steps."""
+        bs = self.blocks[first:last]
+        steps = bs[0].steps
+        a, z, K = steps[0], steps[-1], self.target.chunk_steps
+        d = 1 if z >= a else -1
+        last_step = f"min(_a + {K - 1}, {z})" if d > 0 else f"max(_a - {K - 1}, {z})"
+        lo_hi = "_a, _b" if d > 0 else "_b, _a"
+        lines = [f"# t = {a}..{z}, in chunks of {K} steps",
+                 f"for _a in range({a}, {z + d}, {d * K}):",
+                 f"    _b = {last_step}",
+                 f"    _lo, _hi = {lo_hi}"]
+        self._chunk = bs
+        try:
+            body = []
+            for b in bs:
+                if b.kind == "loop":
+                    got = self.target.loop(self, b)
+                    body += self.loop_lines(b) if got is None else got
+                elif b.kind == "stacked":
+                    body += self._stacked_lines(b)
+                else:
+                    body += self._reduce_lines(b)
+        finally:
+            self._chunk = None
+        return lines + ["    " + ln for ln in body]
 
     def body_lines(self, b: Block, indent: str = "    ") -> list:
         """The body of loop block ``b`` as Python lines, for a step ``t`` (symbolic)."""
@@ -571,6 +679,10 @@ def _lifetimes(code: list, allocs: dict, stored: set, keep: set, layouts: dict,
         if dead:
             out.append(f"del {', '.join(dead)}")
     return out
+
+
+def _plus(name: str, d: int) -> str:
+    return name if d == 0 else (f"{name} + {d}" if d > 0 else f"{name} - {-d}")
 
 
 def _index(k: int, step, symbolic: bool) -> str:

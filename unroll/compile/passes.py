@@ -9,7 +9,7 @@ from ..core import Lit
 from ..ir import Eqn, Value, live_eqns
 from ..ops import add_p
 
-__all__ = ["dce", "cse", "fold_invariant_addends", "hoist", "params_key", "ParamsKeys", "PASSES"]
+__all__ = ["dce", "cse", "fold_invariant_addends", "shape_donors", "hoist", "params_key", "ParamsKeys", "PASSES"]
 
 
 def params_key(params: dict) -> tuple:
@@ -128,10 +128,41 @@ def fold_invariant_addends(eqns: list, results: list) -> tuple:
     return out, results
 
 
+#: operands a primitive reads for their shape alone (the kernel writer's READS, turned round)
+SHAPE_ONLY = {"broadcast_like": (1,), "ones_like": (0,), "zeros_like": (0,)}
+
+
+def shape_donors(eqns: list, results: list) -> tuple:
+    """An operand read for its shape alone (``broadcast(∂, like (o - y)²)``) is replaced by
+    the operand it was computed from elementwise where that has the same shape and batch
+    (``o - y``): the value itself is then needed by nothing later (the backward pass no longer
+    keeps ``(o - y)²`` of every step alive just to read its shape)."""
+    made = {v: e for e in eqns for v in e.outs}
+
+    def donor(x):
+        """The one operand of a one-operand elementwise ``x`` (``(o - y)²``: ``o - y``), if it
+        has the same shape and batch; else ``x``. (One step only: further back, the donor
+        would be a value nothing else keeps, an input projection, an early running sum.)"""
+        e = made.get(x) if type(x) is Value else None
+        if e is None or not e.prim.elementwise or len(e.outs) != 1 or len(e.inputs) != 1:
+            return x
+        y = e.inputs[0]
+        return y if type(y) is Value and y.aval == x.aval else x
+    out = []
+    for e in eqns:
+        slots = SHAPE_ONLY.get(e.prim.name)
+        if slots:
+            ins = tuple(donor(x) if i in slots else x for i, x in enumerate(e.inputs))
+            if ins != e.inputs:
+                e = Eqn(e.prim, ins, e.params, e.outs, e.step)
+        out.append(e)
+    return out, results
+
+
 #: the rewrites compile_graph runs, in order, between dead-code elimination and hoisting:
 #: each is ``rewrite(eqns, results) -> (eqns, results)`` (the results with any value it
 #: replaced swapped for its replacement); dead code is dropped again after each
-PASSES: list = [cse, fold_invariant_addends]
+PASSES: list = [cse, fold_invariant_addends, shape_donors]
 
 
 def hoist(eqns: list, inputs: list) -> tuple:

@@ -30,6 +30,12 @@ class Target:
     stack_lists = False
     #: the target fuses a loop's elementwise work (so none of it is taken out of the loop)
     fuses_elementwise = False
+    #: time-batched work of a loop is done chunk by chunk, ``chunk_steps`` steps at a time
+    #: (None: all steps at once), where a stacked value has at least ``chunk_min`` entries
+    #: per example and step: its array over the steps of one chunk replaces one over all
+    #: steps (see :mod:`~unroll.compile.lower`)
+    chunk_steps: int | None = 64
+    chunk_min = 256
 
     def template(self, prim):
         """The code template of ``prim`` for this target: a format string over the operand
