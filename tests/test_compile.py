@@ -436,3 +436,73 @@ def test_two_biases_are_summed_once_and_added_to_the_stacked_projection():
     got, want = g.value_and_grad(p, x=x, y=y), g.value_and_grad(p, x=x, y=y, executor="interpret")
     for k in p:
         assert np.allclose(got[1][k], want[1][k], rtol=1e-12, atol=1e-14), k
+
+
+def _lstm(H, D=3, K=2):
+    c = ur.Circuit("lstm")
+    x, y = c.input("x", (D,)), c.input("y", (K,))
+    h, cell = c.state("h", (H,)), c.state("cell", (H,))
+    U, W, b = c.param("U", (4 * H, D)), c.param("W", (4 * H, H)), c.param("b", (4 * H,))
+    i, f, g_, o = ur.split(U @ x + W @ h.prev + b, 4)
+    cell.next = ur.sigmoid(f) * cell.prev + ur.sigmoid(i) * ur.tanh(g_)
+    h.next = ur.sigmoid(o) * ur.tanh(cell)
+    o = c.output("o", c.param("V", (K, H)) @ h)
+    c.loss(ur.sum((o - y) ** 2))
+    return c
+
+
+def test_large_stacked_work_is_done_chunk_by_chunk():
+    """4H = 256 gate pre-activations per step: the input projection and the gates'
+    cotangents, which only their own step reads, live in arrays over one chunk of 64 steps,
+    not over all τ (the weight gradients add up chunk by chunk); the results are the
+    interpreter's for τ = 150 (chunks of 64, 64 and 22 steps; 86, 64 in the backward loop)."""
+    from unroll.compile import target as targets
+    c = _lstm(64)
+    g = c.unroll(steps=150)
+    gg = ur.grad(g)
+    prog = g.program(grad=True)
+    src = prog.source
+    assert src.count("in chunks of 64 steps") == 2                   # forward, backward
+    assert "for _a in range(1, 151, 64):" in src and "for _a in range(149, 1, -64):" in src
+    assert "(64, B, 256)" in src and "(150, B, 256)" not in src and "(149, B, 256)" not in src
+
+    class Whole(targets.Target):
+        name, chunk_steps = "test_whole", None
+    targets.register(Whole())
+    try:
+        whole = compile_graph(gg, [gg.loss] + list(gg.grads.values()), target="test_whole")
+    finally:
+        del targets.TARGETS["test_whole"]
+    assert "in chunks" not in whole.source
+    assert prog.stats["stored"][0] < whole.stats["stored"][0] - 150 * 256   # per example
+    p = c.init_params(seed=3)
+    rng = np.random.default_rng(0)
+    for B in (1, 3):
+        x, y = rng.standard_normal((150, B, 3)), rng.standard_normal((150, B, 2))
+        got = g.value_and_grad(p, x=x, y=y)
+        want = g.value_and_grad(p, x=x, y=y, executor="interpret")
+        assert np.isclose(got[0], want[0], rtol=1e-12)
+        for k in p:
+            assert np.allclose(got[1][k], want[1][k], rtol=1e-11, atol=1e-13), k
+        assert np.allclose(g.run(p, x=x, outputs=["o"])["o"],
+                           g.run(p, x=x, outputs=["o"], executor="interpret")["o"], rtol=1e-12)
+
+
+def test_an_operand_read_for_its_shape_is_read_from_its_elementwise_source():
+    """∂ of Σ (o - y)² broadcasts a cotangent "like (o - y)²": only the shape is read, and
+    o - y has it; reading that instead, nothing keeps (o - y)² of every step alive for the
+    backward pass (o - y it keeps anyway, for 2 (o - y))."""
+    from unroll.compile.passes import shape_donors
+    g = _lstm(4).unroll(steps=5)
+    gg = ur.grad(g)
+    like = [e for e in gg.eqns if e.prim.name == "broadcast_like"]
+    made = {v: e for e in gg.eqns for v in e.outs}
+    assert any(made[e.inputs[1]].prim.name == "pow" for e in like if e.inputs[1] in made)
+    eqns, _ = shape_donors(list(gg.eqns), [])
+    after = [e for e in eqns if e.prim.name == "broadcast_like"]
+    assert not any(made[e.inputs[1]].prim.name == "pow" for e in after if e.inputs[1] in made)
+    assert [e.inputs[0] for e in after] == [e.inputs[0] for e in like]
+    src = _lstm(64).unroll(steps=150).program(grad=True).source
+    squares = [ln.split(" = ")[0].split("[")[0].strip() for ln in src.splitlines()
+               if "pow_fn(" in ln]
+    assert squares and all(f"{v}[" not in src.split("mean_batch_fn")[1] for v in squares)

@@ -215,7 +215,7 @@ def test_programs_written_from_small_unrollings_are_those_of_all_steps(case, ste
         _close(loss, ref.loss, "loss")
         _directional(case, params, inputs, grads, np.random.default_rng(0), n=1)
         with kernel_target():                   # the kernels' programs, the same way
-            for target in ["python", "numba_python"]:
+            for target in ["python", "numba_python", "test_chunked"]:
                 written = api._steady(g, names, "grad", target)
                 event(f"written on {target}: {written is not None}")
                 if api._placement(g) is None:
