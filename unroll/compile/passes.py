@@ -69,11 +69,14 @@ def cse(eqns: list, results: list) -> tuple:
 
 
 def fold_invariant_addends(eqns: list, results: list) -> tuple:
-    """``(p + r) + b`` -> ``(p + b) + r``, where ``b`` is the same at every step (a bias),
-    ``r`` depends on the recurrence and ``p`` does not (``U x[t]``): the bias then joins the
-    work done for all steps at once (time-batching adds it to the stacked input projection,
-    once), and the loop makes one call fewer per step. A reassociation of a float sum: the
-    same value up to round-off (the interpreter, the reference, keeps the order written).
+    """In a sum of three terms, ``(x + y) + z``, of which one depends on the recurrence and
+    the other two do not, those two are added first: ``b + W h + U x`` (the book's eq. 10.8)
+    becomes ``(b + U x) + W h``, and so does ``U x + W h + b``. ``b`` is the same at every step
+    and ``U x`` is work done for all steps at once (time-batching), so ``b + U x`` joins it,
+    added once to the stacked input projection, and the loop makes one call fewer per step;
+    PyTorch's two biases, ``U x + b_ih + W h + b_hh``, are summed once, before everything
+    (``U x + (b_ih + b_hh)``). A reassociation of a float sum: the same value up to
+    round-off (the interpreter, the reference, keeps the order written).
 
     "Depends on the recurrence": reads, directly or through other values of its step, a
     value another step computed (a state, ``h[t-1]``)."""
@@ -91,40 +94,56 @@ def fold_invariant_addends(eqns: list, results: list) -> tuple:
                 type(x) is Value and (x in recurrent or x in made and made[x].step != e.step)
                 for x in e.inputs):
             recurrent.update(e.outs)
+
+    def inner_sum(y, step):
+        """The equation of ``y`` if it is a sum of this step that only the sum at hand reads."""
+        m = made.get(y) if type(y) is Value else None
+        return m if m is not None and m.prim is add_p and m.step == step and \
+            readers.get(y) == 1 else None
+
     out, sums = [], {}
     for e in eqns:
-        if e.prim is add_p and e.step is not None:
-            y, b = e.inputs
-            if type(y) is Value and type(b) is Value and y.t is None and b in made:
-                y, b = b, y                                  # b + (p + r)
-            m = made.get(y) if type(y) is Value else None
-            if type(b) is Value and b.t is None and m is not None and m.prim is add_p and \
-                    m.step == e.step and readers.get(y) == 1:
-                p, r = m.inputs
-                if type(p) is Value and p in recurrent:
-                    p, r = r, p
-                if type(p) is Value and type(r) is Value and r in recurrent and \
-                        p not in recurrent:
-                    pb = Value(y.name, y.t, add_p.shape(p.aval, b.aval))
-                    if pb.aval.shape == y.aval.shape and pb.aval.batched == y.aval.batched:
-                        # here, where b is known; y's own equation is left dead
-                        q = made.get(p)
-                        if q is not None and q.prim is add_p and q.step == e.step and \
-                                readers.get(p) == 1 and type(q.inputs[1]) is Value and \
-                                q.inputs[1].t is None and \
-                                add_p.shape(q.inputs[1].aval, b.aval).shape == b.shape:
-                            # (q + b1) + b: one sum of the two biases, made once
-                            b1 = q.inputs[1]
-                            bb = sums.get((b1, b))
-                            if bb is None:
-                                bb = sums[b1, b] = Value(f"{b1.name}+{b.name}", None,
-                                                         add_p.shape(b1.aval, b.aval))
-                                out.append(Eqn(add_p, (b1, b), {}, (bb,), None))
-                            p, b = q.inputs[0], bb
-                        out.append(Eqn(add_p, (p, b), {}, (pb,), e.step))
-                        out.append(Eqn(add_p, (pb, r), {}, e.outs, e.step))
-                        continue
-        out.append(e)
+        if e.prim is not add_p or e.step is None:
+            out.append(e)
+            continue
+        z, (u, v) = e.outs[0], e.inputs
+        y, q = (u, v) if inner_sum(u, e.step) is not None else (v, u)
+        m = inner_sum(y, e.step)
+        terms = [] if m is None else [*m.inputs, q]
+        rec = [x for x in terms if type(x) is Value and x in recurrent]
+        if len(rec) != 1 or terms[-1] is rec[0] or any(type(x) is not Value for x in terms):
+            out.append(e)
+            continue
+        s1, s2 = [x for x in terms if x is not rec[0]]
+        if add_p.shape(s1.aval, s2.aval) != z.aval:    # (no broadcast moves between sums)
+            out.append(e)
+            continue
+
+        def once(c1, c2):
+            """c1 + c2 of two values the same at every step: one value, made once."""
+            bb = sums.get((c1, c2))
+            if bb is None:
+                bb = sums[c1, c2] = Value(f"{c1.name}+{c2.name}", None,
+                                          add_p.shape(c1.aval, c2.aval))
+                out.append(Eqn(add_p, (c1, c2), {}, (bb,), None))
+            return bb
+        b1 = inner_sum(s1, e.step)
+        if s1.t is None and s2.t is None:      # b1 + W h + b2: (b1 + b2) + W h
+            ps = once(s1, s2)
+        else:
+            if s2.t is None and b1 is not None and type(b1.inputs[1]) is Value and \
+                    b1.inputs[1].t is None and type(b1.inputs[0]) is Value and \
+                    b1.inputs[0] not in recurrent and \
+                    add_p.shape(b1.inputs[1].aval, s2.aval).shape == s2.shape:
+                s1, s2 = b1.inputs[0], once(b1.inputs[1], s2)   # (U x + b1) + b2
+            ps = Value(y.name, y.t, add_p.shape(s1.aval, s2.aval))
+            first = Eqn(add_p, (s1, s2), {}, (ps,), e.step)
+            out.append(first)
+            made[ps] = first
+            readers[ps] = 1
+        last = Eqn(add_p, (ps, rec[0]), {}, e.outs, e.step)
+        out.append(last)                       # here, where all three are known; the inner
+        made[z] = last                         # sum's own equation is left dead
     return out, results
 
 
