@@ -22,6 +22,7 @@ sys.path.insert(0, HERE)
 import numpy as np  # noqa: E402
 
 import impl_unroll  # noqa: E402
+from unroll.compile.program import Program  # noqa: E402
 import workloads  # noqa: E402
 
 
@@ -32,6 +33,11 @@ def measure(g, params, data, repeat, **kw):
         t0 = time.perf_counter()
         g.value_and_grad(params, **data, **kw)
         times.append(time.perf_counter() - t0)
+    # the arrays over steps a program keeps from one call to the next (its Workspace) are
+    # dropped first: the traced call allocates them again, so its peak counts them
+    for prog in [o for o in gc.get_objects() if isinstance(o, Program)]:
+        if prog.workspace is not None:
+            prog.workspace.clear()
     gc.collect()
     tracemalloc.start()
     base = tracemalloc.get_traced_memory()[0]
