@@ -374,6 +374,9 @@ def test_a_workspace_slot_is_per_thread_and_given_up_when_a_result_views_it():
     assert other[0] is not b
     ws.release((None, b[1:, ::2]))
     assert ws.empty(xp32, 0, (4, 2)) is not b
+    c = ws.empty(xp32, 0, (4, 2))           # a view whose owner is no array (numba's are not)
+    ws.release((np.frombuffer(memoryview(c), dtype=np.float32),))
+    assert ws.empty(xp32, 0, (4, 2)) is not c
     assert ws.held == 3 * 2 * 8 + 4 * 2 * 4                  # slot 1 (float64), slot 0
     ws.LIMIT = ws.held + 10 * 8                          # room for 10 more: kept up to it
     big = ws.empty(xp, 2, (11,))
@@ -463,7 +466,8 @@ def test_large_stacked_work_is_done_chunk_by_chunk():
     """4H = 256 gate pre-activations per step: the input projection and the gates'
     cotangents, which only their own step reads, live in arrays over one chunk of 64 steps,
     not over all τ (the weight gradients add up chunk by chunk); the results are the
-    interpreter's for τ = 150 (chunks of 64, 64 and 22 steps; 86, 64 in the backward loop)."""
+    interpreter's for τ = 150 (chunks of steps 1-64, 65-128, 129-150; the backward loop's,
+    149-2, aligned with them: 149-129, 128-65, 64-2)."""
     from unroll.compile import target as targets
     c = _lstm(64)
     g = c.unroll(steps=150)
@@ -471,7 +475,8 @@ def test_large_stacked_work_is_done_chunk_by_chunk():
     prog = g.program(grad=True)
     src = prog.source
     assert src.count("in chunks of 64 steps") == 2                   # forward, backward
-    assert "for _a in range(1, 151, 64):" in src and "for _a in range(149, 1, -64):" in src
+    assert "for _j in range((1 - 1) // 64, (150 - 1) // 64 + 1):" in src
+    assert "for _j in range((149 - 1) // 64, (2 - 1) // 64 - 1, -1):" in src
     assert "(64, B, 256)" in src and "(150, B, 256)" not in src and "(149, B, 256)" not in src
 
     class Whole(targets.Target):
@@ -514,3 +519,44 @@ def test_an_operand_read_for_its_shape_is_read_from_its_elementwise_source():
     squares = [ln.split(" = ")[0].split("[")[0].strip() for ln in src.splitlines()
                if "pow_fn(" in ln]
     assert squares and all(f"{v}[" not in src.split("mean_batch_fn")[1] for v in squares)
+
+
+@pytest.mark.parametrize("k", [2, 5, 16, 40])
+def test_checkpointing_on_the_compiled_program_recomputes_the_forward_chunks(k):
+    """checkpoint=k on the compiled program: the gates the backward loop reads are kept in k
+    slots (step t in slot (t - 1) % k), and each backward chunk first recomputes its forward
+    chunk with the forward loop's own code; the gradients are bitwise those of the same
+    program run stored with chunks of k steps, and the interpreter's to round-off."""
+    from unroll.compile import target as targets
+    from unroll.ir import _grad_items
+    c = _lstm(4)
+    g = c.unroll(steps=37)
+    gg = ur.grad(g)
+    items = _grad_items(gg)
+    remat = compile_graph(gg, items, remat=k)
+    src = remat.source
+    assert remat.stats["recomputed"] == 1 and "# recomputed: the forward chunk j" in src
+    assert src.count(f"[None] * {k}\n") >= 5 and f"[(t - 1) % {k}]" in src    # 4 gates, tanh c
+
+    class Alike(targets.Target):
+        name, chunk_steps, chunk_min = "test_alike", k, 0
+    targets.register(Alike())
+    try:
+        stored = compile_graph(gg, items, target="test_alike")
+    finally:
+        del targets.TARGETS["test_alike"]
+    if k < 37:                                   # (k slots against one per step)
+        assert remat.stats["stored"][0] < stored.stats["stored"][0]
+    p = c.init_params(seed=5)
+    rng = np.random.default_rng(2)
+    x, y = rng.standard_normal((37, 3, 3)), rng.standard_normal((37, 3, 2))
+    bound = ur.runtime.bind_arguments(gg, p, {"x": x, "y": y})
+    a = stored(bound.xp, bound.params, bound.arrays)
+    b = remat(bound.xp, bound.params, bound.arrays)
+    assert all(np.array_equal(u, v) for u, v in zip(a, b))
+    loss, grads = g.value_and_grad(p, x=x, y=y, checkpoint=k)       # the same, through the API
+    want = g.value_and_grad(p, x=x, y=y, executor="interpret")
+    assert np.array_equal(loss, b[0])
+    assert np.isclose(loss, want[0], rtol=1e-13)
+    for name in p:
+        assert np.allclose(grads[name], want[1][name], rtol=1e-11, atol=1e-13), name

@@ -173,7 +173,35 @@ def test_every_executor_agrees_with_the_reference_and_finite_differences(case, d
         _close(lk, li, f"loss checkpoint={k}")
         for n in wrt:
             _close(gk[n], gi[n], f"∂{n} checkpoint={k}")
+        _remat_is_the_stored_program(g, wrt, params, inputs, k)
     _directional(case, params, inputs, gc, rng)
+
+
+def _remat_is_the_stored_program(g, wrt, params, inputs, k):
+    """Checkpointing on the compiled program (remat=k: the backward loop recomputes the
+    forward loop's chunks) gives bitwise the gradients of the same program run stored, its
+    loops chunked alike (a test target: every time-batched loop in chunks of k steps)."""
+    from unroll.compile import compile_graph
+    from unroll.ir import _grad_items
+    gg = ur.grad(g, wrt=wrt)
+    items = _grad_items(gg)
+    remat = compile_graph(gg, items, remat=k)
+    event(f"checkpoint on the compiled program recomputes: {bool(remat.stats['recomputed'])}")
+    if not remat.stats["recomputed"]:
+        return
+
+    class Alike(targets.Target):
+        name, chunk_steps, chunk_min = "test_alike", k, 0
+    targets.register(Alike())
+    try:
+        stored = compile_graph(gg, items, target="test_alike")
+    finally:
+        del targets.TARGETS["test_alike"]
+    bound = ur.runtime.bind_arguments(gg, params, inputs)
+    a = stored(bound.xp, bound.params, bound.arrays)
+    b = remat(bound.xp, bound.params, bound.arrays)
+    for x, y in zip(a, b):
+        assert np.array_equal(x, y), f"checkpoint={k} on the compiled program"
 
 
 @MANY

@@ -325,9 +325,16 @@ def value_and_grad(g: Graph, params: dict, *, wrt=None, check_finite: bool = Fal
     checkpoint : int k or "sqrt", optional
         Gradient checkpointing (rematerialisation): keep the forward values of every k-th
         step only and recompute the others, segment by segment, as the backward sweep reaches
-        them; "sqrt" takes k = ⌈√τ⌉ (O(√τ) memory for one more forward pass). Runs the
-        reference interpreter's equations, so the results are bitwise those of
-        ``executor="interpret"``.
+        them; "sqrt" takes k = ⌈√τ⌉. On the compiled program (the default executor), the
+        backward pass recomputes the forward loop chunk by chunk, k steps each, with the
+        program's own code: what it reads of the forward loop (an LSTM's gates) is kept for
+        k steps, not τ, for about one more forward loop of time; the gradients are bitwise
+        those of the same program run without checkpointing (chunks of k steps), equal to
+        the default program's to round-off. Where the program has nothing to recompute so
+        (no forward loop whose per-step values only the backward loop reads at their own
+        step), and with ``executor="interpret"``, the reference interpreter's equations
+        run segment by segment (O(√τ) memory with "sqrt"; results bitwise those of
+        ``executor="interpret"``).
     return_state : bool
         Also return each state's last value(s), as :func:`run` does: the initial state of
         the next chunk in truncated BPTT.
@@ -367,7 +374,7 @@ def value_and_grad(g: Graph, params: dict, *, wrt=None, check_finite: bool = Fal
         items = _grad_items(gg)
         every = list(items) + _flat(finals)
         if checkpoint is not None:
-            arrays = _checkpointed(gg, every, bound, checkpoint, check_finite)
+            arrays = _checkpointed(gg, every, bound, checkpoint, check_finite, kind, executor)
         else:
             arrays = _execute(gg, every, bound, kind, executor)
     arrays = _fresh_all(bound, arrays)
@@ -475,10 +482,24 @@ def _placement(g: Graph):
     return None if None in got.values() else got
 
 
-def _checkpointed(gg: Graph, items: list, bound: Bound, every, check_finite: bool) -> list:
+def _checkpointed(gg: Graph, items: list, bound: Bound, every, check_finite: bool,
+                  kind: str = "grad", executor: str = "compiled") -> list:
+    """Checkpointing: on the compiled program where it can recompute what the backward pass
+    reads of its forward loops chunk by chunk (``remat``: its own code, so bitwise its own
+    stored gradients for chunks of k steps), else (and with ``executor="interpret"``) on the
+    reference interpreter's equations, segment by segment (bitwise the interpreter's)."""
     xp = bound.xp
     flat = [v for it in items for v in (it if isinstance(it, tuple) else (it,))]
     k = segment_length(every, gg.steps, max(reach(gg)))
+    if executor != "interpret" and get_target(executor).name == "python":
+        key = ("program", kind, "remat", k)
+        prog = gg._cache.get(key)
+        if prog is None:
+            prog = gg._cache[key] = compile_graph(gg, items, name=_ident(f"{gg.name}_{kind}"),
+                                                  remat=k)
+        if prog.stats["recomputed"]:
+            _check_memory(gg, bound, *prog.stats.get("stored", (0, 0)), kind)
+            return prog(bound.xp, bound.params, bound.arrays)
     got = run_checkpointed(gg, dict(bound.env), k, flat,
                            lambda e, env: apply_eqn(xp, e, env, check_finite))
     return _gather(xp, got, items)

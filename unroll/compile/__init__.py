@@ -17,19 +17,22 @@ __all__ = ["compile_graph", "Program", "PASSES"]
 
 
 def compile_graph(g, items, name: str | None = None, time_batching: bool = True,
-                  target: str = "compiled") -> Program:
+                  target: str = "compiled", remat: int | None = None) -> Program:
     """Compile the equations of ``g`` that ``items`` need, for code target ``target`` (see
     :mod:`unroll.compile.target`; the default emits Python over ``xp``).
 
     Each item is a Value, or a tuple of per-step Values returned stacked as one array.
     ``time_batching=False`` keeps every step's work inside its loop (see
-    :mod:`unroll.compile.timebatch`); the result is the same either way.
+    :mod:`unroll.compile.timebatch`); the result is the same either way. ``remat=k`` chunks
+    every loop k steps at a time and recomputes, chunk by chunk, what the backward pass reads
+    of a forward loop instead of keeping it for every step (gradient checkpointing, with the
+    program's own code: its gradients are bitwise those of the same program without it).
     """
     with no_gc():
-        return _compile(g, list(items), name, time_batching, get_target(target))
+        return _compile(g, list(items), name, time_batching, get_target(target), remat)
 
 
-def _compile(g, items: list, name, time_batching: bool, target) -> Program:
+def _compile(g, items: list, name, time_batching: bool, target, remat=None) -> Program:
     wanted = [v for it in items for v in (it if isinstance(it, tuple) else (it,))]
     eqns = dce(g.eqns, wanted)
     n0 = len(eqns)
@@ -41,12 +44,13 @@ def _compile(g, items: list, name, time_batching: bool, target) -> Program:
     items = [tuple(subst[id(v)] for v in it) if isinstance(it, tuple) else subst[id(it)]
              for it in items]
     pro, rest = hoist(eqns, g.inputs())
-    low = Lowering(g, pro, rest, items, time_batching, ParamsKeys(), target)
+    low = Lowering(g, pro, rest, items, time_batching, ParamsKeys(), target, remat)
     fname = name or "program"
     src = low.source(fname)
     stats = {"equations": n0, "after_passes": len(eqns), "hoisted": len(pro),
              "loops": sum(b.kind == "loop" for b in low.blocks),
              "stacked": sum(b.kind == "stacked" for b in low.blocks),
              "reductions": sum(len(b.reductions) for b in low.blocks if b.kind == "reduce"),
-             "blocks": len(low.blocks), "stored": low.stored_elements()}
+             "blocks": len(low.blocks), "stored": low.stored_elements(),
+             "recomputed": sum(len(fs) for fs in low.recompute.values())}
     return Program(fname, src, low.namespace, stats)

@@ -36,6 +36,7 @@ class Storage(NamedTuple):
     name: str       # the variable's name in the source
     base: int = 0   # LIST, STACK, SEQ: the step stored at index 0
     local: bool = False     # STACK over the steps of one chunk only (index 0: step _lo)
+    ring: int = 0           # LIST or STACK of this many slots: step t in slot (t - 1) % ring
 
 
 VAR, LIST, STACK, SEQ = "var", "list", "stack", "seq"
@@ -87,9 +88,13 @@ class Lowering:
     """Builds the source of a Program from a graph's equations (after the passes)."""
 
     def __init__(self, graph, prologue: list, rest: list, results: list,
-                 time_batching: bool = True, keys=None, target=None):
+                 time_batching: bool = True, keys=None, target=None, remat: int | None = None):
         self.g = graph
         self.target = target or Target()           # what the code is emitted for
+        # remat=k: loops chunked k steps at a time (every time-batched one), and what the
+        # backward pass reads of a forward loop recomputed chunk by chunk (see _rings)
+        self.remat = remat
+        self.K = remat or self.target.chunk_steps
         self.key = keys or ParamsKeys()            # params dict -> hashable key
         self.prologue = prologue
         self.chunks = chunk(rest)
@@ -111,6 +116,7 @@ class Lowering:
         self._uses()
         self.blocks = self._blocks(time_batching)
         self.local = self._chunk_locals()
+        self.rings, self.recompute = self._rings()
         self._chunk = None                         # the chunked loop being emitted
         self._classify()
 
@@ -118,15 +124,16 @@ class Lowering:
         blocks = []
         self.groups = []                  # chunked loops: (first block, last block + 1, unit)
         # (a target that takes over whole loops, Target.loop, gets them whole)
-        K = self.target.chunk_steps if type(self.target).loop is Target.loop else None
+        K = self.K if type(self.target).loop is Target.loop else None
+        wide = 0 if self.remat else self.target.chunk_min
         for u in self.units:
             if u.looped and time_batching and self.target.time_batches(u.chunk):
                 bs = split_loop(u, self.chunks, self.sname, self._users,
                                 self.target.fuses_elementwise)
                 # (chunk by chunk, a running sum adds each chunk's sum to its variable: the
                 # sum before the loop and after it must be one, as they are in a template)
-                if K and any(b.kind != "loop" for b in bs) and any(
-                        math.prod(v.shape) >= self.target.chunk_min
+                if K and (self.remat or any(b.kind != "loop" for b in bs)) and any(
+                        math.prod(v.shape) >= wide
                         for e in u.chunk.eqns for v in e.outs) and all(
                         self._same_template(r.first.inputs[0], r.last.outs[0])
                         for b in bs if b.kind == "reduce" for r in b.reductions):
@@ -164,6 +171,143 @@ class Lowering:
                 if v not in bad and (self.sname(v), v.aval.batched, v.aval.shape) not in bad_t:
                     local[v] = gid
         return local
+
+    def _rings(self) -> tuple:
+        """With ``remat``: the values of a forward loop's own steps (its loop body's, not its
+        stacked work's) that are read only at their step, by the loop, by one later chunked
+        loop (the backward pass) and by straight-line steps where the slot still holds them.
+        They are kept in ``remat`` slots, step t in slot (t - 1) % remat, instead of one per
+        step, and the later loop recomputes the forward chunk (its stacked work and its loop,
+        the same code on the same chunk of steps: the same values, bit for bit) at the head
+        of each of its chunks (chunks are aligned: chunk j is steps jK+1..jK+K in every loop).
+
+        Returns ({Value: slots}, {later group: [forward groups it recomputes]})."""
+        rings, recompute = {}, {}
+        if not self.remat or not self.groups:
+            return rings, recompute
+        K = self.K
+        pos = {id(e): i for i, e in enumerate(self.order)}
+        spans = []
+        for first, last, u in self.groups:
+            chunks = self.chunks[u.index:u.index + len(u.steps)]
+            loop = {id(e) for b in self.blocks[first:last] if b.kind == "loop"
+                    for e in b.chunk.eqns}
+            idx = {i for i, e in enumerate(u.chunk.eqns) if id(e) in loop}
+            member = {id(e): i in idx for c in chunks for i, e in enumerate(c.eqns)}
+            spans.append((pos[id(chunks[0].eqns[0])], pos[id(chunks[-1].eqns[-1])] + 1,
+                          member, u))
+
+        def group_at(p):
+            for g, (a, z, _, _) in enumerate(spans):
+                if a <= p < z:
+                    return g
+            return None
+        reads: dict = {}
+        for i, e in enumerate(self.order):
+            for x in e.inputs:
+                if type(x) is Value:
+                    reads.setdefault(x, []).append((i, e))
+        results = set(self.results)
+        last_use = self._last_use
+        for F, (fa, fz, fmem, fu) in enumerate(spans):
+            cands, later, straight = [], set(), []
+            for c in self.chunks[fu.index:fu.index + len(fu.steps)]:
+                for e in c.eqns:
+                    if not fmem[id(e)]:
+                        continue
+                    for v in e.outs:
+                        if v.t is None or v.t != e.step or v.aval.dtype != "float" or \
+                                v in results:
+                            continue
+                        ok, mine, outside = True, [], False
+                        for p, r in reads.get(v, ()):
+                            g = group_at(p)
+                            if r.step != v.t or (g is not None and (
+                                    not spans[g][2].get(id(r)) or g < F)):
+                                ok = False          # another step's, or stacked work's
+                                break
+                            if g is None:
+                                mine.append(p)
+                                outside = True
+                            elif g != F:
+                                later.add(g)
+                                outside = True
+                        if ok and outside:          # (what only its own step reads is a
+                            cands.append(v)         # local of the loop already)
+                            straight += [(p, v) for p in mine]
+            if not cands or len(later) > 1:
+                continue
+            # recomputing chunk j starts from the values of earlier steps F's loop reads (its
+            # states): each must be kept per step, not in one variable the loop overwrites
+            carried = {x for c in self.chunks[fu.index:fu.index + len(fu.steps)]
+                       for e in c.eqns if fmem[id(e)] for x in e.inputs
+                       if type(x) is Value and x.t is not None and x.t != e.step}
+            if any(self._single(self._instances(x)) for x in carried):
+                continue
+            # where the slots stand: after F, F's last chunk; after the later loop, the
+            # chunk it recomputed last
+            steps = fu.steps
+            j_f = (steps[-1] - 1) // K
+            B = next(iter(later)) if later else None
+            if B is not None:
+                ba, bz, _, bu = spans[B]
+                j_b = (bu.steps[-1] - 1) // K
+                # a value of F's loop in one variable (not kept per step) must not be read
+                # once the later loop has begun: recomputing overwrites it
+                single = {}
+                for c in self.chunks[fu.index:fu.index + len(fu.steps)]:
+                    for e in c.eqns:
+                        if fmem[id(e)]:
+                            for v in e.outs:
+                                single.setdefault(self.sname(v), []).append(v)
+                if any(last_use.get(v, -1) >= ba for vs in single.values() for v in vs
+                       if v not in cands and self._single(vs)):
+                    continue
+            bad = set()
+            for p, v in straight:
+                j = (v.t - 1) // K
+                if B is None or p < spans[B][0]:
+                    if p < fz or j != j_f:
+                        bad.add(v)
+                elif p >= spans[B][1] and j == j_b:
+                    continue
+                else:
+                    bad.add(v)
+            bad_t = {self.sname(v) for v in bad}
+            # a template is in slots or not, every value of it
+            names = {}
+            for v in cands:
+                names.setdefault(self.sname(v), []).append(v)
+            made_here: dict = {}
+            for c in self.chunks[fu.index:fu.index + len(fu.steps)]:
+                for e in c.eqns:
+                    for w in e.outs:
+                        made_here.setdefault(self.sname(w), []).append(w)
+            cset = set(cands)
+            for name, vs in names.items():
+                if name in bad_t or any(w not in cset for w in made_here.get(name, ())):
+                    continue
+                for v in vs:
+                    rings[v] = K
+            if B is not None and any(v in rings for v in cands):
+                recompute.setdefault(B, []).append(F)
+        return rings, recompute
+
+    def _instances(self, x) -> list:
+        """The values of ``x``'s template (its name, batchedness and shape), in order."""
+        key = (self.sname(x), x.aval.batched, x.aval.shape)
+        if not hasattr(self, "_by_template"):
+            by = self._by_template = {}
+            for v, p in sorted(self._defined.items(), key=lambda kv: kv[1]):
+                if v.t is not None:
+                    by.setdefault((self.sname(v), v.aval.batched, v.aval.shape), []).append(v)
+        return self._by_template.get(key, [])
+
+    def _single(self, vs: list) -> bool:
+        """Does each of these values (one template, in execution order) die before the next
+        is made (so that they share one variable)?"""
+        d, lu = self._defined, self._last_use
+        return all(lu.get(v, d[v]) <= d[w] for v, w in zip(vs, vs[1:]))
 
     def _tkey(self, v) -> tuple:
         """The storage template of ``v``: its name, batchedness and shape, and the chunked
@@ -267,7 +411,7 @@ class Lowering:
                 lo = min(v.t for _, v in insts)
                 hi = max(v.t for _, v in insts)
                 var = names.new(tname + "_")
-                n = hi - lo + 1 if gid is None else self.target.chunk_steps
+                n = hi - lo + 1 if gid is None else self.K
                 self.layouts[var] = (n, batched, insts[0][1].shape)
                 if owned.get(key) != {v.t for _, v in insts}:
                     self.allocated.add(var)
@@ -277,6 +421,20 @@ class Lowering:
                     self.recyclable.add(var)
                 for _, v in insts:
                     self.kind[v] = Storage(STACK, var, lo, gid is not None)
+                continue
+            if insts[0][1] in self.rings and all(v in self.rings for _, v in insts):
+                var = names.new(tname + "_")
+                K = self.rings[insts[0][1]]
+                if self.target.stack_lists:
+                    self.layouts[var] = (K, batched, insts[0][1].shape)
+                    self.allocated.add(var)
+                    st = STACK
+                else:
+                    self.lists.append((var, K))
+                    self.list_layouts[var] = (K, batched, insts[0][1].shape)
+                    st = LIST
+                for _, v in insts:
+                    self.kind[v] = Storage(st, var, 1, False, K)
                 continue
             nxt = [p for p, _ in insts[1:]] + [end + 1]
             single = all(last_use.get(v, p) <= n for (p, v), n in zip(insts, nxt))
@@ -338,6 +496,9 @@ class Lowering:
         k = self.kind[x]
         if k.how is VAR:
             return k.name
+        if k.ring:                      # step t in slot (t - 1) % ring
+            i = f"({_index(x.t - k.base, step, symbolic)}) % {k.ring}"
+            return f"{k.name}[{i}]" if k.how is LIST else f"{k.name}[{i}, ...]"
         if k.how is LIST:
             return f"{k.name}[{_index(x.t - k.base, step, symbolic)}]"
         if k.local:                     # over the chunk's steps: the value of step t at t - _lo
@@ -509,22 +670,32 @@ class Lowering:
 
     def _chunk_lines(self, first: int, last: int) -> list:
         """Blocks ``first``..``last - 1`` of one loop (its stacked work, the loop, its sums),
-        chunk by chunk: ``_a``.. ``_b`` the chunk's steps in the loop's order, ``_lo``..
-        ``_hi`` the same in increasing order; values local to the chunk are arrays over its
-        steps."""
+        chunk by chunk: chunk j is steps jK+1..jK+K (in every loop: aligned), ``_lo``..``_hi``
+        its steps within the loop, ``_a``..``_b`` the same in the loop's order; values local
+        to the chunk are arrays over its steps. With ``remat``, a loop that reads what a
+        forward loop kept in slots first recomputes that loop's chunk j."""
         bs = self.blocks[first:last]
-        steps = bs[0].steps
-        a, z, K = steps[0], steps[-1], self.target.chunk_steps
-        d = 1 if z >= a else -1
-        last_step = f"min(_a + {K - 1}, {z})" if d > 0 else f"max(_a - {K - 1}, {z})"
-        lo_hi = "_a, _b" if d > 0 else "_b, _a"
-        lines = [f"# t = {a}..{z}, in chunks of {K} steps",
-                 f"for _a in range({a}, {z + d}, {d * K}):",
-                 f"    _b = {last_step}",
-                 f"    _lo, _hi = {lo_hi}"]
+        K = self.K
+        lines = self._chunk_range(bs, "", head=True)
         self._chunk = bs
         try:
             body = []
+            gid = next(g for g, (f, _, _) in enumerate(self.groups) if f == first)
+            for F in self.recompute.get(gid, ()):
+                f0, f1, _ = self.groups[F]
+                fbs = self.blocks[f0:f1]
+                upto = next(i for i, b in enumerate(fbs) if b.kind == "loop") + 1
+                body += [f"# recomputed: the forward chunk j (the same code on the same steps)"]
+                body += self._chunk_range(fbs, "")
+                self._chunk = fbs
+                for b in fbs[:upto]:
+                    if b.kind == "loop":
+                        got = self.target.loop(self, b)
+                        body += self.loop_lines(b) if got is None else got
+                    elif b.kind == "stacked":
+                        body += self._stacked_lines(b)
+                self._chunk = bs
+                body += self._chunk_range(bs, "")
             for b in bs:
                 if b.kind == "loop":
                     got = self.target.loop(self, b)
@@ -536,6 +707,24 @@ class Lowering:
         finally:
             self._chunk = None
         return lines + ["    " + ln for ln in body]
+
+    def _chunk_range(self, bs: list, indent: str, head: bool = False) -> list:
+        """The chunk loop's header (``head``), or the lines that set ``_lo, _hi, _a, _b`` for
+        chunk ``_j`` of the loop of blocks ``bs``."""
+        steps = bs[0].steps
+        a, z, K = steps[0], steps[-1], self.K
+        d = 1 if z >= a else -1
+        lo, hi = min(a, z), max(a, z)
+        out = []
+        if head:
+            rng = f"({lo} - 1) // {K}, ({hi} - 1) // {K} + 1" if d > 0 else \
+                f"({hi} - 1) // {K}, ({lo} - 1) // {K} - 1, -1"
+            out += [f"# t = {a}..{z}, in chunks of {K} steps",
+                    f"for _j in range({rng}):"]
+            indent = "    "
+        out += [f"{indent}_lo, _hi = max(_j * {K} + 1, {lo}), min(_j * {K} + {K}, {hi})",
+                 f"{indent}_a, _b = {'_lo, _hi' if d > 0 else '_hi, _lo'}"]
+        return out
 
     def body_lines(self, b: Block, indent: str = "    ") -> list:
         """The body of loop block ``b`` as Python lines, for a step ``t`` (symbolic)."""
@@ -664,7 +853,7 @@ def _lifetimes(code: list, allocs: dict, stored: set, keep: set, layouts: dict,
     for i in range(len(stmts)):
         for v in born.get(i, ()):
             pool = free.get(layouts.get(v))
-            if pool:
+            if pool and v not in keep:           # (a returned array is a fresh one)
                 lent[v] = pool.pop()
         for v in died.get(i, ()):
             if v in recyclable:

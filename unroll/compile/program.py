@@ -21,9 +21,10 @@ class Workspace:
     asks for the same shape on the same namespace (the batch size and dtype may change: then
     it is allocated again). Each thread has its own slots. What a call returns is the
     caller's: a slot whose array a result is, or is a view of, is given up after the call
-    (:meth:`release`). At most ``LIMIT`` bytes are kept per thread (what would go over is
-    allocated afresh at every call, as before); ``clear()`` drops them all, and the memory
-    goes back when the program does (with its graph)."""
+    (:meth:`release`: followed through ``.base``, or by address where a view's owner is no
+    array, as numba's are). At most ``LIMIT`` bytes are kept per program and thread (what
+    would go over is allocated afresh at every call, as before); ``clear()`` drops them all,
+    and the memory goes back when the program does (with its graph)."""
 
     #: bytes kept between calls, per program and thread
     LIMIT = 256 * 2 ** 20
@@ -61,13 +62,18 @@ class Workspace:
         slots = getattr(self._local, "slots", None)
         if not slots:
             return
-        roots = set()
+        roots, others = set(), []
         for r in results:
-            while getattr(r, "base", None) is not None:
-                r = r.base
-            roots.add(id(r))
-        for slot in [k for k, (_, a, _) in slots.items() if id(a) in roots]:
-            del slots[slot]
+            a = r
+            while getattr(a, "base", None) is not None:
+                a = a.base
+            roots.add(id(a))
+            if a is not r and type(a) is not type(r):
+                others.append(r)                # a view whose owner is no array (numba's)
+        for slot, (xp, a, _) in list(slots.items()):
+            may = getattr(xp.module, "may_share_memory", None)
+            if id(a) in roots or may is not None and any(may(r, a) for r in others):
+                del slots[slot]
 
     def clear(self) -> None:
         self._local = threading.local()
