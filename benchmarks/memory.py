@@ -22,6 +22,7 @@ sys.path.insert(0, HERE)
 import numpy as np  # noqa: E402
 
 import impl_unroll  # noqa: E402
+import unroll as ur  # noqa: E402
 from unroll.compile.program import Program  # noqa: E402
 import workloads  # noqa: E402
 
@@ -56,20 +57,50 @@ def main(repeat: int = 3) -> None:
             "y": rng.standard_normal((w.T, w.B, w.K)).astype(np.float32)}
     g = impl_unroll.circuit(w).unroll(steps=w.T)
     rows = [("stored, interpreter", {"executor": "interpret"}), ("stored, compiled", {})]
-    rows += [(f"checkpoint every {k}", {"checkpoint": k}) for k in (250, 100)]
-    rows += [("checkpoint sqrt (k = 32)", {"checkpoint": "sqrt"}), ("checkpoint every 10",
-                                                                     {"checkpoint": 10})]
+    rows += [(f"checkpoint every {k}, compiled", {"checkpoint": k}) for k in (250, 100)]
+    rows += [("checkpoint sqrt (k = 32), compiled", {"checkpoint": "sqrt"}),
+             ("checkpoint every 10, compiled", {"checkpoint": 10})]
+    rows += [(f"checkpoint {k}, interpreter", {"checkpoint": k, "executor": "interpret"})
+             for k in ("sqrt", 100)]
     print(f"{w.describe()}, float32, fwd+bwd; median of {repeat}")
-    print("| executor | time (ms) | peak memory (MiB) | max |Δgrad| vs interpreter |")
-    print("|---|---|---|---|")
+    print("| executor | time (ms) | peak memory (MiB) | max \\|Δgrad\\| vs interpreter | "
+          "bitwise its stored program's |")
+    print("|---|---|---|---|---|")
     ref = None
     for name, kw in rows:
         t, peak, (loss, grads) = measure(g, params, data, repeat, **kw)
-        if kw.get("executor") == "interpret":
+        if kw.get("executor") == "interpret" and "checkpoint" not in kw:
             ref = grads
         diff = "—" if ref is None else \
             f"{max(float(np.abs(grads[k] - ref[k]).max()) for k in ref):.1e}"
-        print(f"| {name} | {t * 1e3:.0f} | {peak / 2 ** 20:.1f} | {diff} |")
+        print(f"| {name} | {t * 1e3:.0f} | {peak / 2 ** 20:.1f} | {diff} | "
+              f"{_bitwise(g, params, data, kw, grads)} |")
+
+
+def _bitwise(g, params, data, kw, grads) -> str:
+    """For a checkpointed run: are its gradients bitwise those of the same program stored
+    (the compiled program with the same chunks, or the interpreter)?"""
+    if "checkpoint" not in kw:
+        return "—"
+    if kw.get("executor") == "interpret":
+        want = g.value_and_grad(params, **data, executor="interpret")[1]
+    else:
+        from unroll.checkpoint import segment_length
+        from unroll.compile import compile_graph, target as targets
+        from unroll.ir import _grad_items
+        from unroll.runtime import bind_arguments
+        k = segment_length(kw["checkpoint"], g.steps)
+
+        class Alike(targets.Target):          # the default target, chunked k steps at a time
+            name, chunk_steps, chunk_min = "bench_alike", k, 0
+        targets.register(Alike())
+        gg = ur.grad(g)
+        prog = compile_graph(gg, _grad_items(gg), target="bench_alike")
+        del targets.TARGETS["bench_alike"]
+        b = bind_arguments(gg, params, data)
+        out = prog(b.xp, b.params, b.arrays)
+        want = dict(zip(gg.grads, out[1:]))
+    return "yes" if all(np.array_equal(grads[k], want[k]) for k in grads) else "no"
 
 
 if __name__ == "__main__":

@@ -490,7 +490,10 @@ def _checkpointed(gg: Graph, items: list, bound: Bound, every, check_finite: boo
     reference interpreter's equations, segment by segment (bitwise the interpreter's)."""
     xp = bound.xp
     flat = [v for it in items for v in (it if isinstance(it, tuple) else (it,))]
-    k = segment_length(every, gg.steps, max(reach(gg)))
+    depth = gg._cache.get("reach")
+    if depth is None:                           # (a sweep over every equation: once)
+        depth = gg._cache["reach"] = max(reach(gg))
+    k = segment_length(every, gg.steps, depth)
     if executor != "interpret" and get_target(executor).name == "python":
         key = ("program", kind, "remat", k)
         prog = gg._cache.get(key)
