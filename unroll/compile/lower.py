@@ -183,6 +183,7 @@ class Lowering:
 
         Returns ({Value: slots}, {later group: [forward groups it recomputes]})."""
         rings, recompute = {}, {}
+        self.per_step = set()       # templates kept per step (the states a chunk starts from)
         if not self.remat or not self.groups:
             return rings, recompute
         K = self.K
@@ -242,8 +243,8 @@ class Lowering:
             carried = {x for c in self.chunks[fu.index:fu.index + len(fu.steps)]
                        for e in c.eqns if fmem[id(e)] for x in e.inputs
                        if type(x) is Value and x.t is not None and x.t != e.step}
-            if any(self._single(self._instances(x)) for x in carried):
-                continue
+            states = {(self.sname(x), x.aval.batched, x.aval.shape) for x in carried
+                      if self._single(self._instances(x))}
             # where the slots stand: after F, F's last chunk; after the later loop, the
             # chunk it recomputed last
             steps = fu.steps
@@ -291,6 +292,10 @@ class Lowering:
                     rings[v] = K
             if B is not None and any(v in rings for v in cands):
                 recompute.setdefault(B, []).append(F)
+                self.per_step |= states         # (else one variable would hold them all)
+            elif states:
+                for v in cands:                 # no recomputation: no slots either
+                    rings.pop(v, None)
         return rings, recompute
 
     def _instances(self, x) -> list:
@@ -438,7 +443,7 @@ class Lowering:
                 continue
             nxt = [p for p, _ in insts[1:]] + [end + 1]
             single = all(last_use.get(v, p) <= n for (p, v), n in zip(insts, nxt))
-            if once or single:
+            if once or single and (name, batched, shape) not in self.per_step:
                 var = names.new(tname)
                 for _, v in insts:
                     self.kind[v] = Storage(VAR, var)
