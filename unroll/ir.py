@@ -386,7 +386,10 @@ class Graph:
         """The compiled :class:`~unroll.compile.Program` that runs this graph (forward, or with
         ``grad=True`` forward and backward) on code target ``executor`` ("compiled", or a
         registered one such as "numba"); ``print()`` it to read the generated Python (a
-        loop kernel's own source is ``program.kernels[i].source``)."""
+        loop kernel's own source is ``program.kernels[i].source``). A program keeps the
+        arrays over all steps it allocates from one call to the next, up to 256 MiB per
+        thread (``program.workspace.held`` bytes; ``program.workspace.clear()`` frees them,
+        as dropping the graph does)."""
         from .errors import InputError, flag
         from .api import grad_graph, program
         from .compile.target import get
