@@ -86,17 +86,12 @@ def _bitwise(g, params, data, kw, grads) -> str:
         want = g.value_and_grad(params, **data, executor="interpret")[1]
     else:
         from unroll.checkpoint import segment_length
-        from unroll.compile import compile_graph, target as targets
+        from unroll.compile import compile_graph
         from unroll.ir import _grad_items
         from unroll.runtime import bind_arguments
         k = segment_length(kw["checkpoint"], g.steps)
-
-        class Alike(targets.Target):          # the default target, chunked k steps at a time
-            name, chunk_steps, chunk_min = "bench_alike", k, 0
-        targets.register(Alike())
         gg = ur.grad(g)
-        prog = compile_graph(gg, _grad_items(gg), target="bench_alike")
-        del targets.TARGETS["bench_alike"]
+        prog = compile_graph(gg, _grad_items(gg), chunk=k)     # the same program, stored
         b = bind_arguments(gg, params, data)
         out = prog(b.xp, b.params, b.arrays)
         want = dict(zip(gg.grads, out[1:]))

@@ -180,7 +180,7 @@ def test_every_executor_agrees_with_the_reference_and_finite_differences(case, d
 def _remat_is_the_stored_program(g, wrt, params, inputs, k):
     """Checkpointing on the compiled program (remat=k: the backward loop recomputes the
     forward loop's chunks) gives bitwise the gradients of the same program run stored, its
-    loops chunked alike (a test target: every time-batched loop in chunks of k steps)."""
+    loops chunked alike (chunk=k: every time-batched loop in chunks of k steps)."""
     from unroll.compile import compile_graph
     from unroll.ir import _grad_items
     gg = ur.grad(g, wrt=wrt)
@@ -189,14 +189,7 @@ def _remat_is_the_stored_program(g, wrt, params, inputs, k):
     event(f"checkpoint on the compiled program recomputes: {bool(remat.stats['recomputed'])}")
     if not remat.stats["recomputed"]:
         return
-
-    class Alike(targets.Target):
-        name, chunk_steps, chunk_min = "test_alike", k, 0
-    targets.register(Alike())
-    try:
-        stored = compile_graph(gg, items, target="test_alike")
-    finally:
-        del targets.TARGETS["test_alike"]
+    stored = compile_graph(gg, items, chunk=k)
     bound = ur.runtime.bind_arguments(gg, params, inputs)
     a = stored(bound.xp, bound.params, bound.arrays)
     b = remat(bound.xp, bound.params, bound.arrays)

@@ -17,7 +17,8 @@ __all__ = ["compile_graph", "Program", "PASSES"]
 
 
 def compile_graph(g, items, name: str | None = None, time_batching: bool = True,
-                  target: str = "compiled", remat: int | None = None) -> Program:
+                  target: str = "compiled", remat: int | None = None,
+                  chunk: int | None = None) -> Program:
     """Compile the equations of ``g`` that ``items`` need, for code target ``target`` (see
     :mod:`unroll.compile.target`; the default emits Python over ``xp``).
 
@@ -26,13 +27,16 @@ def compile_graph(g, items, name: str | None = None, time_batching: bool = True,
     :mod:`unroll.compile.timebatch`); the result is the same either way. ``remat=k`` chunks
     every loop k steps at a time and recomputes, chunk by chunk, what the backward pass reads
     of a forward loop instead of keeping it for every step (gradient checkpointing, with the
-    program's own code: its gradients are bitwise those of the same program without it).
+    program's own code); ``chunk=k`` chunks the same way and recomputes nothing: the program
+    whose gradients ``remat=k`` gives bit for bit.
     """
     with no_gc():
-        return _compile(g, list(items), name, time_batching, get_target(target), remat)
+        return _compile(g, list(items), name, time_batching, get_target(target), remat,
+                        chunk)
 
 
-def _compile(g, items: list, name, time_batching: bool, target, remat=None) -> Program:
+def _compile(g, items: list, name, time_batching: bool, target, remat=None,
+             chunk=None) -> Program:
     wanted = [v for it in items for v in (it if isinstance(it, tuple) else (it,))]
     eqns = dce(g.eqns, wanted)
     n0 = len(eqns)
@@ -44,7 +48,7 @@ def _compile(g, items: list, name, time_batching: bool, target, remat=None) -> P
     items = [tuple(subst[id(v)] for v in it) if isinstance(it, tuple) else subst[id(it)]
              for it in items]
     pro, rest = hoist(eqns, g.inputs())
-    low = Lowering(g, pro, rest, items, time_batching, ParamsKeys(), target, remat)
+    low = Lowering(g, pro, rest, items, time_batching, ParamsKeys(), target, remat, chunk)
     fname = name or "program"
     src = low.source(fname)
     stats = {"equations": n0, "after_passes": len(eqns), "hoisted": len(pro),

@@ -88,13 +88,15 @@ class Lowering:
     """Builds the source of a Program from a graph's equations (after the passes)."""
 
     def __init__(self, graph, prologue: list, rest: list, results: list,
-                 time_batching: bool = True, keys=None, target=None, remat: int | None = None):
+                 time_batching: bool = True, keys=None, target=None, remat: int | None = None,
+                 chunk_steps: int | None = None):
         self.g = graph
         self.target = target or Target()           # what the code is emitted for
-        # remat=k: loops chunked k steps at a time (every time-batched one), and what the
-        # backward pass reads of a forward loop recomputed chunk by chunk (see _rings)
+        # chunk_steps=k: every time-batched loop in chunks of k steps; remat=k: the same, and
+        # what the backward pass reads of a forward loop recomputed chunk by chunk (_rings)
         self.remat = remat
-        self.K = remat or self.target.chunk_steps
+        self.every = bool(remat or chunk_steps)
+        self.K = remat or chunk_steps or self.target.chunk_steps
         self.key = keys or ParamsKeys()            # params dict -> hashable key
         self.prologue = prologue
         self.chunks = chunk(rest)
@@ -125,14 +127,14 @@ class Lowering:
         self.groups = []                  # chunked loops: (first block, last block + 1, unit)
         # (a target that takes over whole loops, Target.loop, gets them whole)
         K = self.K if type(self.target).loop is Target.loop else None
-        wide = 0 if self.remat else self.target.chunk_min
+        wide = 0 if self.every else self.target.chunk_min
         for u in self.units:
             if u.looped and time_batching and self.target.time_batches(u.chunk):
                 bs = split_loop(u, self.chunks, self.sname, self._users,
                                 self.target.fuses_elementwise)
                 # (chunk by chunk, a running sum adds each chunk's sum to its variable: the
                 # sum before the loop and after it must be one, as they are in a template)
-                if K and (self.remat or any(b.kind != "loop" for b in bs)) and any(
+                if K and (self.every or any(b.kind != "loop" for b in bs)) and any(
                         math.prod(v.shape) >= wide
                         for e in u.chunk.eqns for v in e.outs) and all(
                         self._same_template(r.first.inputs[0], r.last.outs[0])
@@ -210,7 +212,13 @@ class Lowering:
                     reads.setdefault(x, []).append((i, e))
         results = set(self.results)
         last_use = self._last_use
+        # a forward loop is one of the forward pass: it ends before the first cotangent (∂)
+        # is made (a backward loop's chunk cannot be run again: it adds to running sums)
+        backward = min((p for v, p in self._defined.items() if v.name.startswith("∂")),
+                       default=len(self.order))
         for F, (fa, fz, fmem, fu) in enumerate(spans):
+            if fz > backward:
+                continue
             cands, later, straight = [], set(), []
             for c in self.chunks[fu.index:fu.index + len(fu.steps)]:
                 for e in c.eqns:
