@@ -214,8 +214,8 @@ class Lowering:
         last_use = self._last_use
         # a forward loop is one of the forward pass: it ends before the first cotangent (∂)
         # is made (a backward loop's chunk cannot be run again: it adds to running sums)
-        backward = min((p for v, p in self._defined.items() if v.name.startswith("∂")),
-                       default=len(self.order))
+        backward = min((p for v, p in self._defined.items() if v.name.startswith("∂") and
+                        p >= len(self.prologue)), default=len(self.order))   # (hoisted: once)
         for F, (fa, fz, fmem, fu) in enumerate(spans):
             if fz > backward:
                 continue
