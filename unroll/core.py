@@ -122,6 +122,8 @@ class Primitive:
     weights: bool = False              # its parameter operands are weights (edge labels: U, W)
     views: bool = False                # its result may share memory with an operand (a view,
     #                                    or the operand itself): the compiler never recycles it
+    shape_only: tuple = ()             # operands it reads for their shape alone (broadcast
+    #                                    "like" x, ones_like(x)), not their values
     doc: str = ""                      # one line for the docs
     tex: str | tuple | Callable | None = None  # LaTeX (ur.latex): "\tanh\left(#0\right)" with
     #                                    operands #0, #1, ...; or (template, "sum" | "unary" |

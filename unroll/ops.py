@@ -421,10 +421,12 @@ def _bind_broadcast_like(g, ref, mean=False):
 broadcast_like_p = defprim("broadcast_like", nargs=2, forward=_broadcast_like_forward, shape=_broadcast_like_shape,
                            vjp=_broadcast_like_vjp, fmt="broadcast({0} like {1})", domain=_broadcast_like_domain,
                            leading=lambda mean, rank: "other" if mean else "map", views=True,
+                           shape_only=(1,),
                            doc="broadcast a cotangent back to an operand's shape; mean=True also divides by B")
 
 zeros_like_p = defprim("zeros_like", nargs=1, forward=lambda xp, x: xp.zeros_like(x), shape=_same, vjp=None,
                        fmt="zeros_like({0})", code="xp.zeros_like({0})",
+                       shape_only=(0,),
                        domain=lambda d: ([d.array(d.shape())], {}), doc="zeros of an operand's shape",
         tex="0")
 zeros_p = defprim("zeros", nargs=0, forward=lambda xp, *, shape: xp.zeros(shape, dtype=xp.float_dtype),
@@ -445,6 +447,7 @@ batch_zeros_p = defprim("batch_zeros", nargs=1,
         tex="0")
 ones_like_p = defprim("ones_like", nargs=1, forward=lambda xp, x: xp.ones_like(x), shape=_same, vjp=None,
                       fmt="ones_like({0})", code="xp.ones_like({0})",
+                      shape_only=(0,),
                       domain=lambda d: ([d.array(d.shape())], {}), doc="ones of an operand's shape",
         tex="1")
 

@@ -246,8 +246,6 @@ def _matmul(e):
 REDUCTIONS = {"sum_to": _sum_to, "sum": _sum, "mean_batch": _mean_batch, "outer": _outer,
               "matmul": _matmul}
 
-#: the operands a scalar form reads (the others give a shape only)
-READS = {"broadcast_like": (0,), "ones_like": (), "zeros_like": ()}
 
 
 def _rank(v) -> int:
@@ -738,7 +736,7 @@ class _KernelWriter:
         body, scalars = [], {}
         for i in members:
             e = self.eqns[i]
-            reads = READS.get(e.prim.name, range(len(e.inputs)))
+            reads = [j for j in range(len(e.inputs)) if j not in e.prim.shape_only]
             params = e.params
             if e.prim.name == "broadcast_like":      # divided by B only over a batch
                 params = dict(params, mean=params["mean"] and e.inputs[1].aval.batched)

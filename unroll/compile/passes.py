@@ -79,7 +79,9 @@ def fold_invariant_addends(eqns: list, results: list) -> tuple:
     round-off (the interpreter, the reference, keeps the order written).
 
     "Depends on the recurrence": reads, directly or through other values of its step, a
-    value another step computed (a state, ``h[t-1]``)."""
+    value another step computed (a state, ``h[t-1]``), or one made once (an initial state
+    ``h[0] = h0``: so that the first step is regrouped as the others are, and stays in the
+    loop)."""
     made = {v: e for e in eqns for v in e.outs}
     readers: dict = {}
     for e in eqns:
@@ -102,6 +104,15 @@ def fold_invariant_addends(eqns: list, results: list) -> tuple:
             readers.get(y) == 1 else None
 
     out, sums = [], {}
+
+    def once(c1, c2):
+        """c1 + c2 of two values the same at every step: one value, made once."""
+        bb = sums.get((c1, c2))
+        if bb is None:
+            bb = sums[c1, c2] = Value(f"{c1.name}+{c2.name}", None,
+                                      add_p.shape(c1.aval, c2.aval))
+            out.append(Eqn(add_p, (c1, c2), {}, (bb,), None))
+        return bb
     for e in eqns:
         if e.prim is not add_p or e.step is None:
             out.append(e)
@@ -115,18 +126,10 @@ def fold_invariant_addends(eqns: list, results: list) -> tuple:
             out.append(e)
             continue
         s1, s2 = [x for x in terms if x is not rec[0]]
-        if add_p.shape(s1.aval, s2.aval) != z.aval:    # (no broadcast moves between sums)
+        if add_p.shape(add_p.shape(s1.aval, s2.aval), rec[0].aval) != z.aval:
             out.append(e)
             continue
 
-        def once(c1, c2):
-            """c1 + c2 of two values the same at every step: one value, made once."""
-            bb = sums.get((c1, c2))
-            if bb is None:
-                bb = sums[c1, c2] = Value(f"{c1.name}+{c2.name}", None,
-                                          add_p.shape(c1.aval, c2.aval))
-                out.append(Eqn(add_p, (c1, c2), {}, (bb,), None))
-            return bb
         b1 = inner_sum(s1, e.step)
         if s1.t is None and s2.t is None:      # b1 + W h + b2: (b1 + b2) + W h
             ps = once(s1, s2)
@@ -147,10 +150,6 @@ def fold_invariant_addends(eqns: list, results: list) -> tuple:
     return out, results
 
 
-#: operands a primitive reads for their shape alone (the kernel writer's READS, turned round)
-SHAPE_ONLY = {"broadcast_like": (1,), "ones_like": (0,), "zeros_like": (0,)}
-
-
 def shape_donors(eqns: list, results: list) -> tuple:
     """An operand read for its shape alone (``broadcast(∂, like (o - y)²)``) is replaced by
     the operand it was computed from elementwise where that has the same shape and batch
@@ -169,7 +168,7 @@ def shape_donors(eqns: list, results: list) -> tuple:
         return y if type(y) is Value and y.aval == x.aval else x
     out = []
     for e in eqns:
-        slots = SHAPE_ONLY.get(e.prim.name)
+        slots = e.prim.shape_only
         if slots:
             ins = tuple(donor(x) if i in slots else x for i, x in enumerate(e.inputs))
             if ins != e.inputs:
