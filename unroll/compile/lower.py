@@ -145,6 +145,10 @@ class Lowering:
                 blocks.append(Block("loop" if u.looped else "straight", u.chunk, u.steps))
         return blocks
 
+    def _unit_eqns(self, u) -> list:
+        """The equations of every step of unit ``u``, in order."""
+        return [e for c in self.chunks[u.index:u.index + len(u.steps)] for e in c.eqns]
+
     def _same_template(self, a, b) -> bool:
         return (self.sname(a), a.t is None, a.aval.batched, a.aval.shape) == \
             (self.sname(b), b.t is None, b.aval.batched, b.aval.shape)
@@ -159,8 +163,9 @@ class Lowering:
             return local
         results = set(self.results)
         for gid, (_, _, u) in enumerate(self.groups):
-            mine = {id(e) for c in self.chunks[u.index:u.index + len(u.steps)] for e in c.eqns}
-            cand = {v for c in self.chunks[u.index:u.index + len(u.steps)] for e in c.eqns
+            eqns = self._unit_eqns(u)
+            mine = {id(e) for e in eqns}
+            cand = {v for e in eqns
                     for v in e.outs if v.t is not None and v.t == e.step and
                     v.aval.dtype == "float" and v not in results}
             bad = set()
@@ -220,56 +225,50 @@ class Lowering:
             if fz > backward:
                 continue
             cands, later, straight = [], set(), []
-            for c in self.chunks[fu.index:fu.index + len(fu.steps)]:
-                for e in c.eqns:
-                    if not fmem[id(e)]:
+            body = [e for e in self._unit_eqns(fu) if fmem[id(e)]]      # F's loop, every step
+            for e in body:
+                for v in e.outs:
+                    if v.t is None or v.t != e.step or v.aval.dtype != "float" or \
+                            v in results:
                         continue
-                    for v in e.outs:
-                        if v.t is None or v.t != e.step or v.aval.dtype != "float" or \
-                                v in results:
-                            continue
-                        ok, mine, outside = True, [], False
-                        for p, r in reads.get(v, ()):
-                            g = group_at(p)
-                            if r.step != v.t or (g is not None and (
-                                    not spans[g][2].get(id(r)) or g < F)):
-                                ok = False          # another step's, or stacked work's
-                                break
-                            if g is None:
-                                mine.append(p)
-                                outside = True
-                            elif g != F:
-                                later.add(g)
-                                outside = True
-                        if ok and outside:          # (what only its own step reads is a
-                            cands.append(v)         # local of the loop already)
-                            straight += [(p, v) for p in mine]
+                    ok, mine, outside = True, [], False
+                    for p, r in reads.get(v, ()):
+                        g = group_at(p)
+                        if r.step != v.t or (g is not None and (
+                                not spans[g][2].get(id(r)) or g < F)):
+                            ok = False              # another step's, or stacked work's
+                            break
+                        if g is None:
+                            mine.append(p)
+                            outside = True
+                        elif g != F:
+                            later.add(g)
+                            outside = True
+                    if ok and outside:              # (what only its own step reads is a
+                        cands.append(v)             # local of the loop already)
+                        straight += [(p, v) for p in mine]
             if not cands or len(later) > 1:
                 continue
             # recomputing chunk j starts from the values of earlier steps F's loop reads (its
             # states): each must be kept per step, not in one variable the loop overwrites
-            carried = {x for c in self.chunks[fu.index:fu.index + len(fu.steps)]
-                       for e in c.eqns if fmem[id(e)] for x in e.inputs
+            carried = {x for e in body for x in e.inputs
                        if type(x) is Value and x.t is not None and x.t != e.step}
             states = {(self.sname(x), x.aval.batched, x.aval.shape) for x in carried
                       if self._single(self._instances(x))}
             # where the slots stand: after F, F's last chunk; after the later loop, the
             # chunk it recomputed last
-            steps = fu.steps
-            j_f = (steps[-1] - 1) // K
+            j_f = (fu.steps[-1] - 1) // K
             B = next(iter(later)) if later else None
             if B is not None:
-                ba, bz, _, bu = spans[B]
+                ba, _, _, bu = spans[B]
                 j_b = (bu.steps[-1] - 1) // K
                 # a value of F's loop in one variable (not kept per step) must not be read
                 # once the later loop has begun: recomputing overwrites it
-                single = {}
-                for c in self.chunks[fu.index:fu.index + len(fu.steps)]:
-                    for e in c.eqns:
-                        if fmem[id(e)]:
-                            for v in e.outs:
-                                single.setdefault(self.sname(v), []).append(v)
-                if any(last_use.get(v, -1) >= ba for vs in single.values() for v in vs
+                by_name: dict = {}
+                for e in body:
+                    for v in e.outs:
+                        by_name.setdefault(self.sname(v), []).append(v)
+                if any(last_use.get(v, -1) >= ba for vs in by_name.values() for v in vs
                        if v not in cands and self._single(vs)):
                     continue
             bad = set()
@@ -288,10 +287,9 @@ class Lowering:
             for v in cands:
                 names.setdefault(self.sname(v), []).append(v)
             made_here: dict = {}
-            for c in self.chunks[fu.index:fu.index + len(fu.steps)]:
-                for e in c.eqns:
-                    for w in e.outs:
-                        made_here.setdefault(self.sname(w), []).append(w)
+            for e in self._unit_eqns(fu):
+                for w in e.outs:
+                    made_here.setdefault(self.sname(w), []).append(w)
             cset = set(cands)
             for name, vs in names.items():
                 if name in bad_t or any(w not in cset for w in made_here.get(name, ())):
@@ -301,9 +299,6 @@ class Lowering:
             if B is not None and any(v in rings for v in cands):
                 recompute.setdefault(B, []).append(F)
                 self.per_step |= states         # (else one variable would hold them all)
-            elif states:
-                for v in cands:                 # no recomputation: no slots either
-                    rings.pop(v, None)
         return rings, recompute
 
     def _instances(self, x) -> list:
@@ -515,7 +510,7 @@ class Lowering:
         if k.how is LIST:
             return f"{k.name}[{_index(x.t - k.base, step, symbolic)}]"
         if k.local:                     # over the chunk's steps: the value of step t at t - _lo
-            return f"{k.name}[{_index(x.t - step, 0, True).replace('t', 't - _lo', 1)}, ...]"
+            return f"{k.name}[{_plus('t - _lo', x.t - step)}, ...]"
         # an array (a sequence input, or stacked over steps): index every axis (array API)
         return f"{k.name}[{_index(x.t - k.base, step, symbolic)}, ...]"
 
@@ -688,8 +683,7 @@ class Lowering:
         to the chunk are arrays over its steps. With ``remat``, a loop that reads what a
         forward loop kept in slots first recomputes that loop's chunk j."""
         bs = self.blocks[first:last]
-        K = self.K
-        lines = self._chunk_range(bs, "", head=True)
+        lines = self._chunk_range(bs, head=True)
         self._chunk = bs
         try:
             body = []
@@ -699,7 +693,7 @@ class Lowering:
                 fbs = self.blocks[f0:f1]
                 upto = next(i for i, b in enumerate(fbs) if b.kind == "loop") + 1
                 body += [f"# recomputed: the forward chunk j (the same code on the same steps)"]
-                body += self._chunk_range(fbs, "")
+                body += self._chunk_range(fbs)
                 self._chunk = fbs
                 for b in fbs[:upto]:
                     if b.kind == "loop":
@@ -708,7 +702,7 @@ class Lowering:
                     elif b.kind == "stacked":
                         body += self._stacked_lines(b)
                 self._chunk = bs
-                body += self._chunk_range(bs, "")
+                body += self._chunk_range(bs)
             for b in bs:
                 if b.kind == "loop":
                     got = self.target.loop(self, b)
@@ -721,20 +715,19 @@ class Lowering:
             self._chunk = None
         return lines + ["    " + ln for ln in body]
 
-    def _chunk_range(self, bs: list, indent: str, head: bool = False) -> list:
+    def _chunk_range(self, bs: list, head: bool = False) -> list:
         """The chunk loop's header (``head``), or the lines that set ``_lo, _hi, _a, _b`` for
         chunk ``_j`` of the loop of blocks ``bs``."""
         steps = bs[0].steps
         a, z, K = steps[0], steps[-1], self.K
         d = 1 if z >= a else -1
         lo, hi = min(a, z), max(a, z)
-        out = []
+        out, indent = [], "    " if head else ""
         if head:
             rng = f"({lo} - 1) // {K}, ({hi} - 1) // {K} + 1" if d > 0 else \
                 f"({hi} - 1) // {K}, ({lo} - 1) // {K} - 1, -1"
             out += [f"# t = {a}..{z}, in chunks of {K} steps",
                     f"for _j in range({rng}):"]
-            indent = "    "
         out += [f"{indent}_lo, _hi = max(_j * {K} + 1, {lo}), min(_j * {K} + {K}, {hi})",
                  f"{indent}_a, _b = {'_lo, _hi' if d > 0 else '_hi, _lo'}"]
         return out
