@@ -552,3 +552,24 @@ def test_checkpointing_on_the_compiled_program_recomputes_the_forward_chunks(k):
     assert np.isclose(loss, want[0], rtol=1e-13)
     for name in p:
         assert np.allclose(grads[name], want[1][name], rtol=1e-11, atol=1e-13), name
+
+
+def test_biases_on_both_sides_of_the_recurrence_are_summed_once():
+    """b1 + W h + b2 + U x: the two biases summed once ((b1 + b2), before the loops), then
+    added to the stacked U x: the loop adds only W h."""
+    c = ur.Circuit("two")
+    x, y = c.input("x", (3,)), c.input("y", (2,))
+    h = c.state("h", (8,))
+    U, W = c.param("U", (8, 3)), c.param("W", (8, 8))
+    b1, b2 = c.param("b1", (8,)), c.param("b2", (8,))
+    h.next = ur.tanh(b1 + W @ h.prev + b2 + U @ x)
+    c.loss(ur.sum((c.param("V", (2, 8)) @ h - y) ** 2))
+    g = c.unroll(steps=6)
+    src = g.program(grad=True).source
+    assert src.count("(b1 + b2)") == 1 and len(_forward_loop(src)) == 3, src
+    p = c.init_params(seed=2)
+    rng = np.random.default_rng(1)
+    x, y = rng.standard_normal((6, 4, 3)), rng.standard_normal((6, 4, 2))
+    got, want = g.value_and_grad(p, x=x, y=y), g.value_and_grad(p, x=x, y=y, executor="interpret")
+    for k in p:
+        assert np.allclose(got[1][k], want[1][k], rtol=1e-12, atol=1e-14), k
