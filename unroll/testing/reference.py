@@ -278,9 +278,31 @@ def evaluate(spec: Spec, params: dict, inputs: dict, *, start: int = 0, stop=Non
         return (a[:, row] if b else a[row]), b
 
     def ev(e: Expr, t):
+        """The value of ``e`` at step t: its operands first, from an explicit stack (an
+        expression may be deeper than Python's recursion limit allows)."""
         key = (id(e), t)
         if key in memo:
             return memo[key]
+        stack = [e]
+        while stack:
+            x = stack[-1]
+            kids = [a for a in _operands(x) if (id(a), t) not in memo]
+            if kids:
+                stack += kids
+                continue
+            stack.pop()
+            if (id(x), t) not in memo:
+                memo[id(x), t] = ev1(x, t)
+        return memo[key]
+
+    def _operands(e: Expr) -> list:
+        if e.op in ("input", "static", "param", "const", "read") or \
+                e.op == "stop_gradient" and frozen is not None:
+            return []
+        return list(e.args[:1]) if e.op == "part" else list(e.args)
+
+    def ev1(e: Expr, t):
+        key = (id(e), t)
         op = e.op
         if op == "input":
             val = (inputs[e.name][t - 1], True)
@@ -306,7 +328,6 @@ def evaluate(spec: Spec, params: dict, inputs: dict, *, start: int = 0, stop=Non
                                  else _registered(op))
             a = fn(args, **e.params)
             val = (a, None if isinstance(a, tuple) else np.ndim(a) > len(e.shape))
-        memo[key] = val
         return val
 
     def batched(a, b):
