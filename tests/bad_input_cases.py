@@ -1311,6 +1311,8 @@ case(E, "grad=True for a circuit with no loss", lambda: ur.latex(_no_loss(), gra
 case(E, "a gradient graph", lambda: ur.latex(ur.grad(G), grad=True), InputError, "forward graph")
 case(E, "render to a .gif", lambda: ur.latex(C).render("eqs.gif"), RenderError, ".png")
 case(E, "render into a missing folder", lambda: ur.latex(C).render("no/such/eqs.png"), RenderError, "no/such")
+case(E, "render to a 300-character name", lambda: ur.latex(C).render("e" * 300 + ".png"), RenderError, "255 bytes")
+case(E, "render to a name with a NUL byte", lambda: ur.latex(C).render("e\x00.png"), RenderError, "NUL")
 case(E, "evaluate without the targets", lambda: ur.latex(C, grad=True).evaluate(P, x=XS), InputError, "missing input y")
 case(E, "evaluate an unknown parameter", lambda: ur.latex(C, grad=True).evaluate({**P, "Q": P["W"]}, x=XS, y=YS), ParamError, "Q")
 case(E, "evaluate a graph's equations at another τ", lambda: ur.latex(G, grad=True).evaluate(P, x=XS[:3], y=YS[:3]), InputError, "τ = 4")

@@ -159,6 +159,9 @@ def output_file(path, suffixes: tuple, what: str):
         raise RenderError(f"{what}: the file to write must be a path (str or Path), not "
                           f"{type(path).__name__} {_short(path)}")
     path = Path(path)
+    if "\x00" in str(path) or any(len(part.encode()) > 255 for part in path.parts):
+        raise RenderError(f"{what}: {_short(str(path))} is not a usable file name (a NUL "
+                          "byte, or a name longer than 255 bytes); pick a shorter plain name")
     if path.is_dir():
         raise RenderError(f"{what}: {str(path)!r} is a folder; give a file name such as "
                           f"picture{suffixes[0]}")
